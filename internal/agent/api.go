@@ -1,0 +1,44 @@
+package agent
+
+import "github.com/netdoctor/netdoctor/internal/probe"
+
+// Wire API of the agent. The CLI reaches it through the API server's pod
+// proxy: /api/v1/namespaces/NS/pods/NAME:PORT/proxy/<path>.
+//
+//   GET  /identity  -> Identity (JSON). Also the tcp probe's target; the probe
+//                      sends a padding header and the agent pads its answer so
+//                      full-size packets cross the path in both directions.
+//   GET  /healthz, /readyz -> 200 "ok"
+//   POST /v1/probe  -> body ProbeRequest, header TokenHeader: <token>;
+//                      response: NDJSON stream, one probe.Result per line, in
+//                      completion order, flushed as each finishes.
+//   UDP  same port  -> echo: a datagram "NDPING <nonce> <pad>" is answered by
+//                      "NDPONG <nonce> <node> <pod>".
+//
+// The API server's authentication filter strips the Authorization header
+// before proxying, so the token travels in its own header.
+const TokenHeader = "X-Netdoctor-Token"
+
+// PaddingHeader carries filler bytes on tcp probes (value ignored).
+const PaddingHeader = "X-Netdoctor-Pad"
+
+// Identity is what an agent says about itself.
+type Identity struct {
+	Node        string   `json:"node"`
+	Pod         string   `json:"pod"`
+	Namespace   string   `json:"namespace"`
+	IPs         []string `json:"ips"`
+	HostNetwork bool     `json:"hostNetwork"`
+	Version     string   `json:"version"`
+	// Pad is filler so the HTTP answer is a full-size packet (see PaddingHeader).
+	Pad string `json:"pad,omitempty"`
+}
+
+// ProbeRequest is one batch for one source agent.
+type ProbeRequest struct {
+	Targets []probe.Target `json:"targets"`
+	// Concurrency caps probes in flight (config maxNum). Must be >= 1.
+	Concurrency int `json:"concurrency"`
+	// TimeoutSeconds is the per-probe timeout (config cmdTimeout). Must be > 0.
+	TimeoutSeconds float64 `json:"timeoutSeconds"`
+}

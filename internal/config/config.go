@@ -1,0 +1,42 @@
+// Package config holds netctl's config.json: the fields NetDoctor users
+// already have (same names, same JSON types), defaults, strict loading and
+// one validation pass that reports every problem at once.
+package config
+
+// Config is config.json. Field names and JSON types follow the earlier
+// NetDoctor netctl so existing files load unchanged.
+type Config struct {
+	Namespace          string `json:"namespace"`
+	Version            string `json:"version"`
+	Mode               string `json:"mode"`     // pod | node | node-to-pod | pod-to-node
+	Protocol           string `json:"protocol"` // tcp | udp | icmp (alias ping) | dns
+	PodWaitTime        int    `json:"podWaitTime"` // seconds, total, for all agents together
+	Port               Port   `json:"port"`        // accepts "8889" or 8889
+	MaxNum             int    `json:"maxNum"`      // concurrent probes per source agent
+	CmdTimeout         int    `json:"cmdTimeout"`  // seconds per probe
+	SrcKubeConfig      string `json:"srcKubeConfig"`
+	SrcImageRepository string `json:"srcImageRepository"`
+	DstKubeConfig      string `json:"dstKubeConfig"`
+	DstImageRepository string `json:"dstImageRepository"`
+	AutoClean          bool   `json:"autoClean"`
+	TargetDNSServer    string `json:"targetDNSServer"`
+	TargetHostToLookup string `json:"targetHostToLookup"`
+	CustomizedTargetIPList   []string `json:"customizedTargetIPList"`
+	CustomizedTargetPortList []Port   `json:"customizedTargetPortList"`
+
+	// Fields netctl adds (optional in files; defaults keep old files working).
+
+	// IPFamily limits checks to one family: "" or "auto" (every family an
+	// address exists for), "ipv4", "ipv6".
+	IPFamily string `json:"ipFamily,omitempty"`
+	// SrcContext / DstContext pick a kubeconfig context ("" = current).
+	SrcContext string `json:"srcContext,omitempty"`
+	DstContext string `json:"dstContext,omitempty"`
+	// PacketSize is the IP packet size tcp/udp/icmp probes carry (0 = 1500)
+	// so that MTU black holes are found.
+	PacketSize int `json:"packetSize,omitempty"`
+}
+
+// Port is a TCP/UDP port that decodes from a JSON string ("8889") or number.
+// It encodes as a string, as the earlier tool wrote it.
+type Port string
