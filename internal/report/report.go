@@ -1,0 +1,54 @@
+// Package report turns check results into what users read: the earlier
+// tables, a wide table, JSON, JUnit and resume.json.
+package report
+
+import (
+	"time"
+
+	"github.com/netdoctor/netdoctor/internal/probe"
+)
+
+// Result is the RESULT column. FAILED means the network answered no;
+// EXCEPTION means the check itself could not run. Never mixed.
+type Result string
+
+const (
+	Succeeded Result = "SUCCEEDED"
+	Failed    Result = "FAILED"
+	Exception Result = "EXCEPTION"
+)
+
+// Pair identifies one check: what resume.json stores to re-plan it.
+type Pair struct {
+	Mode       string       `json:"mode"`
+	Protocol   probe.Kind   `json:"protocol"`
+	Family     probe.Family `json:"family"`
+	SrcCluster string       `json:"srcCluster,omitempty"` // "src" or "dst" ("" = src)
+	SrcNode    string       `json:"srcNodeName"`
+	SrcPod     string       `json:"srcPod,omitempty"`
+	SrcIP      string       `json:"srcIP,omitempty"` // source agent's address of that family
+	DstCluster string       `json:"dstCluster,omitempty"`
+	DstNode    string       `json:"dstNodeName"` // for dns: the DNS server's name ("cluster-dns" or the IP)
+	DstPod     string       `json:"dstPod,omitempty"`
+	TargetIP   string       `json:"targetIP"`
+	Port       int          `json:"port,omitempty"`
+}
+
+// Row is one checked pair and its outcome.
+type Row struct {
+	Pair
+	Result  Result             `json:"result"`
+	Class   probe.FailureClass `json:"class,omitempty"`
+	Log     string             `json:"log,omitempty"` // one human line; empty on success
+	Latency time.Duration      `json:"latency,omitempty"`
+}
+
+// Report is a whole run.
+type Report struct {
+	Rows     []Row         `json:"rows"`
+	Started  time.Time     `json:"started"`
+	Duration time.Duration `json:"duration"`
+	// Interrupted is set when the run was stopped (Ctrl-C, error) before
+	// every pair was checked; Rows then holds what was gathered.
+	Interrupted bool `json:"interrupted,omitempty"`
+}
