@@ -5,15 +5,15 @@ import "github.com/netdoctor/netdoctor/internal/probe"
 // Wire API of the agent. The CLI reaches it through the API server's pod
 // proxy: /api/v1/namespaces/NS/pods/NAME:PORT/proxy/<path>.
 //
-//   GET  /identity  -> Identity (JSON). Also the tcp probe's target; the probe
-//                      sends a padding header and the agent pads its answer so
-//                      full-size packets cross the path in both directions.
-//   GET  /healthz, /readyz -> 200 "ok"
-//   POST /v1/probe  -> body ProbeRequest, header TokenHeader: <token>;
-//                      response: NDJSON stream, one probe.Result per line, in
-//                      completion order, flushed as each finishes.
-//   UDP  same port  -> echo: a datagram "NDPING <nonce> <pad>" is answered by
-//                      "NDPONG <nonce> <node> <pod>".
+//	GET  /identity  -> Identity (JSON). Also the tcp probe's target; the probe
+//	                   sends a padding header and the agent pads its answer so
+//	                   full-size packets cross the path in both directions.
+//	GET  /healthz, /readyz -> 200 "ok"
+//	POST /v1/probe  -> body ProbeRequest, header TokenHeader: <token>;
+//	                   response: NDJSON stream, one probe.Result per line, in
+//	                   completion order, flushed as each finishes.
+//	UDP  same port  -> echo: a datagram "NDPING <nonce> <pad>" is answered by
+//	                   "NDPONG <nonce> <node> <pod>".
 //
 // The API server's authentication filter strips the Authorization header
 // before proxying, so the token travels in its own header.

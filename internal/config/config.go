@@ -6,21 +6,21 @@ package config
 // Config is config.json. Field names and JSON types follow the earlier
 // NetDoctor netctl so existing files load unchanged.
 type Config struct {
-	Namespace          string `json:"namespace"`
-	Version            string `json:"version"`
-	Mode               string `json:"mode"`     // pod | node | node-to-pod | pod-to-node
-	Protocol           string `json:"protocol"` // tcp | udp | icmp (alias ping) | dns
-	PodWaitTime        int    `json:"podWaitTime"` // seconds, total, for all agents together
-	Port               Port   `json:"port"`        // accepts "8889" or 8889
-	MaxNum             int    `json:"maxNum"`      // concurrent probes per source agent
-	CmdTimeout         int    `json:"cmdTimeout"`  // seconds per probe
-	SrcKubeConfig      string `json:"srcKubeConfig"`
-	SrcImageRepository string `json:"srcImageRepository"`
-	DstKubeConfig      string `json:"dstKubeConfig"`
-	DstImageRepository string `json:"dstImageRepository"`
-	AutoClean          bool   `json:"autoClean"`
-	TargetDNSServer    string `json:"targetDNSServer"`
-	TargetHostToLookup string `json:"targetHostToLookup"`
+	Namespace                string   `json:"namespace"`
+	Version                  string   `json:"version"`
+	Mode                     string   `json:"mode"`        // pod | node | node-to-pod | pod-to-node
+	Protocol                 string   `json:"protocol"`    // tcp | udp | icmp (alias ping) | dns
+	PodWaitTime              int      `json:"podWaitTime"` // seconds, total, for all agents together
+	Port                     Port     `json:"port"`        // accepts "8889" or 8889
+	MaxNum                   int      `json:"maxNum"`      // concurrent probes per source agent
+	CmdTimeout               int      `json:"cmdTimeout"`  // seconds per probe
+	SrcKubeConfig            string   `json:"srcKubeConfig"`
+	SrcImageRepository       string   `json:"srcImageRepository"`
+	DstKubeConfig            string   `json:"dstKubeConfig"`
+	DstImageRepository       string   `json:"dstImageRepository"`
+	AutoClean                bool     `json:"autoClean"`
+	TargetDNSServer          string   `json:"targetDNSServer"`
+	TargetHostToLookup       string   `json:"targetHostToLookup"`
 	CustomizedTargetIPList   []string `json:"customizedTargetIPList"`
 	CustomizedTargetPortList []Port   `json:"customizedTargetPortList"`
 

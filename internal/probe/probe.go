@@ -12,11 +12,11 @@ import (
 type Kind string
 
 const (
-	KindTCP  Kind = "tcp"  // HTTP GET to a netctl agent; the answer must carry the expected identity
-	KindUDP  Kind = "udp"  // UDP echo of a random nonce to a netctl agent
-	KindICMP Kind = "icmp" // ICMP echo request/reply ("ping" is accepted as an alias in config)
-	KindDNS  Kind = "dns"  // DNS query for a name at a DNS server
-	KindConn Kind = "conn" // plain TCP connect to any ip:port (customized targets)
+	KindTCP     Kind = "tcp"      // HTTP GET to a netctl agent; the answer must carry the expected identity
+	KindUDP     Kind = "udp"      // UDP echo of a random nonce to a netctl agent
+	KindICMP    Kind = "icmp"     // ICMP echo request/reply ("ping" is accepted as an alias in config)
+	KindDNS     Kind = "dns"      // DNS query for a name at a DNS server
+	KindConn    Kind = "conn"     // plain TCP connect to any ip:port (customized targets)
 	KindUDPSend Kind = "udp-send" // plain UDP datagram to any ip:port; passes unless ICMP says unreachable
 )
 
