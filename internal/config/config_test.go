@@ -185,16 +185,30 @@ func TestKubeconfigResolution(t *testing.T) {
 	if err := os.WriteFile(other, []byte("apiVersion: v1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Run("KUBECONFIG list wins and is expanded", func(t *testing.T) {
-		t.Setenv("KUBECONFIG", "~/missing"+string(filepath.ListSeparator)+other)
+	t.Run("single-file KUBECONFIG wins and is expanded", func(t *testing.T) {
+		t.Setenv("KUBECONFIG", "~/other")
 		c := Default()
 		c.Complete()
-		want := filepath.Join(home, "missing") + string(filepath.ListSeparator) + other
-		if c.SrcKubeConfig != want {
-			t.Errorf("SrcKubeConfig = %q, want %q", c.SrcKubeConfig, want)
+		if c.SrcKubeConfig != other {
+			t.Errorf("SrcKubeConfig = %q, want %q", c.SrcKubeConfig, other)
+		}
+		if err := c.Validate(); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Run("KUBECONFIG list is left to client-go's loading rules", func(t *testing.T) {
+		t.Setenv("KUBECONFIG", filepath.Join(home, "missing")+string(filepath.ListSeparator)+other)
+		c := Default()
+		c.Complete()
+		if c.SrcKubeConfig != "" {
+			t.Errorf("SrcKubeConfig = %q, want empty", c.SrcKubeConfig)
 		}
 		if err := c.Validate(); err != nil {
 			t.Errorf("one existing file in the list should be enough: %v", err)
+		}
+		t.Setenv("KUBECONFIG", filepath.Join(home, "missing")+string(filepath.ListSeparator)+filepath.Join(home, "missing2"))
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "none of the files in $KUBECONFIG") {
+			t.Errorf("all-missing list: got %v", err)
 		}
 	})
 	t.Run("nothing found outside a cluster", func(t *testing.T) {

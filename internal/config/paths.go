@@ -27,21 +27,17 @@ func ExpandPath(p string) string {
 	return strings.ReplaceAll(p, "$HOME", home)
 }
 
-// expandPathList expands every element of a KUBECONFIG-style path list.
-func expandPathList(list string) string {
-	parts := filepath.SplitList(list)
-	for i, p := range parts {
-		parts[i] = ExpandPath(p)
-	}
-	return strings.Join(parts, string(filepath.ListSeparator))
-}
-
 // defaultKubeconfig finds the kubeconfig kubectl would use when none is
-// given: $KUBECONFIG (a path list), else ~/.kube/config when it exists,
-// else "" which means the in-cluster config.
+// given: a single-file $KUBECONFIG, else ~/.kube/config when it exists.
+// It returns "" for a $KUBECONFIG path list (client-go's default loading
+// rules merge the list, as kubectl does) and when nothing is found (the
+// in-cluster config).
 func defaultKubeconfig() string {
 	if env := os.Getenv("KUBECONFIG"); env != "" {
-		return expandPathList(env)
+		if list := filepath.SplitList(env); len(list) == 1 {
+			return ExpandPath(list[0])
+		}
+		return ""
 	}
 	if home, err := os.UserHomeDir(); err == nil {
 		p := filepath.Join(home, ".kube", "config")
@@ -60,14 +56,4 @@ func InCluster() bool {
 	}
 	_, err := os.Stat("/var/run/secrets/kubernetes.io/serviceaccount/token")
 	return err == nil
-}
-
-// KubeconfigPaths splits SrcKubeConfig/DstKubeConfig after Complete: one
-// path, or several when it came from a KUBECONFIG path list (kubectl merges
-// them in order). Nil means the in-cluster config.
-func KubeconfigPaths(v string) []string {
-	if v == "" {
-		return nil
-	}
-	return filepath.SplitList(v)
 }

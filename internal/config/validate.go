@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -113,33 +114,34 @@ func atLeast(errs *[]error, field string, v, min int) {
 	}
 }
 
-// kubeconfigProblem checks that a kubeconfig value names existing files.
-// required: an empty value is allowed only in a cluster (in-cluster config).
+// kubeconfigProblem checks that a kubeconfig value names an existing file.
+// required: an empty value must resolve to a $KUBECONFIG path list with at
+// least one existing file (kubectl skips missing ones) or to the in-cluster
+// config.
 func kubeconfigProblem(field, flag, v string, required bool) error {
 	if v == "" {
-		if !required || InCluster() {
+		if !required {
+			return nil
+		}
+		if env := os.Getenv("KUBECONFIG"); env != "" {
+			for _, p := range filepath.SplitList(env) {
+				if _, err := os.Stat(p); err == nil {
+					return nil
+				}
+			}
+			return fmt.Errorf("%s: none of the files in $KUBECONFIG (%s) exists; set %s or %s to a kubeconfig file", field, env, field, flag)
+		}
+		if InCluster() {
 			return nil
 		}
 		return fmt.Errorf("%s: no kubeconfig found ($KUBECONFIG is unset, ~/.kube/config does not exist, not running in a cluster); set %s or %s to a kubeconfig file", field, field, flag)
 	}
-	paths := KubeconfigPaths(v)
-	var missing []string
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		switch {
-		case err != nil:
-			missing = append(missing, p)
-		case st.IsDir():
-			return fmt.Errorf("%s: %q is a directory, not a kubeconfig file; set %s or %s to a kubeconfig file", field, p, field, flag)
-		}
-	}
-	// Like kubectl, a $KUBECONFIG list may name files that do not exist, as
-	// long as one does.
-	if len(missing) == len(paths) {
-		if len(paths) == 1 {
-			return fmt.Errorf("%s: file %q does not exist; set %s or %s to a kubeconfig file", field, paths[0], field, flag)
-		}
-		return fmt.Errorf("%s: none of the files %q exists; set %s or %s to a kubeconfig file", field, paths, field, flag)
+	st, err := os.Stat(v)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: file %q does not exist; set %s or %s to a kubeconfig file", field, v, field, flag)
+	case st.IsDir():
+		return fmt.Errorf("%s: %q is a directory, not a kubeconfig file; set %s or %s to a kubeconfig file", field, v, field, flag)
 	}
 	return nil
 }
