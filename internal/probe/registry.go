@@ -8,7 +8,20 @@ import (
 
 // registry maps a kind to its prober: one name -> prober table, so adding a
 // kind is one file plus one line here.
-var registry = map[Kind]Prober{}
+var registry = map[Kind]Prober{
+	KindTCP:     tcpProber{},
+	KindUDP:     udpProber{},
+	KindICMP:    icmpProber{},
+	KindDNS:     dnsProber{},
+	KindConn:    connProber{},
+	KindUDPSend: udpSendProber{},
+}
+
+// Known reports whether k is a registered probe kind (for validating batches).
+func Known(k Kind) bool {
+	_, ok := registry[k]
+	return ok
+}
 
 // Run runs t with the prober registered for t.Kind. ctx carries the per-probe
 // deadline. An unknown kind is an agent-error result, not a panic.
