@@ -19,8 +19,21 @@ import "github.com/netdoctor/netdoctor/internal/probe"
 // before proxying, so the token travels in its own header.
 const TokenHeader = "X-Netdoctor-Token"
 
-// PaddingHeader carries filler bytes on tcp probes (value ignored).
-const PaddingHeader = "X-Netdoctor-Pad"
+// PaddingHeader carries filler bytes on tcp probes (value ignored). It is
+// defined in package probe (the tcp prober sends it; probe cannot import
+// agent) and re-exported here as part of the wire API.
+const PaddingHeader = probe.PaddingHeader
+
+// Paths of the agent's HTTP API.
+const (
+	IdentityPath = probe.IdentityPath
+	ProbePath    = "/v1/probe"
+	HealthzPath  = "/healthz"
+	ReadyzPath   = "/readyz"
+)
+
+// MaxTargets caps one ProbeRequest: bigger batches are split by the caller.
+const MaxTargets = 10000
 
 // Identity is what an agent says about itself.
 type Identity struct {

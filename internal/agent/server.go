@@ -1,0 +1,165 @@
+// Package agent is the in-cluster agent (`netctl agent`): it answers the tcp
+// probe on GET /identity, echoes the udp probe on the same port number, and
+// runs batches of probes for the CLI on POST /v1/probe. See api.go for the
+// wire API.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// shutdownGrace is how long in-flight requests get after a stop signal.
+const shutdownGrace = 5 * time.Second
+
+// Options configure a Server.
+type Options struct {
+	Identity Identity
+	// Port for HTTP (tcp) and the UDP echo; 0 picks a free port (tests).
+	Port int
+	// Token protects POST /v1/probe. Empty disables that endpoint (503):
+	// an agent without a token never runs probes for anyone.
+	Token  string
+	Logger *slog.Logger
+}
+
+// Server is one agent. Create it with NewServer, then Run it (or Listen
+// and Serve separately when the caller needs the chosen port first).
+type Server struct {
+	opts  Options
+	log   *slog.Logger
+	ready atomic.Bool
+	tcp   net.Listener
+	udp   []net.PacketConn
+	port  int
+}
+
+// NewServer returns a server that is not yet listening.
+func NewServer(opts Options) *Server {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{opts: opts, log: log}
+}
+
+// Port is the port the server listens on (valid after Listen).
+func (s *Server) Port() int { return s.port }
+
+// Run listens and serves until ctx is done, then shuts down gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	return s.Serve(ctx)
+}
+
+// Listen opens the TCP listener and the UDP echo sockets on one port number.
+func (s *Server) Listen() error {
+	const attempts = 10 // only port 0 can retry: TCP's free port may be taken for UDP
+	var lastErr error
+	for i := 0; i < attempts; i++ {
+		ln, err := listenTCP(s.opts.Port)
+		if err != nil {
+			return err
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		udp, err := listenUDP(port, s.log)
+		if err != nil {
+			ln.Close()
+			lastErr = err
+			if s.opts.Port != 0 {
+				break
+			}
+			continue
+		}
+		s.tcp, s.udp, s.port = ln, udp, port
+		return nil
+	}
+	return lastErr
+}
+
+// listenTCP listens on all addresses of both families: one dual-stack
+// socket on [::], or IPv4 only when the kernel has no IPv6.
+func listenTCP(port int) (net.Listener, error) {
+	addr := ":" + strconv.Itoa(port)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		var err4 error
+		if ln, err4 = net.Listen("tcp4", addr); err4 != nil {
+			return nil, fmt.Errorf("listening on tcp port %d: %w", port, errors.Join(err, err4))
+		}
+	}
+	return ln, nil
+}
+
+// Serve serves HTTP and the UDP echo on the listeners opened by Listen
+// until ctx is done.
+func (s *Server) Serve(ctx context.Context) error {
+	if s.tcp == nil {
+		return errors.New("agent: Serve called before Listen")
+	}
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		// No WriteTimeout: a probe batch streams for as long as it runs.
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	var wg sync.WaitGroup
+	for _, pc := range s.udp {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serveEcho(pc)
+		}()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(s.tcp) }()
+	s.ready.Store(true)
+	s.log.Info("agent listening", "port", s.port, "node", s.opts.Identity.Node, "pod", s.opts.Identity.Pod,
+		"probeAPI", s.opts.Token != "")
+
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		s.ready.Store(false)
+		s.log.Info("agent shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		err = srv.Shutdown(sctx)
+		cancel()
+		<-errc
+	}
+	for _, pc := range s.udp {
+		pc.Close()
+	}
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Handler is the agent's HTTP API (also used directly by tests).
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+IdentityPath, s.handleIdentity)
+	mux.HandleFunc("GET "+HealthzPath, func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET "+ReadyzPath, func(w http.ResponseWriter, _ *http.Request) {
+		if !s.ready.Load() {
+			http.Error(w, "not ready: listeners not up", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("POST "+ProbePath, s.handleProbe)
+	return mux
+}
