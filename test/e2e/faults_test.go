@@ -1,0 +1,243 @@
+package e2e
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netdoctor/netdoctor/internal/probe"
+	"github.com/netdoctor/netdoctor/internal/report"
+)
+
+// faultCluster is the shared dual-stack cluster, checked healthy first so a
+// fault test never blames a fault for a failure that was already there.
+func faultCluster(t *testing.T) (*cluster, string) {
+	t.Helper()
+	c := sharedCluster(t, "e2edual", 4, "dual")
+	dir := workdir(t)
+	rep, r := check(t, c, dir, "--mode", "pod", "--protocol", "tcp")
+	if r.Code != 0 {
+		t.Fatalf("baseline check before the fault is not clean: exit %d\n%s", r.Code, r.Stderr)
+	}
+	if len(rep.Rows) != len(allPairs(c, c, families(c.Family))) {
+		t.Fatalf("baseline: %d rows", len(rep.Rows))
+	}
+	return c, dir
+}
+
+// assertFailed checks the exact set of FAILED pairs, that no other pair is
+// anything but SUCCEEDED, the exit code 1, and each failure's class.
+func assertFailed(t *testing.T, rep report.JSONReport, r run, all, want map[key]bool, classes ...probe.FailureClass) {
+	t.Helper()
+	got := byResult(t, rep)
+	sameKeys(t, "FAILED pairs", got[report.Failed], want)
+	if n := len(got[report.Exception]); n > 0 {
+		t.Errorf("%d EXCEPTION rows, want none: %v", n, keys(got[report.Exception]))
+	}
+	sameKeys(t, "all pairs", union(got), all)
+	if r.Code != 1 {
+		t.Errorf("exit code %d, want 1", r.Code)
+	}
+	for k, row := range got[report.Failed] {
+		if len(classes) > 0 && !contains(classes, row.Class) {
+			t.Errorf("%s: class %q (%s), want one of %v", k, row.Class, row.Log, classes)
+		}
+		if row.Log == "" {
+			t.Errorf("%s: FAILED without a LOG line", k)
+		}
+	}
+}
+
+func TestFaults(t *testing.T) {
+	c, dir := faultCluster(t)
+	names := c.nodeNames()
+	sort.Strings(names)
+	a, b, n3 := names[0], names[1], names[2]
+	fams := families(c.Family)
+	all := allPairs(c, c, fams)
+	between := func(x, y string) func(key) bool {
+		return func(k key) bool { return (k.Src == x && k.Dst == y) || (k.Src == y && k.Dst == x) }
+	}
+	touches := func(x string) func(key) bool {
+		return func(k key) bool { return k.Src != k.Dst && (k.Src == x || k.Dst == x) }
+	}
+	podTCP := []string{"--mode", "pod", "--protocol", "tcp"}
+
+	cases := []struct {
+		name    string
+		fault   []string
+		flags   []string
+		want    func(key) bool
+		classes []probe.FailureClass
+	}{
+		{"link", []string{"link", a, b}, podTCP, between(a, b), []probe.FailureClass{probe.ClassTimeout, probe.ClassUnreachable}},
+		{"oneway", []string{"oneway", a, b}, podTCP, func(k key) bool { return k.Src == a && k.Dst == b }, []probe.FailureClass{probe.ClassTimeout, probe.ClassUnreachable}},
+		{"port", []string{"port", b, "8889", "tcp"}, podTCP, func(k key) bool { return k.Dst == b }, []probe.FailureClass{probe.ClassTimeout, probe.ClassRefused}},
+		{"port-node", []string{"port", b, "8889", "tcp"}, []string{"--mode", "node", "--protocol", "tcp"}, func(k key) bool { return k.Dst == b && k.Src != b }, []probe.FailureClass{probe.ClassTimeout, probe.ClassRefused}},
+		{"pod-routes", []string{"pod-routes", b}, podTCP, touches(b), []probe.FailureClass{probe.ClassTimeout, probe.ClassUnreachable}},
+		// Full-size packets (the default packet size) are lost on n3's link in
+		// both directions (PMTU discovery rescues neither: the drop is silent).
+		{"mtu", []string{"mtu", n3, "1000"}, podTCP, touches(n3), []probe.FailureClass{probe.ClassTimeout}},
+		{"mtu-icmp", []string{"mtu", n3, "1000"}, []string{"--mode", "pod", "--protocol", "icmp"}, touches(n3), []probe.FailureClass{probe.ClassTimeout, probe.ClassMessageTooLong}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c.fault(t, tc.fault...)
+			rep, r := check(t, c, dir, tc.flags...)
+			assertFailed(t, rep, r, all, pairsWhere(all, tc.want), tc.classes...)
+		})
+	}
+
+	t.Run("dns-down", func(t *testing.T) {
+		c.fault(t, "dns-down")
+		rep, r := check(t, c, dir, "--mode", "pod", "--protocol", "dns")
+		got := byResult(t, rep)
+		if len(got[report.Succeeded])+len(got[report.Exception]) > 0 || len(got[report.Failed]) != len(c.Nodes)*len(c.DNSIPs) {
+			t.Errorf("dns-down: want every one of %d pairs FAILED, got %d succeeded, %d failed, %d exceptions",
+				len(c.Nodes)*len(c.DNSIPs), len(got[report.Succeeded]), len(got[report.Failed]), len(got[report.Exception]))
+		}
+		for k, row := range got[report.Failed] {
+			if row.Class != probe.ClassTimeout && row.Class != probe.ClassRefused {
+				t.Errorf("%s: class %q (%s)", k, row.Class, row.Log)
+			}
+		}
+		if r.Code != 1 {
+			t.Errorf("exit code %d, want 1", r.Code)
+		}
+	})
+
+	t.Run("isolate", func(t *testing.T) {
+		pod := agentPod(t, c, "netdoctor-system", n3)
+		c.fault(t, "isolate", "netdoctor-system/"+pod)
+		rep, r := check(t, c, dir, podTCP...)
+		got := byResult(t, rep)
+		if r.Code != 1 {
+			t.Errorf("exit code %d, want 1", r.Code)
+		}
+		// Towards the isolated pod: FAILED from every other node.
+		sameKeys(t, "FAILED towards the isolated pod", only(got[report.Failed], func(k key) bool { return k.Dst == n3 }),
+			pairsWhere(all, func(k key) bool { return k.Dst == n3 && k.Src != n3 }))
+		// From it: either the CLI still reaches the agent (then its probes to
+		// other nodes are FAILED and to itself SUCCEEDED) or it cannot (then
+		// every row it sources is an EXCEPTION). Nothing else may break.
+		fromIso := pairsWhere(all, func(k key) bool { return k.Src == n3 })
+		if len(got[report.Exception]) > 0 {
+			sameKeys(t, "EXCEPTION rows", got[report.Exception], fromIso)
+		} else {
+			sameKeys(t, "FAILED from the isolated pod", only(got[report.Failed], func(k key) bool { return k.Src == n3 }),
+				pairsWhere(all, func(k key) bool { return k.Src == n3 && k.Dst != n3 }))
+		}
+		for k := range got[report.Failed] {
+			if k.Src != n3 && k.Dst != n3 {
+				t.Errorf("%s FAILED but does not involve the isolated pod", k)
+			}
+		}
+	})
+}
+
+// TestAgentNeverReady: one node cannot run its agent (its CPU is taken by
+// another pod, so the agent pod stays Pending). That node's pairs are
+// EXCEPTION rows naming the reason; every other pair is still checked.
+func TestAgentNeverReady(t *testing.T) {
+	c := sharedCluster(t, "e2edual", 4, "dual")
+	names := c.nodeNames()
+	sort.Strings(names)
+	full := names[len(names)-1]
+	var n struct {
+		Status struct{ Allocatable map[string]string }
+	}
+	c.kubectlJSON(t, &n, "get", "node", full)
+	c.kubectl(t, "create", "namespace", "e2e-hog")
+	t.Cleanup(func() { c.kubectlErr("delete", "namespace", "e2e-hog", "--wait=false") })
+	hog := fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"hog","namespace":"e2e-hog"},
+"spec":{"nodeName":%q,"containers":[{"name":"hog","image":"sandbox.local/echo:v1","args":["echo-server","--port=18080"],
+"resources":{"requests":{"cpu":%q}}}]}}`, full, n.Status.Allocatable["cpu"])
+	applyJSON(t, c, hog)
+
+	dir := workdir(t)
+	rep, r := check(t, c, dir, "--mode", "pod", "--protocol", "tcp", "--namespace", "e2e-unready",
+		"--pod-wait-time", "15", "--auto-clean")
+	all := allPairs(c, c, families(c.Family))
+	got := byResult(t, rep)
+	sameKeys(t, "EXCEPTION pairs", got[report.Exception], pairsWhere(all, func(k key) bool { return k.Src == full || k.Dst == full }))
+	sameKeys(t, "SUCCEEDED pairs", got[report.Succeeded], pairsWhere(all, func(k key) bool { return k.Src != full && k.Dst != full }))
+	for k, row := range got[report.Exception] {
+		if !strings.Contains(row.Log, full) || !strings.Contains(strings.ToLower(row.Log), "cpu") && !strings.Contains(row.Log, "Pending") && !strings.Contains(row.Log, "nschedulable") {
+			t.Errorf("%s: EXCEPTION log %q does not name the node and why its agent is not ready", k, row.Log)
+		}
+	}
+	if r.Code != 1 {
+		t.Errorf("exit code %d, want 1", r.Code)
+	}
+	if r.Elapsed > 15*time.Second+60*time.Second {
+		t.Errorf("check took %s with podWaitTime 15s", r.Elapsed)
+	}
+	if left := c.managedObjects(t); len(left) > 0 {
+		t.Errorf("autoClean left %v", left)
+	}
+}
+
+func agentPod(t *testing.T, c *cluster, ns, nodeName string) string {
+	t.Helper()
+	var pl struct {
+		Items []struct {
+			Metadata struct{ Name string }
+			Spec     struct{ NodeName string }
+		}
+	}
+	c.kubectlJSON(t, &pl, "-n", ns, "get", "pods", "-l", "netdoctor.io/network=pod")
+	for _, p := range pl.Items {
+		if p.Spec.NodeName == nodeName {
+			return p.Metadata.Name
+		}
+	}
+	t.Fatalf("no pod-network agent on %s in %s", nodeName, ns)
+	return ""
+}
+
+func applyJSON(t *testing.T, c *cluster, obj string) {
+	t.Helper()
+	f := t.TempDir() + "/obj.json"
+	writeFile(t, f, obj)
+	c.kubectl(t, "apply", "-f", f)
+}
+
+func keys[V any](m map[key]V) []string {
+	var s []string
+	for k := range m {
+		s = append(s, k.String())
+	}
+	sort.Strings(s)
+	return s
+}
+
+func union(m map[report.Result]map[key]report.JSONRow) map[key]bool {
+	u := map[key]bool{}
+	for _, rows := range m {
+		for k := range rows {
+			u[k] = true
+		}
+	}
+	return u
+}
+
+func only(m map[key]report.JSONRow, pred func(key) bool) map[key]report.JSONRow {
+	o := map[key]report.JSONRow{}
+	for k, v := range m {
+		if pred(k) {
+			o[k] = v
+		}
+	}
+	return o
+}
+
+func contains[T comparable](s []T, v T) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
