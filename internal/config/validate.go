@@ -145,3 +145,17 @@ func kubeconfigProblem(field, flag, v string, required bool) error {
 	}
 	return nil
 }
+
+// ValidateClusterAccess checks only what reaching the clusters needs
+// (srcKubeConfig, dstKubeConfig, namespace), for commands such as
+// `netctl clean` that must work whatever the check settings say.
+func (c Config) ValidateClusterAccess() error {
+	var errs []error
+	if msgs := validation.IsDNS1123Label(c.Namespace); len(msgs) > 0 {
+		errs = append(errs, fmt.Errorf("namespace: %q is not a valid namespace name (lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63)", c.Namespace))
+	}
+	errs = append(errs,
+		kubeconfigProblem("srcKubeConfig", "--kubeconfig", c.SrcKubeConfig, true),
+		kubeconfigProblem("dstKubeConfig", "--dst-kubeconfig", c.DstKubeConfig, false))
+	return errors.Join(errs...)
+}

@@ -1,0 +1,116 @@
+package checkcmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/netdoctor/netdoctor/internal/cli/clierr"
+	"github.com/netdoctor/netdoctor/internal/cli/progress"
+	"github.com/netdoctor/netdoctor/internal/probe"
+	"github.com/netdoctor/netdoctor/internal/report"
+)
+
+// Run runs the check, renders the report and writes resume.json.
+func (o *Options) Run(ctx context.Context) error {
+	var bar *progress.Reporter
+	if !o.NoProgress {
+		bar = progress.New(o.ErrOut, progress.IsTerminal(o.ErrOut))
+	}
+	req := Request{Config: o.config, Progress: bar.Update, Log: o.ErrOut}
+	if o.resume {
+		req.Resume = o.pairs
+		fmt.Fprintf(o.ErrOut, "re-checking %d pairs from %s\n", len(o.pairs), o.ResumeFile)
+	}
+	rep, err := o.run(ctx, req)
+	bar.Finish()
+	interrupted := ctx.Err() != nil
+	if err != nil && (rep == nil || !interrupted) {
+		if interrupted {
+			fmt.Fprintln(o.ErrOut, "interrupted before any pair was checked")
+			return clierr.Silent(clierr.Failed)
+		}
+		return clierr.UsageError(err)
+	}
+	if interrupted {
+		rep.Interrupted = true
+	}
+	if err := o.render(rep); err != nil {
+		return err
+	}
+	if err := o.writeResume(rep); err != nil {
+		return err
+	}
+	if !rep.OK() {
+		return clierr.Silent(clierr.Failed)
+	}
+	return nil
+}
+
+// render writes the report in the chosen format to stdout or --output-file.
+// The summary line also goes to stderr when stdout does not carry it
+// (json, junit, or a file), so a person watching still sees the outcome.
+func (o *Options) render(rep *report.Report) error {
+	var w io.Writer = o.Out
+	var f *os.File
+	if o.OutputFile != "" {
+		var err error
+		if f, err = os.Create(o.OutputFile); err != nil {
+			return clierr.Usagef("--output-file: %w", err)
+		}
+		w = f
+	}
+	var err error
+	switch o.Output {
+	case "table", "wide":
+		err = report.WriteTable(w, rep, report.TableOptions{Wide: o.Output == "wide", FailuresOnly: o.FailuresOnly})
+	case "json":
+		err = report.WriteJSON(w, rep)
+	case "junit":
+		err = report.WriteJUnit(w, rep)
+	}
+	if f != nil {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("writing the report: %w", err)
+	}
+	if f != nil || o.Output == "json" || o.Output == "junit" {
+		fmt.Fprintln(o.ErrOut, report.SummaryLine(rep))
+	}
+	return nil
+}
+
+// writeResume records the pairs that did not succeed. After an interrupted
+// resume, the pairs it did not reach stay in the file; after an interrupted
+// check the file holds only what was found, and a note says so.
+func (o *Options) writeResume(rep *report.Report) error {
+	entries := report.ResumeEntries(rep)
+	if o.resume && rep.Interrupted {
+		for _, p := range report.Unchecked(o.pairs, rep) {
+			entries = append(entries, report.ResumeEntry{Status: report.StatusException, ResultStr: "not checked: the resume was interrupted", Pair: p})
+		}
+	}
+	if err := report.WriteResume(o.ResumeFile, entries); err != nil {
+		return err
+	}
+	switch {
+	case rep.Interrupted && !o.resume:
+		fmt.Fprintf(o.ErrOut, "the check was interrupted: %s lists only the %d failures found so far; run `netctl check` again for a full check\n", o.ResumeFile, len(entries))
+	case len(entries) > 0:
+		fmt.Fprintf(o.ErrOut, "%d pairs did not succeed; they are in %s (`netctl resume` re-checks only them)\n", len(entries), o.ResumeFile)
+	}
+	return nil
+}
+
+// protocolKind maps a config protocol to the probe kind ("ping" is icmp).
+func protocolKind(p string) probe.Kind {
+	if p == "ping" {
+		return probe.KindICMP
+	}
+	return probe.Kind(p)
+}
+

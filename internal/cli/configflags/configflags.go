@@ -1,0 +1,133 @@
+// Package configflags loads config.json and lets flags override it, for
+// every command that reaches a cluster (check, resume, clean). A flag that
+// is set wins over the file; the file is never rewritten.
+package configflags
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/pflag"
+
+	"github.com/netdoctor/netdoctor/internal/cli/clierr"
+	"github.com/netdoctor/netdoctor/internal/config"
+)
+
+// DefaultConfigPath is where init writes and check/resume/clean read.
+const DefaultConfigPath = "config.json"
+
+// Flags are the config overrides. Which ones a command has depends on
+// AddClusterFlags / AddCheckFlags.
+type Flags struct {
+	ConfigPath string
+
+	Kubeconfig, Context, DstKubeconfig, DstContext, Namespace string
+
+	Mode, Protocol, IPFamily, Port, ImageRepository, VersionTag string
+	DNSServer, DNSName                                          string
+	MaxNum, CmdTimeout, PodWaitTime, PacketSize                 int
+	AutoClean                                                   bool
+
+	// Read is the config file Load read ("" when none was).
+	Read string
+
+	fs *pflag.FlagSet
+}
+
+// AddClusterFlags adds --config and the flags that say where the clusters
+// and the agents' namespace are.
+func (f *Flags) AddClusterFlags(fs *pflag.FlagSet) {
+	f.fs = fs
+	fs.StringVar(&f.ConfigPath, "config", DefaultConfigPath, "config file (created by `netctl init`); when the default file is missing, defaults are used; \"\" reads no file")
+	fs.StringVar(&f.Kubeconfig, "kubeconfig", "", "kubeconfig of the source cluster (overrides srcKubeConfig; default like kubectl: $KUBECONFIG, ~/.kube/config, in-cluster)")
+	fs.StringVar(&f.Context, "context", "", "kubeconfig context of the source cluster (default: current context)")
+	fs.StringVar(&f.DstKubeconfig, "dst-kubeconfig", "", "kubeconfig of a second cluster to check against (overrides dstKubeConfig)")
+	fs.StringVar(&f.DstContext, "dst-context", "", "kubeconfig context of the second cluster")
+	fs.StringVarP(&f.Namespace, "namespace", "n", config.DefaultNamespace, "namespace of the agents (overrides namespace)")
+}
+
+// AddCheckFlags adds the flags that shape a check.
+func (f *Flags) AddCheckFlags(fs *pflag.FlagSet) {
+	f.fs = fs
+	fs.StringVar(&f.Mode, "mode", config.DefaultMode, "what to check: pod, node, node-to-pod or pod-to-node (overrides mode)")
+	fs.StringVar(&f.Protocol, "protocol", config.DefaultProtocol, "tcp, udp, icmp (or ping) or dns (overrides protocol)")
+	fs.StringVar(&f.IPFamily, "ip-family", config.DefaultIPFamily, "auto (every family present), ipv4 or ipv6 (overrides ipFamily)")
+	fs.StringVar(&f.Port, "port", string(config.DefaultPort), "port the agents listen on (overrides port)")
+	fs.IntVar(&f.MaxNum, "max-num", config.DefaultMaxNum, "probes in flight per source agent (overrides maxNum)")
+	fs.IntVar(&f.CmdTimeout, "cmd-timeout", config.DefaultCmdTimeout, "seconds allowed per probe (overrides cmdTimeout)")
+	fs.IntVar(&f.PodWaitTime, "pod-wait-time", config.DefaultPodWaitTime, "seconds to wait for all agents to be ready (overrides podWaitTime)")
+	fs.IntVar(&f.PacketSize, "packet-size", config.DefaultPacketSize, "IP packet size of tcp/udp/icmp probes, to find MTU problems (overrides packetSize)")
+	fs.StringVar(&f.ImageRepository, "image-repository", config.DefaultImageRepository, "repository of the netctl image; the agent image is <repository>/netctl:<version> (overrides srcImageRepository)")
+	fs.StringVar(&f.VersionTag, "version-tag", "", "image tag of the agents (overrides version; default this netctl's version)")
+	fs.BoolVar(&f.AutoClean, "auto-clean", false, "delete what netctl created after the check (overrides autoClean)")
+	fs.StringVar(&f.DNSServer, "dns-server", "", "DNS server IP for protocol dns (overrides targetDNSServer; default the cluster DNS)")
+	fs.StringVar(&f.DNSName, "dns-name", config.DefaultTargetHostToLookup, "name to look up for protocol dns (overrides targetHostToLookup)")
+}
+
+func (f *Flags) changed(name string) bool {
+	fl := f.fs.Lookup(name)
+	return fl != nil && fl.Changed
+}
+
+// Load reads the config file, applies the flags that were set, and
+// completes it (defaults for empty fields, paths expanded). It does not
+// validate: callers pick Validate or ValidateClusterAccess. Notes (such as
+// "no config file, using defaults") go to log.
+func (f *Flags) Load(log io.Writer) (config.Config, error) {
+	cfg := config.Default()
+	switch {
+	case f.ConfigPath == "":
+	case !f.changed("config") && !exists(f.ConfigPath):
+		fmt.Fprintf(log, "no %s here: using the defaults (`netctl init` writes a file to edit)\n", f.ConfigPath)
+	default:
+		loaded, err := config.Load(f.ConfigPath)
+		if err != nil {
+			return cfg, clierr.UsageError(clierr.Problems("config file "+f.ConfigPath, err))
+		}
+		cfg = loaded
+		f.Read = f.ConfigPath
+	}
+	f.apply(&cfg)
+	cfg.Complete()
+	return cfg, nil
+}
+
+func (f *Flags) apply(c *config.Config) {
+	set := func(name string, dst *string, v string) {
+		if f.changed(name) {
+			*dst = v
+		}
+	}
+	setInt := func(name string, dst *int, v int) {
+		if f.changed(name) {
+			*dst = v
+		}
+	}
+	set("kubeconfig", &c.SrcKubeConfig, f.Kubeconfig)
+	set("context", &c.SrcContext, f.Context)
+	set("dst-kubeconfig", &c.DstKubeConfig, f.DstKubeconfig)
+	set("dst-context", &c.DstContext, f.DstContext)
+	set("namespace", &c.Namespace, f.Namespace)
+	set("mode", &c.Mode, f.Mode)
+	set("protocol", &c.Protocol, f.Protocol)
+	set("ip-family", &c.IPFamily, f.IPFamily)
+	set("port", (*string)(&c.Port), f.Port)
+	set("image-repository", &c.SrcImageRepository, f.ImageRepository)
+	set("version-tag", &c.Version, f.VersionTag)
+	set("dns-server", &c.TargetDNSServer, f.DNSServer)
+	set("dns-name", &c.TargetHostToLookup, f.DNSName)
+	setInt("max-num", &c.MaxNum, f.MaxNum)
+	setInt("cmd-timeout", &c.CmdTimeout, f.CmdTimeout)
+	setInt("pod-wait-time", &c.PodWaitTime, f.PodWaitTime)
+	setInt("packet-size", &c.PacketSize, f.PacketSize)
+	if f.changed("auto-clean") {
+		c.AutoClean = f.AutoClean
+	}
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, os.ErrNotExist)
+}
