@@ -113,4 +113,3 @@ func protocolKind(p string) probe.Kind {
 	}
 	return probe.Kind(p)
 }
-
