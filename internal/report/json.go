@@ -26,9 +26,16 @@ type JSONReport struct {
 // JSONSummary is Summary plus run timing.
 type JSONSummary struct {
 	Summary
-	Started         time.Time `json:"started"`
-	DurationSeconds float64   `json:"durationSeconds"`
-	Interrupted     bool      `json:"interrupted"`
+	Started         time.Time   `json:"started"`
+	DurationSeconds float64     `json:"durationSeconds"`
+	Interrupted     bool        `json:"interrupted"`
+	Phases          []JSONPhase `json:"phases,omitempty"`
+}
+
+// JSONPhase is a Phase with its duration in seconds.
+type JSONPhase struct {
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
 }
 
 // JSONRow is a Row with the latency in seconds (a float, so consumers need
@@ -53,6 +60,9 @@ func ToJSON(r *Report) JSONReport {
 			Interrupted:     r.Interrupted,
 		},
 		Rows: []JSONRow{},
+	}
+	for _, p := range r.Phases {
+		out.Summary.Phases = append(out.Summary.Phases, JSONPhase{Name: p.Name, Seconds: p.Duration.Seconds()})
 	}
 	for _, row := range SortRows(r.Rows) {
 		out.Rows = append(out.Rows, JSONRow{

@@ -51,4 +51,13 @@ type Report struct {
 	// Interrupted is set when the run was stopped (Ctrl-C, error) before
 	// every pair was checked; Rows then holds what was gathered.
 	Interrupted bool `json:"interrupted,omitempty"`
+	// Phases are the durations of the run's phases, in order (deploy agents,
+	// wait for readiness, probe), for users and the benchmark.
+	Phases []Phase `json:"phases,omitempty"`
+}
+
+// Phase is one timed phase of a run.
+type Phase struct {
+	Name     string        `json:"name"`
+	Duration time.Duration `json:"duration"`
 }
