@@ -1,0 +1,211 @@
+// Package api is the wire contract between monitor agents and the monitor
+// server: paths, the token header, the report an agent POSTs every round,
+// the peer list it GETs, and the matrix the server serves. The JSON names of
+// the report follow k8s-netchecker where a field already existed there, so
+// users' scripts reading GET /api/v1/agents/ keep working.
+package api
+
+import (
+	"strings"
+	"time"
+
+	"github.com/netdoctor/netdoctor/internal/agent"
+	"github.com/netdoctor/netdoctor/internal/probe"
+)
+
+// Server paths.
+const (
+	PathPing         = "/api/v1/ping"
+	PathAgents       = "/api/v1/agents/" // + {name}: POST a report, GET one agent
+	PathConnectivity = "/api/v1/connectivity_check"
+	PathMatrix       = "/api/v1/matrix"
+	PathPeers        = "/api/v1/peers"
+	PathMetrics      = "/metrics"
+)
+
+// TokenHeader carries the shared agent token on reports and peer-list
+// requests. Same header as the check agents (the API server's pod/service
+// proxy strips Authorization).
+const TokenHeader = agent.TokenHeader
+
+// Network says which network namespace an agent runs in.
+type Network string
+
+const (
+	NetworkPod  Network = "pod"
+	NetworkHost Network = "host"
+)
+
+// AgentName is the agent's name in URLs and in the `agent` metric label:
+// `<node>-private_network` or `<node>-host_network`, as k8s-netchecker named them.
+func AgentName(node string, n Network) string {
+	if n == NetworkHost {
+		return node + "-host_network"
+	}
+	return node + "-private_network"
+}
+
+// ParseAgentName splits a name made by AgentName. ok is false for any other shape.
+func ParseAgentName(name string) (node string, n Network, ok bool) {
+	if s, found := strings.CutSuffix(name, "-host_network"); found && s != "" {
+		return s, NetworkHost, true
+	}
+	if s, found := strings.CutSuffix(name, "-private_network"); found && s != "" {
+		return s, NetworkPod, true
+	}
+	return "", "", false
+}
+
+// Report is what an agent POSTs to PathAgents+name after every round.
+type Report struct {
+	ReportInterval int       `json:"report_interval"` // seconds between rounds
+	NodeName       string    `json:"nodename"`
+	PodName        string    `json:"podname"`
+	Network        Network   `json:"network"`
+	HostDate       time.Time `json:"hostdate"` // agent's clock when the round ended
+	Uptime         string    `json:"uptime"`   // since the agent started, Go duration text
+	IPs            []string  `json:"ips"`
+	Version        string    `json:"version,omitempty"`
+	// Round counts the agent's rounds since it started (1 = first).
+	Round         int64   `json:"round"`
+	RoundDuration float64 `json:"round_duration_ms"`
+
+	// HTTPProbe is the agent -> server GET /api/v1/ping with phase timings.
+	HTTPProbe *HTTPProbe `json:"http_probe,omitempty"`
+	// DNS is the lookup of the cluster name at the cluster DNS server.
+	DNS *Outcome `json:"dns,omitempty"`
+	// APIServer is a TCP connect to kubernetes.default (its service address).
+	APIServer *Outcome `json:"apiserver,omitempty"`
+	// Peers holds one result per probed peer address.
+	Peers []PeerResult `json:"peers,omitempty"`
+	// SkippedPeers are peers the agent did not probe, each with a reason
+	// (not ready, terminating, cordoned, no IP). They are not failures.
+	SkippedPeers []SkippedPeer `json:"skipped_peers,omitempty"`
+}
+
+// HTTPProbe is one timed HTTP GET. Milliseconds, as k8s-netchecker reported them.
+type HTTPProbe struct {
+	URL              string  `json:"url"`
+	ConnectionResult bool    `json:"connection_result"`
+	Code             int     `json:"code"`
+	Error            string  `json:"error,omitempty"`
+	DNSLookupMs      float64 `json:"dns_lookup_ms"`
+	TCPConnectionMs  float64 `json:"tcp_connection_ms"`
+	ConnectMs        float64 `json:"connect_ms"` // DNS lookup + TCP connection
+	ServerProcessMs  float64 `json:"server_processing_ms"`
+	ContentTransMs   float64 `json:"content_transfer_ms"`
+	TotalMs          float64 `json:"total_ms"`
+}
+
+// Outcome is a single probe's result in a report.
+type Outcome struct {
+	Target    string             `json:"target"` // address (and name for DNS)
+	OK        bool               `json:"ok"`
+	Class     probe.FailureClass `json:"class,omitempty"`
+	Reason    string             `json:"reason,omitempty"`
+	LatencyMs float64            `json:"latency_ms"`
+}
+
+// PeerResult is one probe from the reporting agent to one peer address.
+type PeerResult struct {
+	Target        string             `json:"target"` // peer agent name
+	TargetNode    string             `json:"target_node"`
+	TargetNetwork Network            `json:"target_network"`
+	Address       string             `json:"address"`
+	Family        probe.Family       `json:"family"`
+	Kind          probe.Kind         `json:"kind"`
+	OK            bool               `json:"ok"`
+	Class         probe.FailureClass `json:"class,omitempty"`
+	Reason        string             `json:"reason,omitempty"`
+	LatencyMs     float64            `json:"latency_ms"`
+}
+
+// SkippedPeer is a peer left out of the round with the reason.
+type SkippedPeer struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+// AgentEntry is one value of GET /api/v1/agents/: the latest report plus
+// what the server knows about it.
+type AgentEntry struct {
+	Report
+	LastUpdated time.Time `json:"last_updated"` // server clock at receipt
+}
+
+// PeerList is GET /api/v1/peers: every agent the server knows of.
+type PeerList struct {
+	// Interval is the server's reporting interval in seconds.
+	Interval int    `json:"interval"`
+	Peers    []Peer `json:"peers"`
+}
+
+// Peer is one agent in the peer list. A non-empty Skip means "do not
+// probe, report it as skipped with this reason".
+type Peer struct {
+	Name    string   `json:"name"`
+	Node    string   `json:"node"`
+	Network Network  `json:"network"`
+	Pod     string   `json:"pod,omitempty"`
+	IPs     []string `json:"ips"`
+	Port    int      `json:"port"`
+	Skip    string   `json:"skip,omitempty"`
+}
+
+// ConnectivityProblem is the 400 body of GET /api/v1/connectivity_check.
+// The key names are k8s-netchecker's.
+type ConnectivityProblem struct {
+	Message  string   `json:"Message"`
+	Absent   []string `json:"Absent"`
+	Outdated []string `json:"Outdated"`
+}
+
+// ConnectivityOK is the 200 body of GET /api/v1/connectivity_check.
+type ConnectivityOK struct {
+	Message string `json:"Message"`
+}
+
+// Matrix is GET /api/v1/matrix: the latest result of every source -> target
+// probe the server knows of.
+type Matrix struct {
+	Generated time.Time    `json:"generated"`
+	Interval  int          `json:"interval"`
+	Total     int          `json:"total"`
+	Failing   int          `json:"failing"`
+	Pairs     []MatrixPair `json:"pairs"`
+}
+
+// MatrixPair is one source agent -> target address probe.
+type MatrixPair struct {
+	Source              string             `json:"source"`
+	SourceNode          string             `json:"source_node"`
+	SourceNetwork       Network            `json:"source_network"`
+	Target              string             `json:"target"`
+	TargetNode          string             `json:"target_node"`
+	TargetNetwork       Network            `json:"target_network"`
+	Address             string             `json:"address"`
+	Family              probe.Family       `json:"family"`
+	Kind                probe.Kind         `json:"kind"`
+	OK                  bool               `json:"ok"`
+	Class               probe.FailureClass `json:"class,omitempty"`
+	Reason              string             `json:"reason,omitempty"`
+	LatencyMs           float64            `json:"latency_ms"`
+	LastChecked         time.Time          `json:"last_checked"`
+	FailingSince        *time.Time         `json:"failing_since,omitempty"`
+	ConsecutiveFailures int                `json:"consecutive_failures"`
+}
+
+// Kubernetes names shared by the manifest builder, the server's roster and
+// the CLI.
+const (
+	LabelName      = "app.kubernetes.io/name"
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	LabelPartOf    = "app.kubernetes.io/part-of"
+	LabelNetwork   = "netdoctor.io/network" // pod | host
+
+	ManagedBy = "netctl"
+	PartOf    = "netdoctor-monitor"
+
+	AgentAppName  = "netdoctor-monitor-agent"
+	ServerAppName = "netdoctor-monitor-server"
+)
