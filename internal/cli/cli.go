@@ -43,7 +43,7 @@ func Main() int {
 		case <-finished:
 		}
 	}()
-	code := Run(ctx, os.Args[1:], streams, defaultDeps())
+	code := Run(ctx, os.Args[1:], streams, DefaultDeps())
 	close(finished)
 	return code
 }

@@ -13,10 +13,10 @@ import (
 	"github.com/netdoctor/netdoctor/internal/report"
 )
 
-// defaultDeps wires the real engine. TEMPORARY: internal/check is being
+// DefaultDeps wires the real engine. TEMPORARY: internal/check is being
 // written concurrently; until it lands, check/resume/clean report that the
 // engine is missing (exit 2) instead of pretending to run.
-func defaultDeps() Deps {
+func DefaultDeps() Deps {
 	errNoEngine := errors.New("this netctl was built without the check engine (internal/check)")
 	return Deps{
 		Run: func(ctx context.Context, req checkcmd.Request) (*report.Report, error) {

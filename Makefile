@@ -1,0 +1,39 @@
+# netdoctor build. `make help` lists the targets.
+
+MODULE   := github.com/netdoctor/netdoctor
+# The version is also the agents' image tag (config field "version"), so a
+# dev build deploys agents of exactly its own code. No tags yet: v0.1.0-dev.
+VERSION  ?= $(shell git describe --tags --match 'v*' 2>/dev/null || echo v0.1.0-dev)
+COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+GOOS     ?= $(shell go env GOOS)
+GOARCH   ?= $(shell go env GOARCH)
+OUT      := _output/bin/$(GOOS)/$(GOARCH)
+IMAGE_REPOSITORY ?= ghcr.io/netdoctor
+IMAGE    ?= $(IMAGE_REPOSITORY)/netctl:$(VERSION)
+LDFLAGS  := -s -w -X $(MODULE)/internal/version.Version=$(VERSION) -X $(MODULE)/internal/version.Commit=$(COMMIT)
+
+.PHONY: help netctl build test vet image docs clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
+
+netctl: ## static netctl binary in _output/bin/<os>/<arch>/netctl
+	CGO_ENABLED=0 GOOS=$(GOOS) GOARCH=$(GOARCH) go build -trimpath -ldflags '$(LDFLAGS)' -o $(OUT)/netctl ./cmd/netctl
+
+build: netctl ## everything that ships (the netctl binary)
+
+test: ## unit tests; the e2e suite (test/e2e) runs when the sandbox is built, else skips
+	go test ./...
+
+vet: ## go vet and gofmt
+	go vet ./...
+	@out=$$(gofmt -l cmd internal test 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+image: ## container image $(IMAGE) (needs docker and network access)
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
+
+docs: ## regenerate docs/cli/ (command reference) from the cobra commands
+	go run ./hack/gendocs docs/cli
+
+clean: ## remove build output
+	rm -rf _output
