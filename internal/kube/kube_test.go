@@ -1,0 +1,260 @@
+package kube
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
+)
+
+func writeKubeconfig(t *testing.T, servers map[string]string, current string) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("apiVersion: v1\nkind: Config\nclusters:\n")
+	for name, url := range servers {
+		fmt.Fprintf(&b, "- name: %s\n  cluster:\n    server: %s\n    insecure-skip-tls-verify: true\n", name, url)
+	}
+	b.WriteString("users:\n- name: u\n  user:\n    token: abc\ncontexts:\n")
+	for name := range servers {
+		fmt.Fprintf(&b, "- name: %s\n  context:\n    cluster: %s\n    user: u\n", name, name)
+	}
+	fmt.Fprintf(&b, "current-context: %s\n", current)
+	p := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestRESTConfigPicksContextAndRaisesLimits(t *testing.T) {
+	p := writeKubeconfig(t, map[string]string{"a": "https://127.0.0.1:1111", "b": "https://127.0.0.1:2222"}, "a")
+	cfg, err := RESTConfig(p, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Host != "https://127.0.0.1:1111" {
+		t.Errorf("current context: host = %s", cfg.Host)
+	}
+	cfg, err = RESTConfig(p, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Host != "https://127.0.0.1:2222" {
+		t.Errorf("context b: host = %s", cfg.Host)
+	}
+	if cfg.QPS < 100 || cfg.Burst < 200 {
+		t.Errorf("QPS/Burst = %v/%v, want >= 100/200", cfg.QPS, cfg.Burst)
+	}
+	if cfg.Timeout != 0 {
+		t.Errorf("Timeout = %v; a client timeout would cut probe streams", cfg.Timeout)
+	}
+	if _, err := RESTConfig(p, "nope"); err == nil {
+		t.Error("unknown context: want error")
+	}
+}
+
+func TestNewFailsFastWhenServerIsDown(t *testing.T) {
+	// A port nothing listens on: bind, note the port, close.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	p := writeKubeconfig(t, map[string]string{"a": "https://" + addr}, "a")
+
+	start := time.Now()
+	_, err = New(context.Background(), "src", Options{Kubeconfig: p, Hint: "srcKubeConfig/--kubeconfig"})
+	if err == nil {
+		t.Fatal("want error")
+	}
+	want := fmt.Sprintf("cannot reach the Kubernetes API server at https://%s: connection refused; check srcKubeConfig/--kubeconfig", addr)
+	if err.Error() != want {
+		t.Errorf("error:\n got %s\nwant %s", err, want)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %v, want fail fast", d)
+	}
+}
+
+func TestNewTimesOutOnSilentServer(t *testing.T) {
+	// Accepts TCP but never answers TLS: must give up after ReachTimeout.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	p := writeKubeconfig(t, map[string]string{"a": "https://" + l.Addr().String()}, "a")
+	start := time.Now()
+	_, err = New(context.Background(), "src", Options{Kubeconfig: p, ReachTimeout: 500 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "no answer within 500ms") {
+		t.Fatalf("error = %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
+	}
+}
+
+func TestNewSucceedsAgainstServer(t *testing.T) {
+	// TLS: clientcmd sends credentials only over TLS.
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/version" {
+			http.NotFound(w, r)
+			return
+		}
+		if got := r.Header.Get("Authorization"); got != "Bearer abc" {
+			http.Error(w, "no auth: "+got, http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprint(w, `{"major":"1","minor":"34","gitVersion":"v1.34.4"}`)
+	}))
+	defer srv.Close()
+	p := writeKubeconfig(t, map[string]string{"a": srv.URL}, "a")
+	c, err := New(context.Background(), "src", Options{Kubeconfig: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Host != srv.URL || c.Proxy == nil {
+		t.Errorf("client = %+v", c)
+	}
+}
+
+// TestProxyStreamIsIncremental checks that the pod-proxy path is the real
+// one and that the body is handed over while the server is still writing.
+func TestProxyStreamIsIncremental(t *testing.T) {
+	release := make(chan struct{})
+	var gotPath, gotHeader, gotBody string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotPath = r.Method + " " + r.URL.Path
+		gotHeader = r.Header.Get("X-Test")
+		b, _ := io.ReadAll(r.Body)
+		gotBody = string(b)
+		fmt.Fprintln(w, `{"line":1}`)
+		w.(http.Flusher).Flush()
+		<-release
+		fmt.Fprintln(w, `{"line":2}`)
+	}))
+	defer srv.Close()
+	defer close(release)
+
+	c, err := NewForConfig("src", &rest.Config{Host: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rc, err := c.ProxyStream(ctx, "POST", "ns1", "agent-x", 8889, "/v1/probe", map[string]string{"X-Test": "yes"}, []byte(`{"a":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	line, err := bufio.NewReader(rc).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	if line != "{\"line\":1}\n" {
+		t.Errorf("first line %q", line)
+	}
+	if gotPath != "POST /api/v1/namespaces/ns1/pods/agent-x:8889/proxy/v1/probe" {
+		t.Errorf("path %q", gotPath)
+	}
+	if gotHeader != "yes" || gotBody != `{"a":1}` {
+		t.Errorf("header %q body %q", gotHeader, gotBody)
+	}
+}
+
+func TestProxyStreamHTTPError(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "bad token", http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	c, _ := NewForConfig("src", &rest.Config{Host: srv.URL})
+	_, err := c.ProxyStream(context.Background(), "POST", "ns", "p", 1, "v1/probe", nil, []byte("{}"))
+	if err == nil || !strings.Contains(err.Error(), "through the pod proxy of ns/p") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestDiscovery(t *testing.T) {
+	cs := fake.NewClientset(
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2"}, Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{
+			{Type: corev1.NodeInternalIP, Address: "fd00::2"}, {Type: corev1.NodeHostName, Address: "n2"}, {Type: corev1.NodeInternalIP, Address: "10.0.0.2"}}}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{corev1.LabelOSStable: "windows"}}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "coredns", Namespace: "kube-system"},
+			Spec: corev1.ServiceSpec{ClusterIP: "fd01::a", ClusterIPs: []string{"fd01::a", "10.96.0.10"}}},
+	)
+	c := &Client{Name: "src", Clientset: cs}
+	ctx := context.Background()
+	nodes, err := c.Nodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 2 || nodes[0].Name != "n1" || !nodes[0].Windows || strings.Join(nodes[1].InternalIPs, ",") != "10.0.0.2,fd00::2" {
+		t.Errorf("nodes = %+v", nodes)
+	}
+	ips, err := c.ClusterDNSIPs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(ips, ",") != "10.96.0.10,fd01::a" {
+		t.Errorf("dns ips = %v (want coredns fallback, IPv4 first)", ips)
+	}
+	_ = cs.CoreV1().Services("kube-system").Delete(ctx, "coredns", metav1.DeleteOptions{})
+	if _, err := c.ClusterDNSIPs(ctx); err == nil || !strings.Contains(err.Error(), "set targetDNSServer") {
+		t.Errorf("no dns service: err = %v", err)
+	}
+}
+
+func TestPodInfoReasons(t *testing.T) {
+	now := metav1.Now()
+	tests := map[string]struct {
+		pod       corev1.Pod
+		ready     bool
+		reasonHas string
+	}{
+		"ready": {pod: corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodRunning,
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}}, ready: true},
+		"image pull": {pod: corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending,
+			ContainerStatuses: []corev1.ContainerStatus{{State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: "Back-off pulling image \"x/netctl:v1\""}}}}}},
+			reasonHas: "ImagePullBackOff (Back-off pulling image"},
+		"unschedulable": {pod: corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending,
+			Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable"}}}},
+			reasonHas: "not scheduled: Unschedulable"},
+		"readiness failing": {pod: corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodRunning,
+			ContainerStatuses: []corev1.ContainerStatus{{State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}},
+			reasonHas: "readiness probe"},
+		"terminating": {pod: corev1.Pod{ObjectMeta: metav1.ObjectMeta{DeletionTimestamp: &now}, Status: corev1.PodStatus{Phase: corev1.PodRunning,
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}},
+			reasonHas: "Terminating"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			p := PodInfo(&tc.pod)
+			if p.Ready != tc.ready || !strings.Contains(p.NotReady, tc.reasonHas) {
+				t.Errorf("Ready=%v NotReady=%q; want %v, containing %q", p.Ready, p.NotReady, tc.ready, tc.reasonHas)
+			}
+		})
+	}
+}
