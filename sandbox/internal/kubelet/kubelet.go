@@ -131,9 +131,6 @@ func newKubelet(cfg Config) (*kubelet, error) {
 	if err := validateConfig(cfg); err != nil {
 		return nil, err
 	}
-	if cfg.ClusterDomain == "" {
-		cfg.ClusterDomain = "cluster.local"
-	}
 	rc, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("loading kubeconfig %q: %w", cfg.Kubeconfig, err)
@@ -144,6 +141,16 @@ func newKubelet(cfg Config) (*kubelet, error) {
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("creating client: %w", err)
+	}
+	return newKubeletWithClient(cfg, client)
+}
+
+func newKubeletWithClient(cfg Config, client kubernetes.Interface) (*kubelet, error) {
+	if err := validateConfig(cfg); err != nil {
+		return nil, err
+	}
+	if cfg.ClusterDomain == "" {
+		cfg.ClusterDomain = "cluster.local"
 	}
 	k := &kubelet{
 		cfg:      cfg,

@@ -2,11 +2,12 @@ package kubelet
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -52,10 +53,9 @@ type condTime struct {
 }
 
 func newPodWorker(k *kubelet, node *nodeState, pod *corev1.Pod) *podWorker {
-	short := strings.ReplaceAll(string(pod.UID), "-", "")
-	if len(short) > 10 {
-		short = short[:10]
-	}
+	// A hash, not a prefix: names must differ even for UIDs that share a prefix.
+	sum := sha256.Sum256([]byte(pod.UID))
+	short := hex.EncodeToString(sum[:5])
 	w := &podWorker{
 		k: k, node: node, uid: pod.UID, shortID: short,
 		dir:       filepath.Join(k.cfg.StateDir, "pods", string(pod.UID)),
