@@ -373,3 +373,18 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version -o json: %v %q", err, r.stdout)
 	}
 }
+
+func TestProgressGoesToStderrOnly(t *testing.T) {
+	env(t)
+	f := &fakeEngine{rows: []report.Row{row("n1", "n2", "10.0.0.2", report.Succeeded), row("n2", "n1", "10.0.0.1", report.Succeeded)}}
+	r := run(t, context.Background(), f, "check")
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "Do check... 2/2 pairs (100%)") {
+		t.Errorf("no plain progress line on stderr:\n%s", r.stderr)
+	}
+	if strings.Contains(r.stdout, "Do check") {
+		t.Errorf("progress leaked to stdout:\n%s", r.stdout)
+	}
+}
