@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"syscall"
 	"time"
@@ -22,17 +23,18 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// Client is one cluster: the typed clientset plus the REST client used for
-// the pods/proxy subresource (kept apart so tests can pair a fake clientset
-// with a real REST client against a local server).
+// Client is one cluster: the typed clientset plus an authenticated HTTP
+// client for streaming pod-proxy requests (kept apart so tests can pair a
+// fake clientset with a real HTTP path to a local server).
 type Client struct {
 	// Name says which cluster this is in messages: "src" or "dst".
 	Name      string
 	Host      string
 	Clientset kubernetes.Interface
-	// Proxy is a REST client for /api/v1 (core group). In production it is
-	// Clientset.CoreV1().RESTClient().
-	Proxy rest.Interface
+	// HTTP carries the kubeconfig's credentials and TLS settings
+	// (rest.HTTPClientFor) and has no overall timeout, so a response body
+	// can be read as a stream for as long as the request's context allows.
+	HTTP *http.Client
 }
 
 // Options say where the cluster is. Kubeconfig "" means what kubectl uses
@@ -108,11 +110,21 @@ func New(ctx context.Context, name string, o Options) (*Client, error) {
 
 // NewForConfig builds a Client without contacting the server.
 func NewForConfig(name string, cfg *rest.Config) (*Client, error) {
-	cs, err := kubernetes.NewForConfig(cfg)
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("building HTTP client for %s: %w", cfg.Host, err)
+	}
+	cs, err := kubernetes.NewForConfigAndClient(cfg, hc)
 	if err != nil {
 		return nil, fmt.Errorf("building Kubernetes client for %s: %w", cfg.Host, err)
 	}
-	return &Client{Name: name, Host: cfg.Host, Clientset: cs, Proxy: cs.CoreV1().RESTClient()}, nil
+	// The server URL as client-go resolves it (scheme added, path kept),
+	// so pod-proxy URLs match what the clientset uses.
+	base, _, err := rest.DefaultServerUrlFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("parsing API server address %q: %w", cfg.Host, err)
+	}
+	return &Client{Name: name, Host: base.String(), Clientset: cs, HTTP: hc}, nil
 }
 
 // Ping asks the server for /version within timeout.

@@ -1,10 +1,8 @@
 package kube
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +16,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
+
+	"github.com/netdoctor/netdoctor/internal/agent"
+	"github.com/netdoctor/netdoctor/internal/probe"
 )
 
 func writeKubeconfig(t *testing.T, servers map[string]string, current string) string {
@@ -136,64 +137,65 @@ func TestNewSucceedsAgainstServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Host != srv.URL || c.Proxy == nil {
+	if c.Host != srv.URL || c.HTTP == nil {
 		t.Errorf("client = %+v", c)
 	}
 }
 
-// TestProxyStreamIsIncremental checks that the pod-proxy path is the real
-// one and that the body is handed over while the server is still writing.
-func TestProxyStreamIsIncremental(t *testing.T) {
+// TestPodProxyStreamsThroughRealHTTPPath sends a probe batch the way
+// check does (agent.StreamProbe over Client.HTTP to PodProxyURL) and checks
+// the API path, the credentials, and that results arrive while the server
+// is still writing.
+func TestPodProxyStreamsThroughRealHTTPPath(t *testing.T) {
 	release := make(chan struct{})
-	var gotPath, gotHeader, gotBody string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var gotPath, gotAuth, gotToken string
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gotPath = r.Method + " " + r.URL.Path
-		gotHeader = r.Header.Get("X-Test")
-		b, _ := io.ReadAll(r.Body)
-		gotBody = string(b)
-		fmt.Fprintln(w, `{"line":1}`)
+		gotAuth = r.Header.Get("Authorization")
+		gotToken = r.Header.Get(agent.TokenHeader)
+		fmt.Fprintln(w, `{"id":"a","ok":true}`)
 		w.(http.Flusher).Flush()
 		<-release
-		fmt.Fprintln(w, `{"line":2}`)
+		fmt.Fprintln(w, `{"id":"b","ok":false,"class":"refused"}`)
 	}))
 	defer srv.Close()
-	defer close(release)
 
-	c, err := NewForConfig("src", &rest.Config{Host: srv.URL})
+	c, err := NewForConfig("src", &rest.Config{Host: srv.URL, BearerToken: "abc",
+		TLSClientConfig: rest.TLSClientConfig{Insecure: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	rc, err := c.ProxyStream(ctx, "POST", "ns1", "agent-x", 8889, "/v1/probe", map[string]string{"X-Test": "yes"}, []byte(`{"a":1}`))
+	var got []string
+	err = agent.StreamProbe(ctx, c.HTTP, c.PodProxyURL("ns1", "agent-x", 8889), "tok",
+		agent.ProbeRequest{Concurrency: 1, TimeoutSeconds: 1}, func(r probe.Result) {
+			got = append(got, r.ID)
+			if r.ID == "a" {
+				close(release) // the second line is written only after the first arrived
+			}
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rc.Close()
-	line, err := bufio.NewReader(rc).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	if line != "{\"line\":1}\n" {
-		t.Errorf("first line %q", line)
+	if strings.Join(got, ",") != "a,b" {
+		t.Errorf("results %v", got)
 	}
 	if gotPath != "POST /api/v1/namespaces/ns1/pods/agent-x:8889/proxy/v1/probe" {
 		t.Errorf("path %q", gotPath)
 	}
-	if gotHeader != "yes" || gotBody != `{"a":1}` {
-		t.Errorf("header %q body %q", gotHeader, gotBody)
+	if gotAuth != "Bearer abc" || gotToken != "tok" {
+		t.Errorf("Authorization %q, token header %q", gotAuth, gotToken)
 	}
 }
 
-func TestProxyStreamHTTPError(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "bad token", http.StatusUnauthorized)
-	}))
-	defer srv.Close()
-	c, _ := NewForConfig("src", &rest.Config{Host: srv.URL})
-	_, err := c.ProxyStream(context.Background(), "POST", "ns", "p", 1, "v1/probe", nil, []byte("{}"))
-	if err == nil || !strings.Contains(err.Error(), "through the pod proxy of ns/p") {
-		t.Fatalf("err = %v", err)
+func TestPodProxyURLKeepsServerPath(t *testing.T) {
+	c, err := NewForConfig("src", &rest.Config{Host: "https://rancher.example/k8s/clusters/c-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.PodProxyURL("ns", "p", 1), "https://rancher.example/k8s/clusters/c-1/api/v1/namespaces/ns/pods/p:1/proxy"; got != want {
+		t.Errorf("got %s want %s", got, want)
 	}
 }
 
