@@ -27,6 +27,8 @@ type ExpectedAgent struct {
 	Network api.Network
 	Pod     string
 	IPs     []string
+	// Port is where the agent listens; 0 = Config.AgentPort.
+	Port int
 	// Since is when the agent's pod started; the agent is not "absent"
 	// before one interval has passed since then.
 	Since time.Time
@@ -398,9 +400,13 @@ func (s *Server) Peers() api.PeerList {
 	pl := api.PeerList{Interval: int(s.cfg.Interval / time.Second), Peers: []api.Peer{}}
 	if s.expected != nil {
 		for _, e := range s.expected {
+			port := e.Port
+			if port == 0 {
+				port = s.cfg.AgentPort
+			}
 			pl.Peers = append(pl.Peers, api.Peer{
 				Name: e.Name, Node: e.Node, Network: e.Network, Pod: e.Pod,
-				IPs: append([]string{}, e.IPs...), Port: s.cfg.AgentPort, Skip: e.Skip,
+				IPs: append([]string{}, e.IPs...), Port: port, Skip: e.Skip,
 			})
 		}
 	} else {
