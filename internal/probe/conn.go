@@ -55,13 +55,13 @@ func (udpSendProber) Probe(ctx context.Context, t Target) Result {
 		return *bad
 	}
 	target := hostPort(t.Address, t.Port)
-	var d net.Dialer
+	d := net.Dialer{Control: udpControl}
 	conn, err := d.DialContext(ctx, "udp", target)
 	if err != nil {
 		return failed(ctx, err, start, "udp to "+target)
 	}
 	defer conn.Close()
-	if _, err := conn.Write([]byte("netdoctor udp-send\n")); err != nil {
+	if _, err := conn.Write([]byte("netdoctor udp-send\n")); err != nil && !errors.Is(err, syscall.ENOBUFS) {
 		return failed(ctx, err, start, "udp send to "+target)
 	}
 	conn.SetReadDeadline(soonest(ctx, time.Now().Add(udpSendWait)))

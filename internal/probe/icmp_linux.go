@@ -50,6 +50,16 @@ func openDatagramICMP(v6 bool) (net.PacketConn, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("setting don't-fragment: %w", err)
 	}
+	// Without RECVERR the kernel drops ICMP errors (unreachable, too big)
+	// for an unconnected ping socket; with it they come back as read errors.
+	level, opt := unix.IPPROTO_IP, unix.IP_RECVERR
+	if v6 {
+		level, opt = unix.IPPROTO_IPV6, unix.IPV6_RECVERR
+	}
+	if err := unix.SetsockoptInt(fd, level, opt, 1); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("asking for ICMP errors: %w", err)
+	}
 	f := os.NewFile(uintptr(fd), "icmp")
 	defer f.Close() // FilePacketConn holds its own duplicate
 	return net.FilePacketConn(f)

@@ -25,13 +25,18 @@ import (
 // "fragmentation needed"), and B advertises a TCP MSS of 1460 so A's TCP
 // sends full-size segments into the hole. Small packets pass; full-size
 // ones vanish, exactly what a mis-set overlay MTU does in a cluster.
+// Behind B, 100.127.255.6 has an `unreachable` route and B forwards, so
+// small probes to it from A get ICMP host-unreachable back from B.
 // Probes run in helper processes (this test binary re-executed with
 // `ip netns exec`), because a goroutine cannot be pinned to a namespace
 // when net/http dials from goroutines of its own.
 const (
-	mtuRange  = "100.127.255.0/30"
+	mtuGuard  = "100.127.255.0/29" // every address the test uses
+	mtuLink   = "100.127.255.0/30"
 	mtuAddrA  = "100.127.255.1"
 	mtuAddrB  = "100.127.255.2"
+	mtuBehind = "100.127.255.4/30" // routed from A via B
+	mtuNoHost = "100.127.255.6"    // unreachable behind B
 	mtuPort   = 8889
 	helperEnv = "NETDOCTOR_MTU_HELPER"
 )
@@ -43,16 +48,16 @@ func TestMTUBlackHole(t *testing.T) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("needs iproute2 (`ip`) to create network namespaces")
 	}
-	if out, _ := exec.Command("ip", "route", "show", mtuRange).Output(); len(strings.TrimSpace(string(out))) > 0 {
-		t.Skipf("%s is already routed on this host (%s); not touching it", mtuRange, strings.TrimSpace(string(out)))
+	if out, _ := exec.Command("ip", "route", "show", "root", mtuGuard).Output(); len(strings.TrimSpace(string(out))) > 0 {
+		t.Skipf("%s is already routed on this host (%s); not touching it", mtuGuard, strings.TrimSpace(string(out)))
 	}
 	id := fmt.Sprint(os.Getpid() % 100000)
 	nsA, nsB := "ndmtu-a-"+id, "ndmtu-b-"+id
 	vethA, vethB := "ndmtua"+id, "ndmtub"+id
 
 	// Guard first: the test range is unreachable from the host namespace.
-	ip(t, "route", "add", "unreachable", mtuRange)
-	t.Cleanup(func() { exec.Command("ip", "route", "del", "unreachable", mtuRange).Run() })
+	ip(t, "route", "add", "unreachable", mtuGuard)
+	t.Cleanup(func() { exec.Command("ip", "route", "del", "unreachable", mtuGuard).Run() })
 	for _, ns := range []string{nsA, nsB} {
 		ip(t, "netns", "add", ns)
 		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
@@ -64,7 +69,12 @@ func TestMTUBlackHole(t *testing.T) {
 	ipIn(t, nsB, "link", "set", vethB, "mtu", "1400", "up")
 	ipIn(t, nsA, "addr", "add", mtuAddrA+"/30", "dev", vethA)
 	ipIn(t, nsB, "addr", "add", mtuAddrB+"/30", "dev", vethB)
-	ipIn(t, nsB, "route", "replace", mtuRange, "dev", vethB, "src", mtuAddrB, "advmss", "1460")
+	ipIn(t, nsB, "route", "replace", mtuLink, "dev", vethB, "src", mtuAddrB, "advmss", "1460")
+	ipIn(t, nsA, "route", "add", mtuBehind, "via", mtuAddrB)
+	ipIn(t, nsB, "route", "add", "unreachable", mtuNoHost+"/32")
+	run(t, "ip", "netns", "exec", nsB, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.icmp_ratelimit=0")
+	// B runs its agent without IPv6: it must still serve IPv4.
+	run(t, "ip", "netns", "exec", nsB, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
 	// A allows unprivileged ICMP sockets (B keeps the default, raw sockets),
 	// so both ICMP code paths meet the black hole.
 	run(t, "ip", "netns", "exec", nsA, "sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647")
@@ -91,6 +101,11 @@ func TestMTUBlackHole(t *testing.T) {
 		{"tcp full-size is lost", "", nsA, probe.Target{Kind: probe.KindTCP, Address: mtuAddrB, Port: mtuPort, ExpectNode: "node-b"}, false, probe.ClassTimeout, "connected to 100.127.255.2:8889, but got no HTTP answer"},
 		{"udp small passes", "", nsA, probe.Target{Kind: probe.KindUDP, Address: mtuAddrB, Port: mtuPort, PayloadSize: 1000, ExpectNode: "node-b"}, true, probe.ClassNone, "echoed"},
 		{"udp full-size is lost", "", nsA, probe.Target{Kind: probe.KindUDP, Address: mtuAddrB, Port: mtuPort}, false, probe.ClassTimeout, "no answer within"},
+		{"tcp host unreachable", "", nsA, probe.Target{Kind: probe.KindTCP, Address: mtuNoHost, Port: mtuPort}, false, probe.ClassUnreachable, "tcp connect to 100.127.255.6:8889: host unreachable"},
+		{"udp host unreachable", "", nsA, probe.Target{Kind: probe.KindUDP, Address: mtuNoHost, Port: mtuPort, PayloadSize: 1000}, false, probe.ClassUnreachable, "host unreachable"},
+		{"udp-send host unreachable", "", nsA, probe.Target{Kind: probe.KindUDPSend, Address: mtuNoHost, Port: 53}, false, probe.ClassUnreachable, "host unreachable"},
+		{"icmp host unreachable (raw socket)", "1 0", nsA, probe.Target{Kind: probe.KindICMP, Address: mtuNoHost, PayloadSize: 1000}, false, probe.ClassUnreachable, "destination unreachable (ICMP code 1 from 100.127.255.2)"},
+		{"icmp host unreachable (unprivileged ICMP socket)", "0 2147483647", nsA, probe.Target{Kind: probe.KindICMP, Address: mtuNoHost, PayloadSize: 1000}, false, probe.ClassUnreachable, "host unreachable"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

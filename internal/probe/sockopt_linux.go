@@ -29,3 +29,21 @@ func setDontFragment(fd int, v6 bool) error {
 	}
 	return unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO)
 }
+
+// udpControl prepares a probe's UDP socket: Don't-Fragment, and RECVERR so
+// that every ICMP error (host unreachable too, which Linux otherwise keeps
+// from UDP sockets) comes back as a read error.
+func udpControl(network, address string, c syscall.RawConn) error {
+	if err := dontFragment(network, address, c); err != nil {
+		return err
+	}
+	level, opt := unix.IPPROTO_IP, unix.IP_RECVERR
+	if strings.HasSuffix(network, "6") {
+		level, opt = unix.IPPROTO_IPV6, unix.IPV6_RECVERR
+	}
+	var serr error
+	if err := c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), level, opt, 1) }); err != nil {
+		return err
+	}
+	return serr
+}

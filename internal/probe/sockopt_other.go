@@ -8,3 +8,5 @@ import "syscall"
 // that look for MTU black holes) is Linux-only; other systems still build
 // the CLI.
 func dontFragment(string, string, syscall.RawConn) error { return nil }
+
+func udpControl(string, string, syscall.RawConn) error { return nil }

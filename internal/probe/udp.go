@@ -75,7 +75,7 @@ func (udpProber) Probe(ctx context.Context, t Target) Result {
 		return *bad
 	}
 	target := hostPort(t.Address, t.Port)
-	d := net.Dialer{Control: dontFragment}
+	d := net.Dialer{Control: udpControl}
 	conn, err := d.DialContext(ctx, "udp", target)
 	if err != nil {
 		return failed(ctx, err, start, "udp to "+target)
@@ -95,7 +95,8 @@ func (udpProber) Probe(ctx context.Context, t Target) Result {
 		if ctx.Err() != nil {
 			return failed(ctx, ctx.Err(), start, "udp echo from "+target)
 		}
-		if _, err := conn.Write([]byte(ping)); err != nil {
+		// ENOBUFS: a local device dropped it (RECVERR reports that); that is loss.
+		if _, err := conn.Write([]byte(ping)); err != nil && !errors.Is(err, syscall.ENOBUFS) {
 			return failed(ctx, err, start, fmt.Sprintf("udp echo of %d bytes to %s", len(ping), target))
 		}
 		conn.SetReadDeadline(soonest(ctx, time.Now().Add(udpResendEvery)))
