@@ -313,3 +313,66 @@ func TestKubeletRunsPods(t *testing.T) {
 		t.Errorf("pod a netns %s still exists after shutdown: %v", nsA, err)
 	}
 }
+
+// TestManyPodsStartFast starts a 50-pod burst over 5 nodes (as a DaemonSet
+// rollout would) and requires every pod Ready within 10 seconds.
+func TestManyPodsStartFast(t *testing.T) {
+	needRoot(t)
+	self, _ := os.Executable()
+	cluster := fmt.Sprintf("km%d", os.Getpid()%100000)
+	var nodes []Node
+	for i := range 5 {
+		n := testNode(t, fmt.Sprintf("node-%d", i), fmt.Sprintf("nd-%s-n-%d", cluster, i),
+			fmt.Sprintf("10.254.%d.0/24", 10+i), fmt.Sprintf("fd00:254:%x::/64", 10+i))
+		nodes = append(nodes, n)
+	}
+	client := fake.NewSimpleClientset()
+	cfg := Config{Nodes: nodes, ClusterName: cluster, Images: map[string]string{"example.com/test/server:*": self}, StateDir: t.TempDir()}
+	k, err := newKubeletWithClient(cfg, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- k.run(ctx) }()
+	defer func() { cancel(); <-runDone }()
+	waitFor(t, "nodes", 5*time.Second, func() (bool, error) {
+		l, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		return err == nil && len(l.Items) == 5, err
+	})
+	start := time.Now()
+	for i := range 50 {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("ds-%d", i), Namespace: "ns", UID: types.UID(fmt.Sprintf("uid-%d", i))},
+			Spec: corev1.PodSpec{NodeName: nodes[i%5].Name, TerminationGracePeriodSeconds: ptr.To[int64](1),
+				Containers: []corev1.Container{{Name: "c", Image: "example.com/test/server:v1",
+					Env: []corev1.EnvVar{{Name: "ND_TEST_SERVE", Value: "8080"}},
+					ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+						Path: "/ready", Port: intstr.FromInt32(8080)}}, PeriodSeconds: 10}}}}}
+		if _, err := client.CoreV1().Pods("ns").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "50 pods Ready", 10*time.Second, func() (bool, error) {
+		l, err := client.CoreV1().Pods("ns").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		ready := 0
+		for _, p := range l.Items {
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+					ready++
+				}
+			}
+		}
+		return ready == 50, fmt.Errorf("%d/50 ready", ready)
+	})
+	t.Logf("50 pods Ready %s after creation", time.Since(start).Round(time.Millisecond))
+	cancel()
+	<-runDone
+	runDone <- nil
+	left, _ := filepath.Glob(netnsPath("nd-" + cluster + "-p-*"))
+	if len(left) != 0 {
+		t.Errorf("%d pod namespaces left after shutdown", len(left))
+	}
+}
