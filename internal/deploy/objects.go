@@ -1,0 +1,203 @@
+// Package deploy builds the objects netctl puts in a cluster (namespace,
+// ServiceAccount, token Secret, agent DaemonSets) as typed values, applies
+// them after an RBAC preflight, and cleans them up by label. It creates no
+// RBAC: the agents never call the Kubernetes API.
+package deploy
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// Names and labels (docs/DESIGN.md "Objects netctl creates").
+const (
+	ManagedByLabel = "app.kubernetes.io/managed-by"
+	ManagedByValue = "netctl"
+	NameLabel      = "app.kubernetes.io/name"
+	AgentName      = "netdoctor-agent"
+	NetworkLabel   = "netdoctor.io/network"
+	// CreatedByAnnotation marks a namespace netctl created; only such a
+	// namespace is ever deleted.
+	CreatedByAnnotation = "netdoctor.io/created-by-netctl"
+
+	ServiceAccountName = "netdoctor-agent"
+	TokenSecretName    = "netdoctor-agent-token"
+	TokenKey           = "token"
+	TokenMountPath     = "/etc/netdoctor"
+	containerName      = "agent"
+)
+
+// Network says which network an agent DaemonSet's pods use.
+type Network string
+
+const (
+	PodNetwork  Network = "pod"
+	HostNetwork Network = "host"
+)
+
+// DaemonSetName is the DaemonSet of agents on network n.
+func DaemonSetName(n Network) string { return "netdoctor-agent-" + string(n) }
+
+// ManagedSelector selects every object netctl manages.
+var ManagedSelector = ManagedByLabel + "=" + ManagedByValue
+
+// AgentSelector selects the agent pods of network n.
+func AgentSelector(n Network) string {
+	return fmt.Sprintf("%s=%s,%s=%s", NameLabel, AgentName, NetworkLabel, n)
+}
+
+func managedLabels() map[string]string {
+	return map[string]string{ManagedByLabel: ManagedByValue}
+}
+
+func agentLabels(n Network) map[string]string {
+	return map[string]string{ManagedByLabel: ManagedByValue, NameLabel: AgentName, NetworkLabel: string(n)}
+}
+
+// Image is <repository>/netctl:<version>.
+func Image(repository, version string) string {
+	return strings.TrimSuffix(repository, "/") + "/netctl:" + version
+}
+
+// Namespace is the namespace netctl creates when it is missing.
+func Namespace(name string) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		Name:        name,
+		Labels:      managedLabels(),
+		Annotations: map[string]string{CreatedByAnnotation: "true"},
+	}}
+}
+
+// ServiceAccount is the agents' identity: no API token mounted, no RBAC.
+func ServiceAccount(namespace string) *corev1.ServiceAccount {
+	f := false
+	return &corev1.ServiceAccount{
+		ObjectMeta:                   metav1.ObjectMeta{Name: ServiceAccountName, Namespace: namespace, Labels: managedLabels()},
+		AutomountServiceAccountToken: &f,
+	}
+}
+
+// TokenSecret holds the token agents require on POST /v1/probe.
+func TokenSecret(namespace, token string) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: TokenSecretName, Namespace: namespace, Labels: managedLabels()},
+		Type:       corev1.SecretTypeOpaque,
+		Data:       map[string][]byte{TokenKey: []byte(token)},
+	}
+}
+
+// AgentSpec is what varies between agent DaemonSets.
+type AgentSpec struct {
+	Namespace string
+	Image     string
+	Port      int
+	Network   Network
+}
+
+// AgentDaemonSet runs `netctl agent` on every Linux node, tainted or not.
+func AgentDaemonSet(s AgentSpec) *appsv1.DaemonSet {
+	host := s.Network == HostNetwork
+	labels := agentLabels(s.Network)
+	selector := map[string]string{NameLabel: AgentName, NetworkLabel: string(s.Network)}
+	f, t := false, true
+	mode := int32(0o400)
+	grace := int64(2) // the agent drains in well under this; clean stays fast
+	// All pods may be replaced at once: the agents hold no state and a
+	// check waits for all of them anyway; one-at-a-time rollouts would
+	// take minutes on large clusters.
+	maxUnavailable := intstr.FromString("100%")
+	dnsPolicy := corev1.DNSClusterFirst
+	if host {
+		dnsPolicy = corev1.DNSClusterFirstWithHostNet
+	}
+	port := int32(s.Port)
+	fieldEnv := func(name, path string) corev1.EnvVar {
+		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}}
+	}
+	return &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: DaemonSetName(s.Network), Namespace: s.Namespace, Labels: labels},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: selector},
+			UpdateStrategy: appsv1.DaemonSetUpdateStrategy{
+				Type:          appsv1.RollingUpdateDaemonSetStrategyType,
+				RollingUpdate: &appsv1.RollingUpdateDaemonSet{MaxUnavailable: &maxUnavailable},
+			},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					ServiceAccountName:            ServiceAccountName,
+					AutomountServiceAccountToken:  &f,
+					EnableServiceLinks:            &f,
+					HostNetwork:                   host,
+					DNSPolicy:                     dnsPolicy,
+					TerminationGracePeriodSeconds: &grace,
+					// Every taint: a check must cover control-plane and
+					// cordoned nodes too.
+					Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+					// NotIn also matches nodes without the label.
+					Affinity: &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+						RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+							MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelOSStable, Operator: corev1.NodeSelectorOpNotIn, Values: []string{"windows"}}},
+						}}},
+					}},
+					Containers: []corev1.Container{{
+						Name:    containerName,
+						Image:   s.Image,
+						Command: []string{"netctl", "agent", "--port=" + strconv.Itoa(s.Port), "--token-file=" + TokenMountPath + "/" + TokenKey},
+						Ports: []corev1.ContainerPort{
+							{Name: "http", ContainerPort: port, Protocol: corev1.ProtocolTCP},
+							{Name: "echo", ContainerPort: port, Protocol: corev1.ProtocolUDP},
+						},
+						Env: []corev1.EnvVar{
+							fieldEnv("NODE_NAME", "spec.nodeName"),
+							fieldEnv("POD_NAME", "metadata.name"),
+							fieldEnv("POD_NAMESPACE", "metadata.namespace"),
+							fieldEnv("POD_IPS", "status.podIPs"),
+							{Name: "HOST_NETWORK", Value: strconv.FormatBool(host)},
+						},
+						VolumeMounts: []corev1.VolumeMount{{Name: "token", MountPath: TokenMountPath, ReadOnly: true}},
+						ReadinessProbe: &corev1.Probe{
+							ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromInt32(port)}},
+							PeriodSeconds:    2,
+							TimeoutSeconds:   2,
+							FailureThreshold: 3,
+						},
+						Resources: corev1.ResourceRequirements{
+							Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
+							Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+						},
+						// Root is kept because added capabilities reach a
+						// non-root process's effective set only through file
+						// capabilities; NET_RAW is the one power granted
+						// (raw ICMP sockets), nothing can be gained later.
+						SecurityContext: &corev1.SecurityContext{
+							AllowPrivilegeEscalation: &f,
+							Privileged:               &f,
+							ReadOnlyRootFilesystem:   &t,
+							Capabilities: &corev1.Capabilities{
+								Drop: []corev1.Capability{"ALL"},
+								Add:  []corev1.Capability{"NET_RAW"},
+							},
+							SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+						},
+						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+					}},
+					Volumes: []corev1.Volume{{
+						Name: "token",
+						VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+							SecretName:  TokenSecretName,
+							DefaultMode: &mode,
+						}},
+					}},
+				},
+			},
+		},
+	}
+}
