@@ -178,7 +178,10 @@ func apply(ctx context.Context, c *kube.Client, p Plan, log io.Writer, undo *[]f
 	// ServiceAccount.
 	sa := ServiceAccount(p.Namespace)
 	created, err := createOrUpdate(ctx,
-		func() error { _, err := core.ServiceAccounts(p.Namespace).Create(ctx, sa, metav1.CreateOptions{}); return err },
+		func() error {
+			_, err := core.ServiceAccounts(p.Namespace).Create(ctx, sa, metav1.CreateOptions{})
+			return err
+		},
 		func() error {
 			cur, err := core.ServiceAccounts(p.Namespace).Get(ctx, sa.Name, metav1.GetOptions{})
 			if err != nil {
@@ -232,7 +235,10 @@ func apply(ctx context.Context, c *kube.Client, p Plan, log io.Writer, undo *[]f
 	for _, n := range p.Networks {
 		ds := AgentDaemonSet(AgentSpec{Namespace: p.Namespace, Image: p.Image, Port: p.Port, Network: n})
 		created, err := createOrUpdate(ctx,
-			func() error { _, err := apps.DaemonSets(p.Namespace).Create(ctx, ds, metav1.CreateOptions{}); return err },
+			func() error {
+				_, err := apps.DaemonSets(p.Namespace).Create(ctx, ds, metav1.CreateOptions{})
+				return err
+			},
 			func() error {
 				cur, err := apps.DaemonSets(p.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
 				if err != nil {

@@ -276,17 +276,38 @@ func TestCleanDeletesOnlyLabelledObjects(t *testing.T) {
 	}
 	exists := func(get func() error) bool { return get() == nil }
 	keep := map[string]func() error{
-		"ns users-ns":      func() error { _, e := cs.CoreV1().Namespaces().Get(ctx, "users-ns", metav1.GetOptions{}); return e },
-		"ns labelled-only": func() error { _, e := cs.CoreV1().Namespaces().Get(ctx, "labelled-only", metav1.GetOptions{}); return e },
-		"ds user-ds":       func() error { _, e := cs.AppsV1().DaemonSets("users-ns").Get(ctx, "user-ds", metav1.GetOptions{}); return e },
-		"secret user":      func() error { _, e := cs.CoreV1().Secrets("users-ns").Get(ctx, "user-secret", metav1.GetOptions{}); return e },
-		"sa default":       func() error { _, e := cs.CoreV1().ServiceAccounts("users-ns").Get(ctx, "default", metav1.GetOptions{}); return e },
+		"ns users-ns": func() error { _, e := cs.CoreV1().Namespaces().Get(ctx, "users-ns", metav1.GetOptions{}); return e },
+		"ns labelled-only": func() error {
+			_, e := cs.CoreV1().Namespaces().Get(ctx, "labelled-only", metav1.GetOptions{})
+			return e
+		},
+		"ds user-ds": func() error {
+			_, e := cs.AppsV1().DaemonSets("users-ns").Get(ctx, "user-ds", metav1.GetOptions{})
+			return e
+		},
+		"secret user": func() error {
+			_, e := cs.CoreV1().Secrets("users-ns").Get(ctx, "user-secret", metav1.GetOptions{})
+			return e
+		},
+		"sa default": func() error {
+			_, e := cs.CoreV1().ServiceAccounts("users-ns").Get(ctx, "default", metav1.GetOptions{})
+			return e
+		},
 	}
 	gone := map[string]func() error{
-		"ns ours":    func() error { _, e := cs.CoreV1().Namespaces().Get(ctx, "ours", metav1.GetOptions{}); return e },
-		"ds agent":   func() error { _, e := cs.AppsV1().DaemonSets("users-ns").Get(ctx, "netdoctor-agent-pod", metav1.GetOptions{}); return e },
-		"secret tok": func() error { _, e := cs.CoreV1().Secrets("users-ns").Get(ctx, TokenSecretName, metav1.GetOptions{}); return e },
-		"sa agent":   func() error { _, e := cs.CoreV1().ServiceAccounts("ours").Get(ctx, ServiceAccountName, metav1.GetOptions{}); return e },
+		"ns ours": func() error { _, e := cs.CoreV1().Namespaces().Get(ctx, "ours", metav1.GetOptions{}); return e },
+		"ds agent": func() error {
+			_, e := cs.AppsV1().DaemonSets("users-ns").Get(ctx, "netdoctor-agent-pod", metav1.GetOptions{})
+			return e
+		},
+		"secret tok": func() error {
+			_, e := cs.CoreV1().Secrets("users-ns").Get(ctx, TokenSecretName, metav1.GetOptions{})
+			return e
+		},
+		"sa agent": func() error {
+			_, e := cs.CoreV1().ServiceAccounts("ours").Get(ctx, ServiceAccountName, metav1.GetOptions{})
+			return e
+		},
 	}
 	for name, get := range keep {
 		if !exists(get) {
