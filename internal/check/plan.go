@@ -1,0 +1,384 @@
+// Package check runs netctl's one-shot check: it plans pairs from the
+// config (checks as data), deploys the agents the mode needs, waits for
+// them, runs one streamed probe batch per source agent through the API
+// server's pod proxy, and turns results into report rows.
+package check
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/netdoctor/netdoctor/internal/deploy"
+	"github.com/netdoctor/netdoctor/internal/kube"
+	"github.com/netdoctor/netdoctor/internal/probe"
+	"github.com/netdoctor/netdoctor/internal/report"
+)
+
+// Cluster names as they appear in pairs.
+const (
+	SrcCluster = "src"
+	DstCluster = "dst"
+)
+
+// DNSTargetName is the DST NODE NAME of pairs to the discovered cluster DNS.
+const DNSTargetName = "cluster-dns"
+
+// CustomizedTargetName is the DST NODE NAME of customizedTargetIPList pairs.
+const CustomizedTargetName = "customized"
+
+// Agent is one node's agent on one network, or what is known of its
+// absence.
+type Agent struct {
+	Cluster string
+	Node    string
+	Network deploy.Network
+	Pod     string   // "" when no pod exists for this node
+	IPs     []string // pod IPs (node IPs for host-network agents)
+	Ready   bool
+	// Problem says why the agent is not usable (empty when Ready), e.g.
+	// "agent pod netdoctor-agent-pod-x on node-3 not ready: ImagePullBackOff".
+	Problem string
+}
+
+// Inventory is what one cluster offers a check.
+type Inventory struct {
+	Cluster string
+	// Nodes that run agents (Linux nodes), sorted by name.
+	Nodes []kube.Node
+	// Agents by network, then node name. Every node of Nodes has an entry
+	// for each deployed network (a placeholder with Problem when no pod).
+	Agents map[deploy.Network]map[string]*Agent
+	// DNS are the cluster DNS Service IPs (only looked up for dns checks).
+	DNS []string
+}
+
+// Spec is the planning input taken from the config.
+type Spec struct {
+	Mode     string     // pod | node | node-to-pod | pod-to-node
+	Protocol probe.Kind // tcp | udp | icmp | dns
+	// Families allowed by ipFamily (both for "auto").
+	Families    []probe.Family
+	Port        int
+	PayloadSize int
+	DNSServer   string // targetDNSServer; "" = discovered cluster DNS
+	LookupHost  string
+	CustomIPs   []string
+	CustomPorts []int
+	// Cross is true when targets live in a second cluster.
+	Cross bool
+}
+
+// Check is one planned pair: what to probe, from which agent, or why it
+// cannot run (Skip, reported as EXCEPTION without probing).
+type Check struct {
+	Pair      report.Pair
+	Target    probe.Target // ID is assigned when batches are built
+	Source    *Agent
+	Skip      string
+	SkipClass probe.FailureClass
+}
+
+// SourceNetwork is the network of the source agents for a mode.
+func SourceNetwork(mode string) deploy.Network {
+	if mode == "node" || mode == "node-to-pod" {
+		return deploy.HostNetwork
+	}
+	return deploy.PodNetwork
+}
+
+// TargetNetwork is the network whose addresses are the targets.
+func TargetNetwork(mode string) deploy.Network {
+	if mode == "node" || mode == "pod-to-node" {
+		return deploy.HostNetwork
+	}
+	return deploy.PodNetwork
+}
+
+// TargetsNeedAgents says whether targets must be netctl agents: tcp and
+// udp talk to an agent, and pod targets only exist as agent pods. ICMP to
+// node addresses and DNS need nothing on the target side.
+func (s Spec) TargetsNeedAgents() bool {
+	switch s.Protocol {
+	case probe.KindTCP, probe.KindUDP:
+		return true
+	case probe.KindICMP:
+		return TargetNetwork(s.Mode) == deploy.PodNetwork
+	}
+	return false
+}
+
+// Networks returns the agent DaemonSets each cluster needs.
+func (s Spec) Networks() (src, dst []deploy.Network) {
+	src = []deploy.Network{SourceNetwork(s.Mode)}
+	if !s.TargetsNeedAgents() {
+		return src, nil
+	}
+	tn := TargetNetwork(s.Mode)
+	if s.Cross {
+		return src, []deploy.Network{tn}
+	}
+	if tn != src[0] {
+		src = append(src, tn)
+	}
+	return src, nil
+}
+
+// FamilyOf returns the family of an IP literal ("" when it does not parse).
+func FamilyOf(ip string) probe.Family {
+	a, err := netip.ParseAddr(ip)
+	switch {
+	case err != nil:
+		return ""
+	case a.Is4() || a.Is4In6():
+		return probe.IPv4
+	}
+	return probe.IPv6
+}
+
+func ipOf(ips []string, f probe.Family) string {
+	for _, ip := range ips {
+		if FamilyOf(ip) == f {
+			return ip
+		}
+	}
+	return ""
+}
+
+func (s Spec) allows(f probe.Family) bool {
+	for _, a := range s.Families {
+		if a == f {
+			return true
+		}
+	}
+	return false
+}
+
+// families of an inventory: every family any node or agent has an address of.
+func (inv *Inventory) families() []probe.Family {
+	seen := map[probe.Family]bool{}
+	for _, n := range inv.Nodes {
+		for _, ip := range n.InternalIPs {
+			seen[FamilyOf(ip)] = true
+		}
+	}
+	for _, byNode := range inv.Agents {
+		for _, a := range byNode {
+			for _, ip := range a.IPs {
+				seen[FamilyOf(ip)] = true
+			}
+		}
+	}
+	var out []probe.Family
+	for _, f := range []probe.Family{probe.IPv4, probe.IPv6} {
+		if seen[f] {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// agent returns the agent of node on network n, or a placeholder saying
+// none was scheduled there.
+func (inv *Inventory) agent(n deploy.Network, node kube.Node) *Agent {
+	if a := inv.Agents[n][node.Name]; a != nil {
+		return a
+	}
+	a := &Agent{Cluster: inv.Cluster, Node: node.Name, Network: n,
+		Problem: fmt.Sprintf("no %s-network agent pod scheduled on %s", n, node.Name)}
+	if n == deploy.HostNetwork {
+		a.IPs = node.InternalIPs
+	}
+	return a
+}
+
+// endpoint is one target: a node's address set and, when the protocol talks
+// to an agent, that agent.
+type endpoint struct {
+	node    string
+	ips     []string
+	agent   *Agent // nil when no agent is needed
+	problem string
+}
+
+// Plan lists every check for spec, in a stable order: source node, then
+// target node, then family. Same-node pairs are included (a pod reaching
+// its own node's agents is a path worth checking, as the earlier tool did).
+// dst is nil for a single cluster.
+func Plan(spec Spec, src, dst *Inventory) []Check {
+	if dst == nil {
+		dst = src
+	}
+	srcNet := SourceNetwork(spec.Mode)
+	var sources []*Agent
+	for _, n := range src.Nodes {
+		sources = append(sources, src.agent(srcNet, n))
+	}
+	var checks []Check
+	switch spec.Protocol {
+	case probe.KindDNS:
+		checks = planDNS(spec, sources, src, dst)
+	default:
+		checks = planAgents(spec, sources, dst)
+	}
+	checks = append(checks, planCustomized(spec, sources)...)
+	return checks
+}
+
+func (s Spec) pair(src *Agent, f probe.Family) report.Pair {
+	p := report.Pair{Mode: s.Mode, Protocol: s.Protocol, Family: f,
+		SrcNode: src.Node, SrcPod: src.Pod, SrcIP: ipOf(src.IPs, f)}
+	if s.Cross {
+		p.SrcCluster, p.DstCluster = SrcCluster, DstCluster
+	}
+	return p
+}
+
+// sourceProblem returns why src cannot probe family f, if it cannot.
+func sourceProblem(src *Agent, f probe.Family) (string, probe.FailureClass) {
+	if !src.Ready {
+		return src.Problem, probe.ClassAgentError
+	}
+	if ipOf(src.IPs, f) == "" {
+		return fmt.Sprintf("source agent %s on %s has no %s address", src.Pod, src.Node, f), probe.ClassSkipped
+	}
+	return "", ""
+}
+
+func planAgents(spec Spec, sources []*Agent, dst *Inventory) []Check {
+	tn := TargetNetwork(spec.Mode)
+	needAgent := spec.TargetsNeedAgents()
+	dstFamilies := dst.families()
+	var targets []endpoint
+	for _, n := range dst.Nodes {
+		e := endpoint{node: n.Name}
+		if tn == deploy.HostNetwork {
+			e.ips = n.InternalIPs
+		}
+		if needAgent {
+			a := dst.agent(tn, n)
+			e.agent = a
+			if tn == deploy.PodNetwork {
+				e.ips = a.IPs
+			}
+			if !a.Ready {
+				e.problem = a.Problem
+			}
+		}
+		targets = append(targets, e)
+	}
+	var checks []Check
+	for _, src := range sources {
+		for _, t := range targets {
+			fams := familiesOf(t.ips)
+			if len(t.ips) == 0 {
+				// A target agent without addresses yet: one row per
+				// family the cluster has, so the problem is visible.
+				fams = dstFamilies
+			}
+			for _, f := range fams {
+				if !spec.allows(f) {
+					continue
+				}
+				c := Check{Pair: spec.pair(src, f), Source: src}
+				c.Pair.DstNode = t.node
+				c.Pair.TargetIP = ipOf(t.ips, f)
+				c.Target = probe.Target{Kind: spec.Protocol, Address: c.Pair.TargetIP, Family: f, PayloadSize: spec.PayloadSize}
+				if spec.Protocol != probe.KindICMP {
+					c.Pair.Port = spec.Port
+					c.Target.Port = spec.Port
+				}
+				if t.agent != nil {
+					c.Pair.DstPod = t.agent.Pod
+					if spec.Protocol == probe.KindTCP || spec.Protocol == probe.KindUDP {
+						c.Target.ExpectNode, c.Target.ExpectPod = t.agent.Node, t.agent.Pod
+					}
+				}
+				c.Skip, c.SkipClass = sourceProblem(src, f)
+				if c.Skip == "" && t.problem != "" {
+					c.Skip, c.SkipClass = "target "+t.problem, probe.ClassAgentError
+				}
+				checks = append(checks, c)
+			}
+		}
+	}
+	return checks
+}
+
+func familiesOf(ips []string) []probe.Family {
+	var out []probe.Family
+	for _, f := range []probe.Family{probe.IPv4, probe.IPv6} {
+		if ipOf(ips, f) != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// planDNS: one pair per source x server x family. A configured server is
+// asked for A and AAAA (each allowed family the source cluster has); the
+// discovered cluster DNS is asked over its address of each family.
+func planDNS(spec Spec, sources []*Agent, src, dns *Inventory) []Check {
+	var checks []Check
+	for _, s := range sources {
+		for _, f := range src.families() {
+			if !spec.allows(f) {
+				continue
+			}
+			servers, name := dns.DNS, DNSTargetName
+			if spec.DNSServer != "" {
+				servers, name = []string{spec.DNSServer}, spec.DNSServer
+			}
+			for _, server := range servers {
+				if spec.DNSServer == "" && FamilyOf(server) != f {
+					continue
+				}
+				c := Check{Pair: spec.pair(s, f), Source: s}
+				c.Pair.DstNode = name
+				c.Pair.TargetIP = server
+				c.Target = probe.Target{Kind: probe.KindDNS, Address: server, Name: spec.LookupHost, Family: f}
+				c.Skip, c.SkipClass = sourceProblem(s, f)
+				if c.SkipClass == probe.ClassSkipped && spec.DNSServer != "" && FamilyOf(server) != f {
+					// Asking for AAAA over an IPv4 server needs no IPv6 on the source.
+					c.Skip, c.SkipClass = sourceProblem(s, FamilyOf(server))
+				}
+				checks = append(checks, c)
+			}
+		}
+	}
+	return checks
+}
+
+// planCustomized: every source x customizedTargetIPList x port. tcp (and
+// dns) use a plain connect, udp a plain datagram, icmp an echo per address.
+func planCustomized(spec Spec, sources []*Agent) []Check {
+	kind, ports := probe.KindConn, spec.CustomPorts
+	switch spec.Protocol {
+	case probe.KindUDP:
+		kind = probe.KindUDPSend
+	case probe.KindICMP:
+		kind, ports = probe.KindICMP, []int{0}
+	}
+	var checks []Check
+	for _, s := range sources {
+		for _, ip := range spec.CustomIPs {
+			f := FamilyOf(ip)
+			if !spec.allows(f) {
+				continue
+			}
+			for _, port := range ports {
+				c := Check{Pair: spec.pair(s, f), Source: s}
+				c.Pair.DstCluster = ""
+				c.Pair.DstNode = CustomizedTargetName
+				c.Pair.TargetIP = ip
+				c.Pair.Port = port
+				c.Target = probe.Target{Kind: kind, Address: ip, Port: port, Family: f}
+				if kind == probe.KindICMP {
+					c.Target.PayloadSize = spec.PayloadSize
+				}
+				c.Skip, c.SkipClass = sourceProblem(s, f)
+				checks = append(checks, c)
+			}
+		}
+	}
+	return checks
+}

@@ -1,0 +1,442 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/netdoctor/netdoctor/internal/config"
+	"github.com/netdoctor/netdoctor/internal/deploy"
+	"github.com/netdoctor/netdoctor/internal/kube"
+	"github.com/netdoctor/netdoctor/internal/probe"
+	"github.com/netdoctor/netdoctor/internal/report"
+)
+
+// Options of one check run.
+type Options struct {
+	Config   config.Config         // already defaulted+validated, paths expanded
+	Resume   []report.Pair         // non-nil: re-check only these pairs
+	Progress func(done, total int) // may be nil; called as results arrive
+	Log      io.Writer             // human progress/log lines (stderr)
+}
+
+// CleanOptions say where `netctl clean` looks.
+type CleanOptions struct {
+	SrcKubeconfig, SrcContext, DstKubeconfig, DstContext, Namespace string
+	Log                                                             io.Writer
+}
+
+// cleanTimeout bounds the automatic clean after a run (also after Ctrl-C,
+// when the run's own context is already gone).
+const cleanTimeout = 60 * time.Second
+
+// Run checks every planned pair and returns the report. An error with a
+// nil report is a setup problem (bad kubeconfig, missing permission,
+// nothing to check). When ctx ends early the report holds what was
+// gathered, Interrupted is set, and the error is ctx's.
+func Run(ctx context.Context, opts Options) (*report.Report, error) {
+	log := opts.Log
+	if log == nil {
+		log = io.Discard
+	}
+	cfg := opts.Config
+	rep := &report.Report{Started: time.Now()}
+	spec, err := SpecFromConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Resume != nil {
+		spec = resumeSpec(spec, opts.Resume, log)
+	}
+
+	clusters, err := connect(ctx, cfg, spec)
+	if err != nil {
+		return nil, err
+	}
+	return execute(ctx, opts, spec, clusters, rep, log)
+}
+
+// execute is Run after the clients exist (tests enter here with a fake
+// clientset and a real HTTP pod-proxy path).
+func execute(ctx context.Context, opts Options, spec Spec, clusters []*cluster, rep *report.Report, log io.Writer) (*report.Report, error) {
+	cfg := opts.Config
+	for _, c := range clusters {
+		if err := deploy.Preflight(ctx, c.client, cfg.Namespace); err != nil {
+			return nil, err
+		}
+	}
+
+	// From the first object created on, cleaning is owed when asked for,
+	// whatever happens next (errors, Ctrl-C).
+	if cfg.AutoClean {
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanTimeout)
+			defer cancel()
+			for _, c := range clusters {
+				if !c.deployed {
+					continue
+				}
+				if err := deploy.Clean(cctx, c.client, deploy.CleanScope{Namespace: cfg.Namespace}, log); err != nil {
+					fmt.Fprintf(log, "autoClean in cluster %s failed: %v; run `netctl clean`\n", c.name, err)
+				}
+			}
+		}()
+	}
+
+	start := time.Now()
+	if err := deployAll(ctx, cfg, clusters, log); err != nil {
+		return nil, err
+	}
+	phase(rep, log, "deploy", start, fmt.Sprintf("agents applied in %d cluster(s)", len(clusters)))
+
+	start = time.Now()
+	deadline := start.Add(time.Duration(cfg.PodWaitTime) * time.Second)
+	invs := make([]*Inventory, len(clusters))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, c := range clusters {
+		g.Go(func() error {
+			inv, err := waitAgents(gctx, c, cfg.Namespace, deadline, log)
+			invs[i] = inv
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		if ctx.Err() != nil {
+			return interrupted(rep, ctx)
+		}
+		return nil, err
+	}
+	var summary []string
+	for i, inv := range invs {
+		summary = append(summary, "cluster "+inv.Cluster+": "+readySummary(inv, clusters[i].networks))
+	}
+	phase(rep, log, "ready", start, strings.Join(summary, "; "))
+
+	if err := discoverDNS(ctx, spec, clusters, invs); err != nil {
+		return nil, err
+	}
+	src, dst := invs[0], (*Inventory)(nil)
+	if len(invs) > 1 {
+		dst = invs[1]
+	}
+	checks := Plan(spec, src, dst)
+	if opts.Resume != nil {
+		checks = selectResume(checks, opts.Resume, spec, log)
+	} else if len(checks) == 0 {
+		return nil, fmt.Errorf("nothing to check: no node has an address of the family ipFamily=%s allows (mode %s)", cfg.IPFamily, spec.Mode)
+	}
+
+	start = time.Now()
+	r := &runner{
+		clusters: clusters, namespace: cfg.Namespace, port: spec.Port,
+		concurrency: cfg.MaxNum, timeout: time.Duration(cfg.CmdTimeout) * time.Second,
+		progress: opts.Progress, log: log,
+	}
+	rows := r.run(ctx, checks)
+	rep.Rows = rows
+	phase(rep, log, "probe", start, fmt.Sprintf("%d of %d checks done from %d source agents", len(rows), len(checks), r.sources))
+	rep.Duration = time.Since(rep.Started)
+	if ctx.Err() != nil {
+		return interrupted(rep, ctx)
+	}
+	if !cfg.AutoClean {
+		fmt.Fprintf(log, "agents stay in namespace %s; `netctl clean` removes them\n", cfg.Namespace)
+	}
+	return rep, nil
+}
+
+func interrupted(rep *report.Report, ctx context.Context) (*report.Report, error) {
+	rep.Interrupted = true
+	rep.Duration = time.Since(rep.Started)
+	return rep, ctx.Err()
+}
+
+func phase(rep *report.Report, log io.Writer, name string, start time.Time, detail string) {
+	d := time.Since(start)
+	rep.Phases = append(rep.Phases, report.Phase{Name: name, Duration: d})
+	fmt.Fprintf(log, "%s: %s in %s\n", name, detail, d.Round(time.Millisecond))
+}
+
+// SpecFromConfig turns a completed, validated config into a planning Spec.
+func SpecFromConfig(cfg config.Config) (Spec, error) {
+	port, err := cfg.Port.Int()
+	if err != nil {
+		return Spec{}, fmt.Errorf("port: %w", err)
+	}
+	s := Spec{
+		Mode: cfg.Mode, Protocol: probe.Kind(cfg.Protocol), Port: port, PayloadSize: cfg.PacketSize,
+		DNSServer: cfg.TargetDNSServer, LookupHost: cfg.TargetHostToLookup,
+		CustomIPs: cfg.CustomizedTargetIPList, Cross: cfg.DstKubeConfig != "",
+	}
+	if s.Protocol == "ping" {
+		s.Protocol = probe.KindICMP
+	}
+	switch cfg.IPFamily {
+	case "ipv4":
+		s.Families = []probe.Family{probe.IPv4}
+	case "ipv6":
+		s.Families = []probe.Family{probe.IPv6}
+	default:
+		s.Families = []probe.Family{probe.IPv4, probe.IPv6}
+	}
+	for i, p := range cfg.CustomizedTargetPortList {
+		n, err := p.Int()
+		if err != nil {
+			return Spec{}, fmt.Errorf("customizedTargetPortList[%d]: %w", i, err)
+		}
+		s.CustomPorts = append(s.CustomPorts, n)
+	}
+	return s, nil
+}
+
+// connect builds the clients; the source cluster first.
+func connect(ctx context.Context, cfg config.Config, spec Spec) ([]*cluster, error) {
+	srcNets, dstNets := spec.Networks()
+	src, err := kube.New(ctx, SrcCluster, kube.Options{Kubeconfig: cfg.SrcKubeConfig, Context: cfg.SrcContext, Hint: "srcKubeConfig/--kubeconfig"})
+	if err != nil {
+		return nil, err
+	}
+	clusters := []*cluster{{name: SrcCluster, client: src, networks: srcNets}}
+	if spec.Cross {
+		dst, err := kube.New(ctx, DstCluster, kube.Options{Kubeconfig: cfg.DstKubeConfig, Context: cfg.DstContext, Hint: "dstKubeConfig/--dst-kubeconfig"})
+		if err != nil {
+			return nil, err
+		}
+		clusters = append(clusters, &cluster{name: DstCluster, client: dst, networks: dstNets})
+	}
+	return clusters, nil
+}
+
+// deployAll applies the agents in every cluster at once.
+func deployAll(ctx context.Context, cfg config.Config, clusters []*cluster, log io.Writer) error {
+	port, _ := cfg.Port.Int()
+	g, gctx := errgroup.WithContext(ctx)
+	for _, c := range clusters {
+		if len(c.networks) == 0 {
+			continue
+		}
+		repo := cfg.SrcImageRepository
+		if c.name == DstCluster && cfg.DstImageRepository != "" {
+			repo = cfg.DstImageRepository
+		}
+		c.deployed = true
+		g.Go(func() error {
+			res, err := deploy.Apply(gctx, c.client, deploy.Plan{
+				Namespace: cfg.Namespace, Image: deploy.Image(repo, cfg.Version), Port: port, Networks: c.networks,
+			}, log)
+			if err != nil {
+				return err
+			}
+			c.token = res.Token
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// discoverDNS fills Inventory.DNS of the cluster whose DNS is checked: the
+// destination cluster when there is one.
+func discoverDNS(ctx context.Context, spec Spec, clusters []*cluster, invs []*Inventory) error {
+	if spec.Protocol != probe.KindDNS || spec.DNSServer != "" {
+		return nil
+	}
+	i := len(clusters) - 1
+	ips, err := clusters[i].client.ClusterDNSIPs(ctx)
+	if err != nil {
+		return err
+	}
+	invs[i].DNS = ips
+	return nil
+}
+
+// runner sends one probe batch per source agent and gathers rows.
+type runner struct {
+	clusters    []*cluster
+	namespace   string
+	port        int
+	concurrency int
+	timeout     time.Duration
+	progress    func(done, total int)
+	log         io.Writer
+
+	mu      sync.Mutex
+	rows    []indexedRow
+	done    int
+	total   int
+	sources int
+}
+
+type indexedRow struct {
+	i   int
+	row report.Row
+}
+
+func (r *runner) add(i int, row report.Row) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rows = append(r.rows, indexedRow{i, row})
+	r.done++
+	if r.progress != nil {
+		r.progress(r.done, r.total)
+	}
+}
+
+func (r *runner) client(name string) *cluster {
+	for _, c := range r.clusters {
+		if c.name == name {
+			return c
+		}
+	}
+	return r.clusters[0]
+}
+
+// run probes every check whose source is usable and returns rows in plan
+// order. Rows for checks not done because ctx ended are left out.
+func (r *runner) run(ctx context.Context, checks []Check) []report.Row {
+	r.total = len(checks)
+	if r.progress != nil {
+		r.progress(0, r.total)
+	}
+	batches := map[*Agent][]int{}
+	var order []*Agent
+	for i, c := range checks {
+		if c.Skip != "" {
+			r.add(i, report.Row{Pair: c.Pair, Result: report.Exception, Class: c.SkipClass, Log: c.Skip})
+			continue
+		}
+		if _, ok := batches[c.Source]; !ok {
+			order = append(order, c.Source)
+		}
+		batches[c.Source] = append(batches[c.Source], i)
+	}
+	r.sources = len(order)
+	var wg sync.WaitGroup
+	for _, src := range order {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.runSource(ctx, src, checks, batches[src])
+		}()
+	}
+	wg.Wait()
+
+	sort.Slice(r.rows, func(a, b int) bool { return r.rows[a].i < r.rows[b].i })
+	rows := make([]report.Row, len(r.rows))
+	for i, ir := range r.rows {
+		rows[i] = ir.row
+	}
+	return rows
+}
+
+// runSource sends src's checks in batches of at most agent.MaxTargets.
+func (r *runner) runSource(ctx context.Context, src *Agent, checks []Check, idx []int) {
+	for len(idx) > 0 && ctx.Err() == nil {
+		n := min(len(idx), maxBatch)
+		r.runBatch(ctx, src, checks, idx[:n])
+		idx = idx[n:]
+	}
+}
+
+// batchTimeout bounds one batch: every probe may take the full timeout,
+// maxNum at a time, plus slack for the API server and proxy.
+func (r *runner) batchTimeout(n int) time.Duration {
+	rounds := (n + r.concurrency - 1) / r.concurrency
+	return time.Duration(rounds)*r.timeout*3/2 + 30*time.Second
+}
+
+func (r *runner) runBatch(ctx context.Context, src *Agent, checks []Check, idx []int) {
+	c := r.client(src.Cluster)
+	targets := make([]probe.Target, len(idx))
+	byID := make(map[string]int, len(idx))
+	for k, i := range idx {
+		t := checks[i].Target
+		t.ID = fmt.Sprint(i)
+		targets[k] = t
+		byID[t.ID] = i
+	}
+	bctx, cancel := context.WithTimeout(ctx, r.batchTimeout(len(idx)))
+	defer cancel()
+	err := streamProbe(bctx, c.client, r.namespace, src.Pod, r.port, c.token, targets, r.concurrency, r.timeout, func(res probe.Result) {
+		i, ok := byID[res.ID]
+		if !ok {
+			return // not ours (or a duplicate): ignore
+		}
+		delete(byID, res.ID)
+		r.add(i, rowFor(checks[i].Pair, res))
+	})
+	if ctx.Err() != nil {
+		return // interrupted: unfinished pairs are simply not in the report
+	}
+	reason := "the agent ended the batch without a result for this pair"
+	if err != nil {
+		reason = fmt.Sprintf("probe batch from agent pod %s on %s failed: %v", src.Pod, src.Node, err)
+		if errors.Is(err, context.DeadlineExceeded) {
+			reason = fmt.Sprintf("probe batch from agent pod %s on %s did not finish within %s", src.Pod, src.Node, r.batchTimeout(len(idx)))
+		}
+	}
+	rest := make([]int, 0, len(byID))
+	for _, i := range byID {
+		rest = append(rest, i)
+	}
+	sort.Ints(rest)
+	for _, i := range rest {
+		r.add(i, report.Row{Pair: checks[i].Pair, Result: report.Exception, Class: probe.ClassAgentError, Log: reason})
+	}
+}
+
+// rowFor maps a probe result to a row: FAILED only when the network said
+// no; everything else that is not a success is an EXCEPTION.
+func rowFor(p report.Pair, res probe.Result) report.Row {
+	row := report.Row{Pair: p, Latency: res.Timings.Total}
+	switch {
+	case res.OK:
+		row.Result = report.Succeeded
+	case res.Class.IsNetworkFailure():
+		row.Result, row.Class, row.Log = report.Failed, res.Class, res.Reason
+	default:
+		row.Result, row.Class, row.Log = report.Exception, res.Class, res.Reason
+		if row.Class == "" {
+			row.Class, row.Log = probe.ClassAgentError, "agent reported a failure without a class: "+res.Reason
+		}
+	}
+	return row
+}
+
+// Clean deletes what netctl created in the source (and destination)
+// cluster: labelled objects in every namespace (falling back to Namespace
+// when cross-namespace listing is forbidden) and namespaces netctl created.
+func Clean(ctx context.Context, opts CleanOptions) error {
+	log := opts.Log
+	if log == nil {
+		log = io.Discard
+	}
+	ns := opts.Namespace
+	if ns == "" {
+		ns = config.DefaultNamespace
+	}
+	targets := []struct{ name, kubeconfig, context, hint string }{
+		{SrcCluster, opts.SrcKubeconfig, opts.SrcContext, "srcKubeConfig/--kubeconfig"},
+	}
+	if opts.DstKubeconfig != "" {
+		targets = append(targets, struct{ name, kubeconfig, context, hint string }{DstCluster, opts.DstKubeconfig, opts.DstContext, "dstKubeConfig/--dst-kubeconfig"})
+	}
+	var errs []error
+	for _, t := range targets {
+		c, err := kube.New(ctx, t.name, kube.Options{Kubeconfig: t.kubeconfig, Context: t.context, Hint: t.hint})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := deploy.Clean(ctx, c, deploy.CleanScope{Namespace: ns, AllNamespaces: true}, log); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
