@@ -26,6 +26,8 @@ type podWorker struct {
 	uid     types.UID
 	shortID string
 	dir     string // StateDir/pods/<uid>
+	// Name and namespace never change for a UID.
+	podName, podNamespace string
 
 	mu   sync.Mutex
 	pod  *corev1.Pod
@@ -45,6 +47,8 @@ type podWorker struct {
 	condTimes  map[corev1.PodConditionType]condTime
 	lastStatus *corev1.PodStatus
 	setupErr   error
+	// stopRefresh ends the service-account token refresher.
+	stopRefresh context.CancelFunc
 }
 
 type condTime struct {
@@ -58,8 +62,9 @@ func newPodWorker(k *kubelet, node *nodeState, pod *corev1.Pod) *podWorker {
 	short := hex.EncodeToString(sum[:5])
 	w := &podWorker{
 		k: k, node: node, uid: pod.UID, shortID: short,
-		dir:       filepath.Join(k.cfg.StateDir, "pods", string(pod.UID)),
-		pod:       pod,
+		dir:     filepath.Join(k.cfg.StateDir, "pods", string(pod.UID)),
+		pod:     pod,
+		podName: pod.Name, podNamespace: pod.Namespace,
 		notify:    make(chan struct{}, 1),
 		condTimes: map[corev1.PodConditionType]condTime{},
 	}
@@ -279,6 +284,9 @@ func (w *podWorker) setup(ctx context.Context, pod *corev1.Pod) error {
 		return err
 	}
 	w.volumes = vols
+	refreshCtx, stop := context.WithCancel(ctx)
+	w.stopRefresh = stop
+	go refreshTokens(refreshCtx, w.k.client, pod, filepath.Join(w.dir, "volumes"), w.k.log.Printf)
 	w.setupDone = true
 	return nil
 }
@@ -364,7 +372,7 @@ func (w *podWorker) ensureRunning(ctx context.Context, c *container, policy core
 	if !run {
 		if !at.IsZero() && c.terminated != nil {
 			c.waitReason = "CrashLoopBackOff"
-			c.waitMessage = fmt.Sprintf("back-off %s restarting failed container=%s pod=%s", c.backoff, c.spec.Name, w.pod.Name)
+			c.waitMessage = fmt.Sprintf("back-off %s restarting failed container=%s pod=%s", c.backoff, c.spec.Name, w.podName)
 		}
 		c.mu.Unlock()
 		return at
@@ -382,7 +390,7 @@ func (w *podWorker) ensureRunning(ctx context.Context, c *container, policy core
 		c.waitMessage = err.Error()
 		c.backoff = min(max(2*c.backoff, backoffInitial), backoffMax)
 		c.nextStart = time.Now().Add(c.backoff)
-		w.k.log.Printf("pod %s/%s container %s: %v", w.pod.Namespace, w.pod.Name, c.spec.Name, err)
+		w.k.log.Printf("pod %s/%s container %s: %v", w.podNamespace, w.podName, c.spec.Name, err)
 		return c.nextStart
 	}
 	return time.Time{}
@@ -391,6 +399,9 @@ func (w *podWorker) ensureRunning(ctx context.Context, c *container, policy core
 // terminate stops every container, removes the network and files; with
 // deleted false (kubelet shutdown) the IP allocation is kept for the restart.
 func (w *podWorker) terminate(grace time.Duration, deleted bool) {
+	if w.stopRefresh != nil {
+		w.stopRefresh()
+	}
 	var wg sync.WaitGroup
 	for _, c := range w.containers {
 		wg.Add(1)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -279,4 +280,55 @@ func hostsFile(pod *corev1.Pod, hostname string, ips []string) string {
 		fmt.Fprintf(&b, "%s\t%s\n", h.IP, strings.Join(h.Hostnames, "\t"))
 	}
 	return b.String()
+}
+
+// refreshTokens rewrites every projected service-account token of the pod
+// at 80% of its lifetime, as the kubelet does, until ctx ends. Files are
+// rewritten in place so that subPath (file) mounts see the new token too.
+func refreshTokens(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod, volDir string, logf func(string, ...any)) {
+	type tokenFile struct {
+		path string
+		src  *corev1.ServiceAccountTokenProjection
+	}
+	var files []tokenFile
+	every := time.Duration(0)
+	for _, v := range pod.Spec.Volumes {
+		if v.Projected == nil {
+			continue
+		}
+		for _, s := range v.Projected.Sources {
+			if s.ServiceAccountToken == nil {
+				continue
+			}
+			files = append(files, tokenFile{filepath.Join(volDir, v.Name, filepath.Clean("/"+s.ServiceAccountToken.Path)), s.ServiceAccountToken})
+			exp := time.Hour
+			if s.ServiceAccountToken.ExpirationSeconds != nil {
+				exp = time.Duration(*s.ServiceAccountToken.ExpirationSeconds) * time.Second
+			}
+			if every == 0 || exp*8/10 < every {
+				every = exp * 8 / 10
+			}
+		}
+	}
+	if len(files) == 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, f := range files {
+			tok, err := serviceAccountToken(ctx, client, pod, f.src)
+			if err == nil {
+				err = os.WriteFile(f.path, []byte(tok), 0o644)
+			}
+			if err != nil && ctx.Err() == nil {
+				logf("pod %s/%s: refreshing token %s: %v", pod.Namespace, pod.Name, f.path, err)
+			}
+		}
+	}
 }
