@@ -12,7 +12,7 @@ IMAGE_REPOSITORY ?= ghcr.io/netdoctor
 IMAGE    ?= $(IMAGE_REPOSITORY)/netctl:$(VERSION)
 LDFLAGS  := -s -w -X $(MODULE)/internal/version.Version=$(VERSION) -X $(MODULE)/internal/version.Commit=$(COMMIT)
 
-.PHONY: help netctl build test vet image docs clean
+.PHONY: help netctl build test vet image docs clean sandbox sandbox-test
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -37,3 +37,23 @@ docs: ## regenerate docs/cli/ (command reference) from the cobra commands
 
 clean: ## remove build output
 	rm -rf _output
+
+# --- sandbox (separate module sandbox/; owned by the sandbox) ---------------
+K8S_VERSION := v1.34.4
+SANDBOX_LDFLAGS := -s -w \
+	-X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
+	-X k8s.io/component-base/version.gitMajor=1 \
+	-X k8s.io/component-base/version.gitMinor=34 \
+	-X k8s.io/component-base/version.gitTreeState=clean \
+	-X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z \
+	-X k8s.io/client-go/pkg/version.gitVersion=$(K8S_VERSION) \
+	-X k8s.io/client-go/pkg/version.gitMajor=1 \
+	-X k8s.io/client-go/pkg/version.gitMinor=34 \
+	-X k8s.io/client-go/pkg/version.gitTreeState=clean
+
+sandbox: ## local real cluster: $(OUT)/netdoctor-sandbox and $(OUT)/netdoctor-coredns (cold build ~6-10 min)
+	cd sandbox && go build -ldflags '$(SANDBOX_LDFLAGS)' -o ../$(OUT)/netdoctor-sandbox ./cmd/netdoctor-sandbox
+	cd sandbox/coredns && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o ../../$(OUT)/netdoctor-coredns .
+
+sandbox-test: sandbox ## sandbox end-to-end tests (root; several minutes)
+	cd sandbox && go test -count=1 -timeout 30m ./...

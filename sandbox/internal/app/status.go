@@ -1,0 +1,125 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/netdoctor/netdoctor/sandbox/internal/cluster"
+	"github.com/netdoctor/netdoctor/sandbox/internal/controlplane"
+	"github.com/netdoctor/netdoctor/sandbox/internal/state"
+)
+
+// Status is the `status -o json` document.
+type Status struct {
+	Name         string          `json:"name"`
+	Phase        string          `json:"phase"`
+	Slot         int             `json:"slot"`
+	IPFamily     string          `json:"ipFamily"`
+	Kubeconfig   string          `json:"kubeconfig"`
+	APIServerURL string          `json:"apiServerURL"`
+	Bridge       string          `json:"bridge"`
+	ClusterCIDR  []string        `json:"clusterCIDR"`
+	ServiceCIDR  []string        `json:"serviceCIDR"`
+	DNSIPs       []string        `json:"dnsIPs"`
+	Nodes        []StatusNode    `json:"nodes"`
+	Processes    []StatusProcess `json:"processes"`
+	Faults       []state.Fault   `json:"faults"`
+	Peers        []state.Peer    `json:"peers"`
+}
+
+// StatusNode is one node in Status.
+type StatusNode struct {
+	Name     string   `json:"name"`
+	Netns    string   `json:"netns"`
+	IPs      []string `json:"ips"`
+	PodCIDRs []string `json:"podCIDRs"`
+	Zone     string   `json:"zone"`
+}
+
+// StatusProcess is one daemon in Status.
+type StatusProcess struct {
+	Name    string `json:"name"`
+	PID     int    `json:"pid"`
+	Running bool   `json:"running"`
+	Log     string `json:"log"`
+}
+
+func newStatusCommand(out io.Writer) *cobra.Command {
+	var name, output string
+	cmd := &cobra.Command{
+		Use:   "status --name NAME [-o json]",
+		Short: "Show a cluster's nodes, daemons, kubeconfig and active faults",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "" && output != "json" && output != "table" {
+				return fmt.Errorf("%w: -o %q: must be table or json", cluster.ErrBadInput, output)
+			}
+			s, err := state.Load(name)
+			if err != nil {
+				return fmt.Errorf("%w: %w", cluster.ErrBadInput, err)
+			}
+			st := Status{Name: s.Name, Phase: s.Phase, Slot: s.Slot, IPFamily: s.IPFamily, Kubeconfig: s.Kubeconfig,
+				APIServerURL: s.APIServerURL, Bridge: s.Bridge, ClusterCIDR: s.ClusterCIDR, ServiceCIDR: s.ServiceCIDR,
+				DNSIPs: s.DNSIPs, Faults: s.Faults, Peers: s.Peers}
+			for _, n := range s.Nodes {
+				st.Nodes = append(st.Nodes, StatusNode{Name: n.Name, Netns: n.Netns, IPs: n.IPs, PodCIDRs: n.PodCIDRs, Zone: n.Zone})
+			}
+			for _, p := range s.Processes {
+				st.Processes = append(st.Processes, StatusProcess{Name: p.Name, PID: p.PID, Running: controlplane.Alive(p.PID), Log: p.Log})
+			}
+			if output == "json" {
+				e := json.NewEncoder(out)
+				e.SetIndent("", "  ")
+				return e.Encode(st)
+			}
+			printStatus(out, st)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "cluster name")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	cmd.MarkFlagRequired("name")
+	return cmd
+}
+
+func printStatus(out io.Writer, st Status) {
+	fmt.Fprintf(out, "cluster %s (%s, slot %d, %s)\nkubeconfig: %s\napi server: %s\npods: %s  services: %s  dns: %s\n\n",
+		st.Name, st.Phase, st.Slot, st.IPFamily, st.Kubeconfig, st.APIServerURL,
+		strings.Join(st.ClusterCIDR, ","), strings.Join(st.ServiceCIDR, ","), strings.Join(st.DNSIPs, ","))
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "NODE\tNETNS\tZONE\tIPS\tPOD CIDRS")
+	for _, n := range st.Nodes {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", n.Name, n.Netns, n.Zone, strings.Join(n.IPs, ","), strings.Join(n.PodCIDRs, ","))
+	}
+	w.Flush()
+	fmt.Fprintln(out)
+	w = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "PROCESS\tPID\tRUNNING")
+	running := 0
+	for _, p := range st.Processes {
+		if strings.HasPrefix(p.Name, "kube-proxy/") {
+			if p.Running {
+				running++
+			}
+			continue
+		}
+		fmt.Fprintf(w, "%s\t%d\t%v\n", p.Name, p.PID, p.Running)
+	}
+	fmt.Fprintf(w, "kube-proxy\t(%d)\t%d running\n", len(st.Nodes), running)
+	w.Flush()
+	fmt.Fprintln(out)
+	if len(st.Faults) == 0 {
+		fmt.Fprintln(out, "faults: none")
+	}
+	for _, f := range st.Faults {
+		fmt.Fprintf(out, "fault: %s\n", f.ID)
+	}
+	for _, p := range st.Peers {
+		fmt.Fprintf(out, "peer: %s (veth %s)\n", p.Cluster, p.Veth)
+	}
+}

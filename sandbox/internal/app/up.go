@@ -1,0 +1,68 @@
+package app
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/netdoctor/netdoctor/sandbox/internal/cluster"
+	"github.com/netdoctor/netdoctor/sandbox/internal/plan"
+)
+
+func newUpCommand(out, errOut io.Writer) *cobra.Command {
+	o := cluster.UpOptions{}
+	cmd := &cobra.Command{
+		Use:   "up --name NAME --nodes N",
+		Short: "Create a cluster and wait until every node is Ready and CoreDNS is available",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			self, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("finding own binary: %w", err)
+			}
+			o.Self = self
+			if o.NetctlBinary == "" {
+				o.NetctlBinary = filepath.Join(filepath.Dir(self), "netctl")
+			}
+			if o.NetctlBinary, err = filepath.Abs(o.NetctlBinary); err != nil {
+				return err
+			}
+			s, err := cluster.Up(cmd.Context(), o, errOut)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(out, s.Kubeconfig)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Name, "name", "", "cluster name (1-12 lowercase letters/digits)")
+	f.IntVar(&o.Nodes, "nodes", 3, "number of nodes")
+	f.StringVar(&o.IPFamily, "ip-family", plan.Dual, "ipv4, ipv6 or dual")
+	f.IntVar(&o.Zones, "zones", 3, "number of zones the nodes are spread over (topology.kubernetes.io/zone)")
+	f.StringVar(&o.Peer, "peer", "", "an existing sandbox cluster to connect to (node and pod ranges routed both ways)")
+	f.StringVar(&o.NetctlBinary, "netctl-binary", "", "binary run for images */netctl:* (default: netctl next to this binary)")
+	f.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "give up (and tear down) after this long")
+	f.BoolVar(&o.KeepOnError, "keep-on-error", false, "keep a cluster that failed to come up, for inspection")
+	cmd.MarkFlagRequired("name")
+	return cmd
+}
+
+func newDownCommand(errOut io.Writer) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:   "down --name NAME",
+		Short: "Remove a cluster: processes, namespaces, links, routes, files",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cluster.Down(cmd.Context(), name, errOut)
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "cluster name")
+	cmd.MarkFlagRequired("name")
+	return cmd
+}

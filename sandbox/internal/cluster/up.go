@@ -1,0 +1,398 @@
+// Package cluster brings whole sandbox clusters up and down.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/netdoctor/netdoctor/sandbox/internal/addons"
+	"github.com/netdoctor/netdoctor/sandbox/internal/controlplane"
+	"github.com/netdoctor/netdoctor/sandbox/internal/netcfg"
+	"github.com/netdoctor/netdoctor/sandbox/internal/pki"
+	"github.com/netdoctor/netdoctor/sandbox/internal/plan"
+	"github.com/netdoctor/netdoctor/sandbox/internal/state"
+)
+
+// ErrBadInput marks errors caused by the user's input (exit code 2).
+var ErrBadInput = errors.New("bad input")
+
+// UpOptions are the inputs of Up.
+type UpOptions struct {
+	Name         string
+	Nodes        int
+	IPFamily     string
+	Zones        int
+	Peer         string
+	NetctlBinary string
+	Self         string // path of the netdoctor-sandbox binary
+	Timeout      time.Duration
+	KeepOnError  bool
+}
+
+// Validate checks the options without touching the machine.
+func (o *UpOptions) Validate() error {
+	if _, err := plan.New(o.Name, 0, o.Nodes, o.IPFamily, o.Zones); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadInput, err)
+	}
+	if o.Peer == o.Name {
+		return fmt.Errorf("%w: --peer %q: a cluster cannot peer with itself", ErrBadInput, o.Peer)
+	}
+	if o.Peer != "" {
+		if _, err := state.Load(o.Peer); err != nil {
+			return fmt.Errorf("%w: --peer %q: %w (bring it up first)", ErrBadInput, o.Peer, err)
+		}
+	}
+	if _, err := state.Load(o.Name); err == nil {
+		return fmt.Errorf("%w: cluster %q already exists: run `netdoctor-sandbox down --name %s` first", ErrBadInput, o.Name, o.Name)
+	}
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("%w: the sandbox needs root (network namespaces, routes)", ErrBadInput)
+	}
+	return nil
+}
+
+// Neighbour-table limits: the defaults (128/512/1024) count entries across
+// all namespaces and overflow at about 50 dual-stack nodes.
+var neighSysctls = map[string]string{
+	"net.ipv4.neigh.default.gc_thresh1": "8192",
+	"net.ipv4.neigh.default.gc_thresh2": "32768",
+	"net.ipv4.neigh.default.gc_thresh3": "65536",
+	"net.ipv6.neigh.default.gc_thresh1": "8192",
+	"net.ipv6.neigh.default.gc_thresh2": "32768",
+	"net.ipv6.neigh.default.gc_thresh3": "65536",
+}
+
+type upper struct {
+	o   UpOptions
+	s   *state.State
+	l   controlplane.Layout
+	log io.Writer
+	mu  sync.Mutex // guards s.Processes
+	t0  time.Time
+}
+
+func (u *upper) logf(format string, a ...any) {
+	fmt.Fprintf(u.log, "[%5.1fs] %s\n", time.Since(u.t0).Seconds(), fmt.Sprintf(format, a...))
+}
+
+// Up creates a cluster and returns its state once every node is Ready and
+// CoreDNS is available. On failure it tears down what it created unless
+// KeepOnError is set.
+func Up(ctx context.Context, o UpOptions, log io.Writer) (*state.State, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	u := &upper{o: o, log: log, t0: time.Now()}
+	if err := u.reserve(ctx); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	if err := u.run(ctx); err != nil {
+		u.s.Phase = "failed"
+		u.save()
+		if o.KeepOnError {
+			return u.s, fmt.Errorf("%w (cluster kept for inspection; logs in %s; run down --name %s)", err, filepath.Join(u.s.Dir, "logs"), o.Name)
+		}
+		u.logf("up failed: %v; tearing down", err)
+		if derr := Down(context.Background(), o.Name, log); derr != nil {
+			return nil, errors.Join(err, fmt.Errorf("cleaning up: %w", derr))
+		}
+		return nil, err
+	}
+	return u.s, nil
+}
+
+// reserve allocates the slot, saves the first state and installs the guard
+// routes and sysctls: all under the machine-wide lock.
+func (u *upper) reserve(ctx context.Context) error {
+	unlock, err := state.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, err := state.Load(u.o.Name); err == nil {
+		return fmt.Errorf("%w: cluster %q already exists", ErrBadInput, u.o.Name)
+	}
+	slot, err := state.AllocateSlot(u.o.Name)
+	if err != nil {
+		return err
+	}
+	p, err := plan.New(u.o.Name, slot, u.o.Nodes, u.o.IPFamily, u.o.Zones)
+	if err != nil {
+		return err
+	}
+	dir := state.Dir(u.o.Name)
+	coredns := filepath.Join(filepath.Dir(u.o.Self), "netdoctor-coredns")
+	u.s = &state.State{
+		Plan:        *p,
+		Dir:         dir,
+		Kubeconfig:  filepath.Join(dir, "kubeconfig"),
+		EtcdDataDir: filepath.Join("/dev/shm/netdoctor-sandbox", u.o.Name, "etcd"),
+		Ports: map[string]int{
+			"apiserver": 6443, "etcd": 12379 + 10*slot, "etcd-peer": 12380 + 10*slot,
+			"controller-manager": 12381 + 10*slot, "scheduler": 12382 + 10*slot,
+		},
+		Images: map[string]string{
+			"sandbox.local/coredns:*": coredns,
+			"sandbox.local/echo:*":    u.o.Self,
+			"*/netctl:*":              u.o.NetctlBinary,
+		},
+		Phase: "creating",
+	}
+	u.s.APIServerURL = "https://" + hostPort(p.APIServerIP, 6443)
+	u.l = controlplane.NewLayout(dir)
+	if err := u.s.Save(); err != nil {
+		return err
+	}
+	u.logf("cluster %s: slot %d, bridge %s, nodes %v, pods %v, services %v", p.Name, slot, p.Bridge, p.NodeNets, p.ClusterCIDR, p.ServiceCIDR)
+	if err := netcfg.AddGuards(ctx, p.Guards); err != nil {
+		return fmt.Errorf("installing guard routes: %w", err)
+	}
+	u.logf("guard routes (unreachable, metric %d): %v", netcfg.GuardMetric, p.Guards)
+	return raiseNeighLimits(ctx, u.logf)
+}
+
+func raiseNeighLimits(ctx context.Context, logf func(string, ...any)) error {
+	saved, err := state.SavedSysctls()
+	if err != nil {
+		return err
+	}
+	if saved == nil {
+		saved = map[string]string{}
+		for k := range neighSysctls {
+			v, err := netcfg.ReadSysctl(k)
+			if err != nil {
+				return err
+			}
+			saved[k] = v
+		}
+		if err := state.SaveSysctls(saved); err != nil {
+			return err
+		}
+	}
+	var kv []string
+	for k, v := range neighSysctls {
+		kv = append(kv, k+"="+v)
+	}
+	logf("raising neighbour-table limits (restored by the last down): %s", strings.Join(kv, " "))
+	return netcfg.SetSysctls(ctx, "", kv)
+}
+
+func hostPort(ip string, port int) string {
+	if strings.Contains(ip, ":") {
+		return fmt.Sprintf("[%s]:%d", ip, port)
+	}
+	return fmt.Sprintf("%s:%d", ip, port)
+}
+
+func (u *upper) save() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if err := u.s.Save(); err != nil {
+		u.logf("saving state: %v", err)
+	}
+}
+
+func (u *upper) start(name, netns string, argv []string) (state.Process, error) {
+	p, err := controlplane.Start(u.s.Dir, name, netns, argv)
+	if err != nil {
+		return p, err
+	}
+	u.mu.Lock()
+	u.s.Processes = append(u.s.Processes, p)
+	u.mu.Unlock()
+	return p, nil
+}
+
+func (u *upper) component(name string, args []string) (state.Process, error) {
+	return u.start(name, "", append([]string{u.o.Self, "component", name}, args...))
+}
+
+func (u *upper) run(ctx context.Context) error {
+	s, l := u.s, u.l
+	var apiIPs []string
+	apiIPs = append(apiIPs, s.BridgeIPs...)
+	apiIPs = append(apiIPs, s.ServiceIP(1)...)
+	apiIPs = append(apiIPs, "127.0.0.1")
+	var nodeIPs []string
+	for _, n := range s.Nodes {
+		nodeIPs = append(nodeIPs, n.IPs...)
+	}
+	if _, err := pki.Create(filepath.Join(s.Dir, "pki"), apiIPs, nodeIPs); err != nil {
+		return err
+	}
+	if err := controlplane.WriteAuth(l, s.Name, s.APIServerURL); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(s.EtcdDataDir, 0o700); err != nil {
+		return fmt.Errorf("creating etcd data dir: %w", err)
+	}
+	etcd, err := u.start("etcd", "", controlplane.EtcdArgs(s))
+	if err != nil {
+		return err
+	}
+	u.save()
+	// The network and etcd come up in parallel.
+	if err := netcfg.CreateBridge(ctx, &s.Plan); err != nil {
+		return fmt.Errorf("creating bridge: %w", err)
+	}
+	if err := netcfg.CreateNodes(ctx, &s.Plan); err != nil {
+		return err
+	}
+	u.logf("network: bridge %s and %d node namespaces ready", s.Bridge, len(s.Nodes))
+	if err := controlplane.WaitFor(ctx, "etcd", 100*time.Millisecond, func(ctx context.Context) error {
+		if err := controlplane.CheckAlive(etcd); err != nil {
+			return err
+		}
+		return httpOK(ctx, fmt.Sprintf("http://127.0.0.1:%d/health", s.Ports["etcd"]))
+	}); err != nil {
+		return err
+	}
+	u.logf("etcd ready")
+	api, err := u.component("kube-apiserver", controlplane.APIServerArgs(s, l))
+	if err != nil {
+		return err
+	}
+	u.save()
+	client, err := Client(s.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	if err := controlplane.WaitFor(ctx, "kube-apiserver /readyz", 200*time.Millisecond, func(ctx context.Context) error {
+		if err := controlplane.CheckAlive(api); err != nil {
+			return err
+		}
+		_, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		return err
+	}); err != nil {
+		if errors.Is(err, controlplane.ErrExited) {
+			return fmt.Errorf("%w: %s", err, tail(api.Log))
+		}
+		return err
+	}
+	u.logf("kube-apiserver ready at %s", s.APIServerURL)
+	if _, err := u.component("kube-controller-manager", controlplane.ControllerManagerArgs(s, l)); err != nil {
+		return err
+	}
+	if _, err := u.component("kube-scheduler", controlplane.SchedulerArgs(s, l)); err != nil {
+		return err
+	}
+	if _, err := u.start("kubelet", "", []string{u.o.Self, "kubelet", "--state", s.Dir}); err != nil {
+		return err
+	}
+	for _, n := range s.Nodes {
+		argv := append([]string{u.o.Self, "component", "kube-proxy"}, controlplane.KubeProxyArgs(s, l, n.Name)...)
+		if _, err := u.start("kube-proxy/"+n.Name, n.Netns, argv); err != nil {
+			return err
+		}
+	}
+	u.save()
+	u.logf("controller-manager, scheduler, kubelet and %d kube-proxies started", len(s.Nodes))
+	if u.o.Peer != "" {
+		if err := Peer(ctx, s, u.o.Peer); err != nil {
+			return err
+		}
+		u.save()
+		u.logf("peered with cluster %s", u.o.Peer)
+	}
+	if err := controlplane.WaitFor(ctx, "CoreDNS objects", 500*time.Millisecond, func(ctx context.Context) error {
+		return addons.CoreDNS(ctx, client, s.DNSIPs)
+	}); err != nil {
+		return err
+	}
+	if err := u.waitReady(ctx, client); err != nil {
+		return err
+	}
+	s.Phase = "ready"
+	u.save()
+	u.logf("cluster %s ready: %d nodes Ready, CoreDNS available", s.Name, len(s.Nodes))
+	return nil
+}
+
+// waitReady waits for every node to be Ready and CoreDNS to be available,
+// failing early when a daemon dies.
+func (u *upper) waitReady(ctx context.Context, c kubernetes.Interface) error {
+	lastNodes := -1
+	return controlplane.WaitFor(ctx, "nodes Ready and CoreDNS available", 500*time.Millisecond, func(ctx context.Context) error {
+		for _, p := range u.s.Processes {
+			if err := controlplane.CheckAlive(p); err != nil {
+				return err
+			}
+		}
+		nodes, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		ready := 0
+		for _, n := range nodes.Items {
+			for _, cond := range n.Status.Conditions {
+				if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+					ready++
+				}
+			}
+		}
+		if ready != lastNodes {
+			u.logf("%d/%d nodes Ready", ready, len(u.s.Nodes))
+			lastNodes = ready
+		}
+		if ready < len(u.s.Nodes) {
+			return fmt.Errorf("%d/%d nodes Ready", ready, len(u.s.Nodes))
+		}
+		d, err := c.AppsV1().Deployments("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if d.Status.AvailableReplicas < *d.Spec.Replicas {
+			return fmt.Errorf("CoreDNS %d/%d replicas available", d.Status.AvailableReplicas, *d.Spec.Replicas)
+		}
+		return nil
+	})
+}
+
+// Client returns a clientset for a kubeconfig.
+func Client(kubeconfig string) (*kubernetes.Clientset, error) {
+	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig %s: %w", kubeconfig, err)
+	}
+	rc.QPS, rc.Burst = 100, 200
+	rc.Timeout = 10 * time.Second
+	return kubernetes.NewForConfig(rc)
+}
+
+func httpOK(ctx context.Context, url string) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+// tail returns the last lines of a log file for error messages.
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 8 {
+		lines = lines[len(lines)-8:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,180 @@
+// Package plan computes the address plan of one sandbox cluster from its slot.
+//
+// Every cluster on the machine gets a slot (0..MaxSlots-1) and all its ranges
+// derive from it, so several clusters can run at once with disjoint ranges:
+//
+//	node network  100.64.<s>.0/24        fd0d:<s>::/64
+//	pod ranges    100.<96+s>.0.0/16      fd0d:<s>:1::/48   (node i: 100.<96+s>.<i>.0/24, fd0d:<s>:1:<i>::/64)
+//	services      100.<80+s>.0.0/16      fd0d:<s>:2::/108
+//	v6 guard      fd0d:<s>::/32 (covers all v6 ranges of the slot)
+//
+// The bridge holds .1 / ::1; node i (1-based) holds .<i+1> / ::<i+1>.
+package plan
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+)
+
+// MaxSlots bounds the number of concurrent clusters: the IPv4 ranges live
+// inside 100.64.0.0/10 (shared address space), 16 slots fill it.
+const MaxSlots = 16
+
+// MaxNodes is bounded by the /24 node network (bridge .1, nodes .2-.254).
+const MaxNodes = 253
+
+// IP families.
+const (
+	IPv4 = "ipv4"
+	IPv6 = "ipv6"
+	Dual = "dual"
+)
+
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9]{0,11}$`)
+
+// ValidateName checks a cluster name. Names are letters and digits only so
+// that namespace prefixes ("nd-<name>-") of two clusters can never overlap.
+func ValidateName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("--name %q: must be 1-12 lowercase letters or digits, starting with a letter", name)
+	}
+	return nil
+}
+
+// Node is the address plan of one node.
+type Node struct {
+	Index    int      `json:"index"` // 1-based
+	Name     string   `json:"name"`  // Node object name
+	Netns    string   `json:"netns"`
+	HostVeth string   `json:"hostVeth"` // host end of the node's link (bridge port)
+	IPs      []string `json:"ips"`      // plain addresses, primary family first
+	PodCIDRs []string `json:"podCIDRs"`
+	Zone     string   `json:"zone"`
+}
+
+// Plan is the address plan of one cluster.
+type Plan struct {
+	Name        string   `json:"name"`
+	Slot        int      `json:"slot"`
+	IPFamily    string   `json:"ipFamily"`
+	Bridge      string   `json:"bridge"`
+	BridgeIPs   []string `json:"bridgeIPs"`   // plain addresses, primary first
+	NodeNets    []string `json:"nodeNets"`    // node network prefixes
+	ClusterCIDR []string `json:"clusterCIDR"` // all pods
+	ServiceCIDR []string `json:"serviceCIDR"`
+	Guards      []string `json:"guards"` // unreachable routes in the host namespace
+	DNSIPs      []string `json:"dnsIPs"` // kube-dns ClusterIPs (10th service IP)
+	APIServerIP string   `json:"apiServerIP"`
+	Nodes       []Node   `json:"nodes"`
+}
+
+// New builds the plan for a cluster. zones <= 0 means one zone.
+func New(name string, slot, nodes int, family string, zones int) (*Plan, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	if slot < 0 || slot >= MaxSlots {
+		return nil, fmt.Errorf("slot %d out of range 0..%d", slot, MaxSlots-1)
+	}
+	if nodes < 1 || nodes > MaxNodes {
+		return nil, fmt.Errorf("--nodes %d: must be between 1 and %d", nodes, MaxNodes)
+	}
+	if zones < 1 {
+		zones = 1
+	}
+	if zones > 26 {
+		return nil, fmt.Errorf("--zones %d: must be between 1 and 26", zones)
+	}
+	v4, v6 := false, false
+	switch family {
+	case IPv4:
+		v4 = true
+	case IPv6:
+		v6 = true
+	case Dual:
+		v4, v6 = true, true
+	default:
+		return nil, fmt.Errorf("--ip-family %q: must be ipv4, ipv6 or dual", family)
+	}
+	p := &Plan{Name: name, Slot: slot, IPFamily: family, Bridge: fmt.Sprintf("ndbr%d", slot)}
+	if v4 {
+		p.BridgeIPs = append(p.BridgeIPs, fmt.Sprintf("100.64.%d.1", slot))
+		p.NodeNets = append(p.NodeNets, fmt.Sprintf("100.64.%d.0/24", slot))
+		p.ClusterCIDR = append(p.ClusterCIDR, fmt.Sprintf("100.%d.0.0/16", 96+slot))
+		p.ServiceCIDR = append(p.ServiceCIDR, fmt.Sprintf("100.%d.0.0/16", 80+slot))
+		p.DNSIPs = append(p.DNSIPs, fmt.Sprintf("100.%d.0.10", 80+slot))
+		p.Guards = append(p.Guards, p.NodeNets[0], p.ClusterCIDR[0], p.ServiceCIDR[0])
+	}
+	if v6 {
+		p.BridgeIPs = append(p.BridgeIPs, fmt.Sprintf("fd0d:%x::1", slot))
+		p.NodeNets = append(p.NodeNets, fmt.Sprintf("fd0d:%x::/64", slot))
+		p.ClusterCIDR = append(p.ClusterCIDR, fmt.Sprintf("fd0d:%x:1::/48", slot))
+		p.ServiceCIDR = append(p.ServiceCIDR, fmt.Sprintf("fd0d:%x:2::/108", slot))
+		p.DNSIPs = append(p.DNSIPs, fmt.Sprintf("fd0d:%x:2::a", slot))
+		p.Guards = append(p.Guards, fmt.Sprintf("fd0d:%x::/32", slot))
+	}
+	p.APIServerIP = p.BridgeIPs[0]
+	for i := 1; i <= nodes; i++ {
+		n := Node{
+			Index:    i,
+			Name:     fmt.Sprintf("%s-node-%d", name, i),
+			Netns:    fmt.Sprintf("nd-%s-n%d", name, i),
+			HostVeth: fmt.Sprintf("nd%dn%d", slot, i),
+			Zone:     fmt.Sprintf("zone-%c", 'a'+(i-1)%zones),
+		}
+		if v4 {
+			n.IPs = append(n.IPs, fmt.Sprintf("100.64.%d.%d", slot, i+1))
+			n.PodCIDRs = append(n.PodCIDRs, fmt.Sprintf("100.%d.%d.0/24", 96+slot, i))
+		}
+		if v6 {
+			n.IPs = append(n.IPs, fmt.Sprintf("fd0d:%x::%x", slot, i+1))
+			n.PodCIDRs = append(n.PodCIDRs, fmt.Sprintf("fd0d:%x:1:%x::/64", slot, i))
+		}
+		p.Nodes = append(p.Nodes, n)
+	}
+	return p, nil
+}
+
+// NodeNetPrefixLen returns the prefix length of the node network of addr's family.
+func (p *Plan) NodeNetPrefixLen(addr string) int {
+	a := netip.MustParseAddr(addr)
+	for _, n := range p.NodeNets {
+		pf := netip.MustParsePrefix(n)
+		if pf.Contains(a) {
+			return pf.Bits()
+		}
+	}
+	return 32
+}
+
+// NodeByName finds a node by Node name, netns name or index ("3").
+func (p *Plan) NodeByName(name string) (*Node, error) {
+	for i := range p.Nodes {
+		n := &p.Nodes[i]
+		if n.Name == name || n.Netns == name || fmt.Sprint(n.Index) == name {
+			return n, nil
+		}
+	}
+	return nil, fmt.Errorf("node %q not found in cluster %q (use a node name like %s)", name, p.Name, p.Nodes[0].Name)
+}
+
+// NodeNetnsPrefix and PodNetnsPrefix are the network namespace name prefixes
+// of the cluster; down deletes every namespace that carries them.
+func (p *Plan) NodeNetnsPrefix() string { return "nd-" + p.Name + "-n" }
+
+// PodNetnsPrefix is the prefix the kubelet uses for pod namespaces.
+func (p *Plan) PodNetnsPrefix() string { return "nd-" + p.Name + "-p-" }
+
+// ServiceIP returns the n-th address of each service range (1 = kubernetes).
+func (p *Plan) ServiceIP(n int) []string {
+	var out []string
+	for _, c := range p.ServiceCIDR {
+		a := netip.MustParsePrefix(c).Addr()
+		for i := 0; i < n; i++ {
+			a = a.Next()
+		}
+		out = append(out, a.String())
+	}
+	return out
+}

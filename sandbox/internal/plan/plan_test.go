@@ -1,0 +1,99 @@
+package plan
+
+import (
+	"net/netip"
+	"testing"
+)
+
+func TestNewDualRangesDisjointAcrossSlots(t *testing.T) {
+	a, err := New("east", 0, 100, Dual, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New("west", 1, 100, Dual, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []netip.Prefix
+	for _, p := range []*Plan{a, b} {
+		for _, l := range [][]string{p.NodeNets, p.ClusterCIDR, p.ServiceCIDR} {
+			for _, s := range l {
+				all = append(all, netip.MustParsePrefix(s))
+			}
+		}
+	}
+	for i := range all {
+		for j := i + 1; j < len(all); j++ {
+			if all[i].Overlaps(all[j]) {
+				t.Errorf("%s overlaps %s", all[i], all[j])
+			}
+		}
+	}
+	if got := a.ServiceIP(10); got[0] != "100.80.0.10" || got[1] != "fd0d:0:2::a" {
+		t.Errorf("ServiceIP(10) = %v", got)
+	}
+	if a.DNSIPs[0] != "100.80.0.10" || netip.MustParseAddr(a.DNSIPs[1]) != netip.MustParseAddr("fd0d:0:2::a") {
+		t.Errorf("DNSIPs = %v", a.DNSIPs)
+	}
+}
+
+func TestEveryAddressIsGuarded(t *testing.T) {
+	p, err := New("demo", 5, 253, Dual, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var guards []netip.Prefix
+	for _, g := range p.Guards {
+		guards = append(guards, netip.MustParsePrefix(g))
+	}
+	covered := func(s string) bool {
+		pf, err := netip.ParsePrefix(s)
+		if err != nil {
+			pf = netip.PrefixFrom(netip.MustParseAddr(s), netip.MustParseAddr(s).BitLen())
+		}
+		for _, g := range guards {
+			if g.Bits() <= pf.Bits() && g.Contains(pf.Addr()) {
+				return true
+			}
+		}
+		return false
+	}
+	var addrs []string
+	addrs = append(addrs, p.BridgeIPs...)
+	addrs = append(addrs, p.ServiceCIDR...)
+	addrs = append(addrs, p.ClusterCIDR...)
+	addrs = append(addrs, p.DNSIPs...)
+	for _, n := range p.Nodes {
+		addrs = append(addrs, n.IPs...)
+		addrs = append(addrs, n.PodCIDRs...)
+	}
+	for _, a := range addrs {
+		if !covered(a) {
+			t.Errorf("%s is not covered by any guard %v", a, p.Guards)
+		}
+	}
+}
+
+func TestNewRejectsBadInput(t *testing.T) {
+	tests := map[string]struct {
+		name   string
+		slot   int
+		nodes  int
+		family string
+		zones  int
+		want   string
+	}{
+		"dash in name": {"a-b", 0, 1, Dual, 1, `--name "a-b": must be 1-12 lowercase letters or digits, starting with a letter`},
+		"zero nodes":   {"a", 0, 0, Dual, 1, "--nodes 0: must be between 1 and 253"},
+		"family":       {"a", 0, 1, "ipv5", 1, `--ip-family "ipv5": must be ipv4, ipv6 or dual`},
+		"zones":        {"a", 0, 1, Dual, 27, "--zones 27: must be between 1 and 26"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := New(tc.name, tc.slot, tc.nodes, tc.family, tc.zones)
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
