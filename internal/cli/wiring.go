@@ -2,11 +2,11 @@ package cli
 
 import (
 	"context"
-	"errors"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/netdoctor/netdoctor/internal/check"
 	"github.com/netdoctor/netdoctor/internal/cli/agentcmd"
 	"github.com/netdoctor/netdoctor/internal/cli/checkcmd"
 	"github.com/netdoctor/netdoctor/internal/cli/cleancmd"
@@ -14,17 +14,27 @@ import (
 	"github.com/netdoctor/netdoctor/internal/report"
 )
 
-// DefaultDeps wires the real engine. TEMPORARY: internal/check is being
-// written concurrently; until it lands, check/resume/clean report that the
-// engine is missing (exit 2) instead of pretending to run.
+// DefaultDeps wires the real check engine (internal/check) and the commands
+// other packages own.
 func DefaultDeps() Deps {
-	errNoEngine := errors.New("this netctl was built without the check engine (internal/check)")
 	return Deps{
 		Run: func(ctx context.Context, req checkcmd.Request) (*report.Report, error) {
-			return nil, errNoEngine
+			return check.Run(ctx, check.Options{
+				Config:   req.Config,
+				Resume:   req.Resume,
+				Progress: req.Progress,
+				Log:      req.Log,
+			})
 		},
 		Clean: func(ctx context.Context, req cleancmd.Request) error {
-			return errNoEngine
+			return check.Clean(ctx, check.CleanOptions{
+				SrcKubeconfig: req.SrcKubeconfig,
+				SrcContext:    req.SrcContext,
+				DstKubeconfig: req.DstKubeconfig,
+				DstContext:    req.DstContext,
+				Namespace:     req.Namespace,
+				Log:           req.Log,
+			})
 		},
 		More: []func(genericiooptions.IOStreams) *cobra.Command{
 			agentcmd.NewCommand,
