@@ -22,7 +22,7 @@ func Render(objs ...runtime.Object) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("converting %T: %w", obj, err)
 		}
-		clean(m)
+		Clean(m)
 		out, err := yaml.Marshal(m)
 		if err != nil {
 			return nil, fmt.Errorf("encoding %T: %w", obj, err)
@@ -33,8 +33,8 @@ func Render(objs ...runtime.Object) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// clean drops fields that are noise in a manifest.
-func clean(m map[string]any) {
+// Clean drops fields that are noise in a manifest (and in an apply patch).
+func Clean(m map[string]any) {
 	delete(m, "status")
 	if md, ok := m["metadata"].(map[string]any); ok {
 		delete(md, "creationTimestamp")

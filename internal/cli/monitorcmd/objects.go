@@ -1,0 +1,80 @@
+package monitorcmd
+
+import (
+	"time"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	deployfiles "github.com/netdoctor/netdoctor/deploy"
+	"github.com/netdoctor/netdoctor/internal/monitor/manifest"
+	"github.com/netdoctor/netdoctor/internal/version"
+)
+
+// objectFlags are the flags that shape the monitor objects (install, render).
+type objectFlags struct {
+	namespace       string
+	imageRepository string
+	version         string
+	interval        time.Duration
+	peers           int
+	nodePort        int
+	agentPort       int
+	serverPort      int
+	promOperator    bool
+}
+
+func (f *objectFlags) add(fs *pflag.FlagSet, defaultVersion string) {
+	fs.StringVarP(&f.namespace, "namespace", "n", manifest.DefaultNamespace, "namespace of the monitor (created if missing)")
+	fs.StringVar(&f.imageRepository, "image-repository", manifest.DefaultImageRepository, "image repository; the image is <repository>/netctl:<version>")
+	fs.StringVar(&f.version, "version", defaultVersion, "image tag")
+	fs.DurationVar(&f.interval, "interval", manifest.DefaultInterval, "agents' reporting interval (whole seconds; e.g. 2s for tests)")
+	fs.IntVar(&f.peers, "peers-per-node", manifest.DefaultPeers, "each node is probed by this many others (all others on clusters of up to 2k+1 nodes)")
+	fs.IntVar(&f.nodePort, "node-port", 0, "also expose the server on this NodePort (k8s-netchecker used 31081); 0 = no NodePort")
+	fs.IntVar(&f.agentPort, "agent-port", manifest.DefaultAgentPort, "port agents answer probes on (host network agents use it on the node)")
+	fs.IntVar(&f.serverPort, "server-port", manifest.DefaultServerPort, "server port")
+	fs.BoolVar(&f.promOperator, "prometheus-operator", false, "also create a ServiceMonitor and a PrometheusRule (needs the Prometheus Operator CRDs)")
+}
+
+func (f *objectFlags) options() manifest.Options {
+	return manifest.Options{
+		Namespace:    f.namespace,
+		Image:        manifest.Image(f.imageRepository, f.version),
+		Interval:     f.interval,
+		ServerPort:   f.serverPort,
+		AgentPort:    f.agentPort,
+		PeersPerNode: f.peers,
+		NodePort:     f.nodePort,
+	}
+}
+
+func defaultVersion() string { return version.Version }
+
+// allObjects returns the typed objects plus, if asked, the Prometheus Operator ones.
+func allObjects(o manifest.Options, promOperator bool) ([]runtime.Object, error) {
+	var out []runtime.Object
+	for _, obj := range manifest.Objects(o) {
+		out = append(out, obj)
+	}
+	if promOperator {
+		rule, err := manifest.PrometheusRule(o, deployfiles.AlertRules)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, manifest.ServiceMonitor(o), rule)
+	}
+	return out, nil
+}
+
+func toUnstructured(obj runtime.Object) (*unstructured.Unstructured, error) {
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		return u, nil
+	}
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, err
+	}
+	manifest.Clean(m)
+	return &unstructured.Unstructured{Object: m}, nil
+}
