@@ -309,8 +309,9 @@ func serverDeployment(o Options) *appsv1.Deployment {
 				Spec: corev1.PodSpec{
 					ServiceAccountName: ServerSA,
 					Containers: []corev1.Container{{
-						Name:  "server",
-						Image: o.Image,
+						Name:            "server",
+						Image:           o.Image,
+						ImagePullPolicy: corev1.PullIfNotPresent,
 						Command: []string{"netctl", "monitor", "server",
 							"--port=" + strconv.Itoa(o.ServerPort),
 							"--interval=" + seconds(o.Interval),
@@ -351,8 +352,9 @@ func agentDaemonSet(o Options, n api.Network) *appsv1.DaemonSet {
 		// Every node, whatever its taints: a node nobody probes is a blind spot.
 		Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
 		Containers: []corev1.Container{{
-			Name:  "agent",
-			Image: o.Image,
+			Name:            "agent",
+			Image:           o.Image,
+			ImagePullPolicy: corev1.PullIfNotPresent,
 			Command: []string{"netctl", "monitor", "agent",
 				"--server=" + ServerURL(o),
 				"--network=" + string(n),
