@@ -53,6 +53,7 @@ func Serve(ctx context.Context, port int) error {
 		pc.Close()
 		srv.Close()
 	}()
+	fmt.Fprintf(os.Stderr, "echo-server: http and udp echo on %s (pod %q, node %q)\n", addr, os.Getenv("POD_NAME"), os.Getenv("NODE_NAME"))
 	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serving http %s: %w", addr, err)
 	}
