@@ -49,10 +49,14 @@ func newNodeState(n Node, ipamFile string) (*nodeState, error) {
 			s.gateways = append(s.gateways, p.Masked().Addr().Next())
 		}
 	}
+	// Canonical text (RFC 5952): the API server warns about any other form.
+	s.IPs = nil
 	for _, ip := range n.IPs {
-		if _, err := netip.ParseAddr(ip); err != nil {
+		a, err := netip.ParseAddr(ip)
+		if err != nil {
 			return nil, fmt.Errorf("node %q: IP %q: %w", n.Name, ip, err)
 		}
+		s.IPs = append(s.IPs, a.String())
 	}
 	a, err := newAllocator(ipamFile, s.cidrs)
 	if err != nil {
