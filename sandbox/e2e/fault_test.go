@@ -53,7 +53,8 @@ func TestFaults(t *testing.T) {
 		{[]string{"oneway", n1, n2}, []probe{tcp(0, 1), icmp(0, 1)}, []probe{tcp(1, 0), icmp(1, 0), tcp(0, 2)}},
 		{[]string{"port", n2, "8080", "tcp"}, []probe{tcp(0, 1), tcp(2, 1)}, []probe{udp(0, 1, 64), tcp(0, 2)}},
 		{[]string{"isolate", "default/" + p2.Name}, []probe{tcp(0, 1), tcp(1, 2)}, []probe{tcp(0, 2), tcp(2, 0)}},
-		{[]string{"pod-routes", n2}, []probe{tcp(0, 1), icmp(2, 1)}, []probe{tcp(0, 2), tcp(1, 0)}},
+		// Replies to NODE's pods need the route too: both directions break.
+		{[]string{"pod-routes", n2}, []probe{tcp(0, 1), icmp(2, 1), tcp(1, 0)}, []probe{tcp(0, 2), tcp(2, 0)}},
 		{[]string{"mtu", n2, "1280"}, []probe{udp(0, 1, 1400)}, []probe{udp(0, 1, 200), udp(0, 2, 1400)}},
 		{[]string{"dns-down"}, []probe{dns}, []probe{tcp(0, 1)}},
 	}
