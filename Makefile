@@ -12,7 +12,7 @@ IMAGE_REPOSITORY ?= ghcr.io/netdoctor
 IMAGE    ?= $(IMAGE_REPOSITORY)/netctl:$(VERSION)
 LDFLAGS  := -s -w -X $(MODULE)/internal/version.Version=$(VERSION) -X $(MODULE)/internal/version.Commit=$(COMMIT)
 
-.PHONY: help netctl build test vet image docs clean sandbox sandbox-test
+.PHONY: help netctl build test unit-test e2e bench demo demo-down monitor-check vet image docs clean sandbox sandbox-test
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -22,8 +22,27 @@ netctl: ## static netctl binary in _output/bin/<os>/<arch>/netctl
 
 build: netctl ## everything that ships (the netctl binary)
 
-test: ## unit tests; the e2e suite (test/e2e) runs when the sandbox is built, else skips
-	go test ./...
+test: netctl sandbox ## every test: unit, sandbox and end-to-end (root; .ci/run sets NETDOCTOR_E2E=require)
+	go test -count=1 -timeout 60m ./...
+	cd sandbox && go test -count=1 -timeout 30m ./...
+
+unit-test: ## unit tests of the netctl module only (no root needed; e2e skips)
+	go test ./internal/... ./cmd/...
+
+e2e: netctl sandbox ## end-to-end suite against sandbox clusters (root)
+	go test -count=1 -timeout 60m -v ./test/e2e/
+
+bench: netctl sandbox ## netctl vs one-exec-per-pair on 10/25/50-node sandboxes -> docs/PERFORMANCE.md (root)
+	go run ./test/bench -sizes $${SIZES:-10,25,50} -out docs/PERFORMANCE.md
+
+demo: netctl sandbox ## start a 4-node dual-stack sandbox cluster and run netctl init + check on it (root)
+	./hack/demo.sh
+
+demo-down: ## remove the demo cluster
+	$(OUT)/netdoctor-sandbox down --name $${DEMO_NAME:-demo}
+
+monitor-check: ## helm lint/template of the monitor chart and promtool rule tests
+	./deploy/check.sh
 
 vet: ## go vet and gofmt
 	go vet ./...
