@@ -12,8 +12,12 @@ import (
 // defaultDNSPort is used when a dns Target has no port.
 const defaultDNSPort = 53
 
-// dnsProber asks Target.Address for Target.Name: A for IPv4, AAAA for IPv6,
-// both (either answering is enough) when the family is empty. It queries
+// dnsProber asks Target.Address for Target.Name: A first for IPv4, AAAA
+// first for IPv6, A then AAAA when the family is empty. The family says which
+// record the check wants first; when the name has none of that type it asks
+// the other, because a name with only an A record (kubernetes.default in a
+// dual-stack cluster whose primary family is IPv4) answered over IPv6 is a
+// working DNS path, not a failure. Only a name with neither is dns-no-answer. It queries
 // over UDP and retries over TCP when the answer is truncated. The name is
 // asked as given (fully qualified): no search paths, no system resolver.
 type dnsProber struct{}
@@ -33,10 +37,8 @@ func (dnsProber) Probe(ctx context.Context, t Target) Result {
 	server := hostPort(t.Address, port)
 	var types []uint16
 	switch t.Family {
-	case IPv4:
-		types = []uint16{dns.TypeA}
 	case IPv6:
-		types = []uint16{dns.TypeAAAA}
+		types = []uint16{dns.TypeAAAA, dns.TypeA}
 	default:
 		types = []uint16{dns.TypeA, dns.TypeAAAA}
 	}

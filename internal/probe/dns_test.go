@@ -13,6 +13,7 @@ import (
 //
 //	ok.test.      A 10.96.0.1, AAAA fd00::1
 //	v4only.test.  A 10.96.0.2 (AAAA: NOERROR, empty)
+//	noaddr.test.  exists, but neither A nor AAAA (NOERROR, empty)
 //	nx.test.      NXDOMAIN
 //	fail.test.    SERVFAIL
 //	refuse.test.  REFUSED
@@ -33,6 +34,8 @@ func dnsTestHandler(w dns.ResponseWriter, req *dns.Msg) {
 		if q.Qtype == dns.TypeA {
 			m.Answer = append(m.Answer, rr("v4only.test. 30 IN A 10.96.0.2"))
 		}
+	case "noaddr.test.":
+		// NOERROR with an empty answer for every type.
 	case "nx.test.":
 		m.Rcode = dns.RcodeNameError
 	case "fail.test.":
@@ -96,7 +99,8 @@ func TestDNSProbe(t *testing.T) {
 				{"AAAA", "ok.test", IPv6, true, ClassNone, "ok.test AAAA fd00::1 from " + lo.addr},
 				{"no family asks A first", "ok.test.", "", true, ClassNone, "ok.test A 10.96.0.1"},
 				{"no family falls back to AAAA", "v4only.test", "", true, ClassNone, "v4only.test A 10.96.0.2"},
-				{"AAAA missing", "v4only.test", IPv6, false, ClassDNSNoAnswer, "v4only.test AAAA: no record of that type"},
+				{"IPv6 falls back to A when the name has no AAAA", "v4only.test", IPv6, true, ClassNone, "v4only.test A 10.96.0.2"},
+				{"no address of either type", "noaddr.test", IPv6, false, ClassDNSNoAnswer, "noaddr.test AAAA: no record of that type"},
 				{"NXDOMAIN", "nx.test", IPv4, false, ClassDNSNXDomain, "nx.test A: no such name (NXDOMAIN) from " + lo.addr},
 				{"SERVFAIL", "fail.test", IPv4, false, ClassDNSServFail, "fail.test A: server failure (SERVFAIL)"},
 				{"REFUSED", "refuse.test", IPv4, false, ClassDNSRefused, "(REFUSED)"},
