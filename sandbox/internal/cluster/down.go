@@ -138,6 +138,7 @@ func Down(ctx context.Context, name string, log io.Writer) error {
 		}
 		if s.EtcdDataDir != "" {
 			os.RemoveAll(filepath.Dir(s.EtcdDataDir))
+			os.Remove(filepath.Dir(filepath.Dir(s.EtcdDataDir))) // only if no other cluster uses it
 		}
 	}
 	if err := os.RemoveAll(state.Dir(name)); err != nil {
