@@ -49,6 +49,9 @@ func newAgentCommand(streams genericiooptions.IOStreams) *cobra.Command {
 			o.cfg.Network = api.Network(o.network)
 			o.cfg.IPs = splitList(o.podIPs)
 			o.cfg.Version = version.Version
+			if o.cfg.ProbeTimeout == 0 {
+				o.cfg.ProbeTimeout = defaultProbeTimeout(o.cfg.Interval)
+			}
 			if o.cfg.DNSServer == "" {
 				o.cfg.DNSServer = firstNameserver(o.resolv)
 			}
@@ -77,7 +80,7 @@ func newAgentCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	f.IntVar(&o.port, "port", manifest.DefaultAgentPort, "port to answer peers' probes on (TCP and UDP)")
 	f.DurationVar(&o.cfg.Interval, "interval", manifest.DefaultInterval, "time between rounds (e.g. 2s for tests)")
 	f.Float64Var(&o.cfg.Jitter, "jitter", 0.2, "random spread of each interval, as a fraction of it")
-	f.DurationVar(&o.cfg.ProbeTimeout, "probe-timeout", 5*time.Second, "timeout of each probe (at most --interval)")
+	f.DurationVar(&o.cfg.ProbeTimeout, "probe-timeout", 0, "timeout of each probe, at most --interval (default 5s, or half of --interval when that is shorter)")
 	f.IntVar(&o.cfg.PeersPerNode, "peers-per-node", manifest.DefaultPeers, "each node is probed by this many others (all others on small clusters)")
 	f.IntVar(&o.cfg.Concurrency, "concurrency", 16, "probes in flight")
 	f.StringVar(&o.tokenFile, "token-file", manifest.TokenFile, "file holding the report token")
@@ -92,6 +95,16 @@ func newAgentCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	f.StringVar(&o.cfg.APIServer, "apiserver", apiServerFromEnv(), "host:port of the kubernetes service to connect to (default from KUBERNETES_SERVICE_HOST/PORT; empty skips)")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log every round")
 	return cmd
+}
+
+// defaultProbeTimeout leaves half of a short interval for getting the peer
+// list and sending the report: the round's context ends after one interval,
+// and a report sent after it would be lost.
+func defaultProbeTimeout(interval time.Duration) time.Duration {
+	if half := interval / 2; half < 5*time.Second {
+		return half
+	}
+	return 5 * time.Second
 }
 
 func splitList(s string) []string {

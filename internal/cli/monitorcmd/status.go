@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -103,13 +104,25 @@ func newStatusCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	return cmd
 }
 
-// proxyGet GETs path from the server through the service proxy and returns
-// the HTTP status and body.
+// proxyGet GETs path (with an optional query) from the server through the
+// service proxy and returns the HTTP status and body.
 func proxyGet(ctx context.Context, c *clients, ns string, port int, path string) (int, []byte, error) {
-	var code int
-	res := c.cs.CoreV1().RESTClient().Get().
+	u, err := url.Parse(path)
+	if err != nil {
+		return 0, nil, err
+	}
+	req := c.cs.CoreV1().RESTClient().Get().
 		AbsPath("/api/v1/namespaces", ns, "services", "http:"+manifest.ServiceName+":"+strconv.Itoa(port), "proxy").
-		Suffix(path).Do(ctx).StatusCode(&code)
+		Suffix(u.Path)
+	// The query goes in as parameters: in the suffix, "?" would be escaped
+	// into the path.
+	for k, vs := range u.Query() {
+		for _, v := range vs {
+			req = req.Param(k, v)
+		}
+	}
+	var code int
+	res := req.Do(ctx).StatusCode(&code)
 	body, err := res.Raw()
 	if code == 0 && err != nil {
 		return 0, nil, err

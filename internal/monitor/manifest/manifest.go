@@ -318,8 +318,9 @@ func serverDeployment(o Options) *appsv1.Deployment {
 							"--agent-port=" + strconv.Itoa(o.AgentPort),
 							"--token-file=" + TokenFile,
 							"--state-file=" + StateFile,
-							"--namespace=$(POD_NAMESPACE)",
 						},
+						// The server reads its namespace from POD_NAMESPACE (no
+						// $(VAR) in the command: one way to pass it).
 						Env:             []corev1.EnvVar{envFromField("POD_NAMESPACE", "metadata.namespace")},
 						Ports:           []corev1.ContainerPort{{Name: "http", ContainerPort: int32(o.ServerPort), Protocol: corev1.ProtocolTCP}},
 						ReadinessProbe:  httpProbe("/readyz", "http", 5),

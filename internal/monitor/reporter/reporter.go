@@ -309,6 +309,9 @@ func (a *Agent) fetchPeers(ctx context.Context) ([]api.Peer, error) {
 	return pl.Peers, nil
 }
 
+// maxBody bounds what the agent reads of a server answer it discards.
+const maxBody = 1 << 20
+
 // Send POSTs a report to the server.
 func (a *Agent) Send(ctx context.Context, rep api.Report) error {
 	body, err := json.Marshal(rep)
@@ -332,7 +335,14 @@ func (a *Agent) do(ctx context.Context, method, path string, body []byte, out an
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, url, err)
 	}
-	defer resp.Body.Close()
+	// Read the body to the end before closing it: only then does the
+	// transport keep the connection for the next request. Reports then go
+	// over one long-lived connection instead of a new one (with a cluster
+	// DNS lookup) per request, which an unreachable DNS replica would stall.
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
+		resp.Body.Close()
+	}()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return fmt.Errorf("%s %s: status %d: %s", method, url, resp.StatusCode, strings.TrimSpace(string(msg)))

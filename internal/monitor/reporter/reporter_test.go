@@ -3,8 +3,10 @@ package reporter
 import (
 	"context"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -188,5 +190,46 @@ func TestConfigValidateNamesFlags(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %s:\n%v", want, err)
 		}
+	}
+}
+
+// TestReportsReuseOneConnection: getting the peer list and sending reports
+// round after round go over one keep-alive connection, so an agent needs
+// no new connection (and no cluster DNS lookup) per request.
+func TestReportsReuseOneConnection(t *testing.T) {
+	srv, err := server.New(server.Config{Token: "tok", Interval: 15 * time.Second, AgentPort: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(srv.Handler())
+	var mu sync.Mutex
+	conns := 0
+	hs.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			mu.Lock()
+			conns++
+			mu.Unlock()
+		}
+	}
+	hs.Start()
+	defer hs.Close()
+	a, err := New(Config{ServerURL: hs.URL, Token: "tok", Node: "n1", Network: api.NetworkPod,
+		Interval: 15 * time.Second, ProbeTimeout: time.Second, PeersPerNode: 3, Concurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if _, err := a.fetchPeers(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Send(ctx, api.Report{NodeName: "n1", Network: api.NetworkPod, ReportInterval: 15, HostDate: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if conns != 1 {
+		t.Errorf("6 requests opened %d connections, want 1 (keep-alive)", conns)
 	}
 }
