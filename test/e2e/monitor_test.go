@@ -193,6 +193,44 @@ func TestMonitor(t *testing.T) {
 		t.Errorf("monitor status after recovery: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 
+	// 2b. Isolate one pod-network agent: every probe of it fails, and it
+	// can no longer report, so connectivity_check names it outdated. Its
+	// own pairs keep their last (ok) result: nothing probes them.
+	pod := c.monitorAgentPod(t, a, "pod")
+	isolated := map[monPair]bool{}
+	for p := range all {
+		if p.DstNode == a && p.DstNet == "pod" {
+			isolated[p] = true
+		}
+	}
+	isoStart := time.Now()
+	unisolate := c.monitorFault(t, "isolate", monNS+"/"+pod)
+	monWaitFor(t, "exactly the probes of the isolated agent failing", 2*monInterval+monMargin, func() (bool, string) {
+		return monMatrixIs(t, srv, all, isolated)
+	})
+	t.Logf("isolate %s: its %d inbound pairs (and only those) failing %s after the fault command started",
+		pod, len(isolated), time.Since(isoStart).Round(time.Millisecond))
+	if got := monMetricFailures(t, srv, all); !monSameSet(got, isolated) {
+		t.Errorf("/metrics netdoctor_probe_success == 0 with %s isolated: %s", pod, monDiff(got, isolated))
+	}
+	isoAgent := api.AgentName(a, api.NetworkPod)
+	monWaitFor(t, "connectivity_check names "+isoAgent+" outdated", 3*monInterval+monMargin, func() (bool, string) {
+		code, body, err := monHTTPGet(srv + api.PathConnectivity)
+		var cp api.ConnectivityProblem
+		_ = json.Unmarshal([]byte(body), &cp)
+		return err == nil && code == 400 && len(cp.Absent) == 0 && len(cp.Outdated) == 1 && cp.Outdated[0] == isoAgent,
+			fmt.Sprintf("%d %s %v", code, body, err)
+	})
+	t.Logf("isolate %s: connectivity_check 400 naming it outdated %s after the fault command started", pod, time.Since(isoStart).Round(time.Millisecond))
+	recoverStart = time.Now()
+	unisolate()
+	monWaitFor(t, "every pair ok and every agent reporting again", 3*monInterval+monMargin, func() (bool, string) {
+		ok, desc := monMatrixIs(t, srv, all, nil)
+		code, body, err := monHTTPGet(srv + api.PathConnectivity)
+		return ok && err == nil && code == 200, fmt.Sprintf("%s; connectivity_check %d %s %v", desc, code, body, err)
+	})
+	t.Logf("isolation removed: all pairs ok and connectivity_check 200 %s later", time.Since(recoverStart).Round(time.Millisecond))
+
 	// 5. Uninstall leaves nothing of the monitor.
 	if r := netctl(t, dir, "monitor", "uninstall", "--kubeconfig", c.Kubeconfig); r.Code != 0 {
 		t.Fatalf("monitor uninstall: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
@@ -305,6 +343,18 @@ func monAllPairs(agents []monAgent) map[monPair]bool {
 		}
 	}
 	return m
+}
+
+// monitorAgentPod is the name of the agent pod of network net on node.
+func (c *cluster) monitorAgentPod(t *testing.T, node, net string) string {
+	t.Helper()
+	out := c.kubectl(t, "-n", monNS, "get", "pods", "-l", api.LabelName+"="+api.AgentAppName+","+api.LabelNetwork+"="+net,
+		"--field-selector", "spec.nodeName="+node, "-o", "jsonpath={.items[*].metadata.name}")
+	names := strings.Fields(out)
+	if len(names) != 1 {
+		t.Fatalf("agent pods (%s network) on %s: %v", net, node, names)
+	}
+	return names[0]
 }
 
 // monitorFaultNodes picks the two nodes the server does not run on.
