@@ -2,15 +2,20 @@ package check
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/netdoctor/netdoctor/internal/agent"
 
 	"github.com/netdoctor/netdoctor/internal/config"
 	"github.com/netdoctor/netdoctor/internal/deploy"
@@ -73,6 +78,13 @@ func execute(ctx context.Context, opts Options, spec Spec, clusters []*cluster, 
 		}
 	}
 
+	// Before anything is created: a dns check without a DNS to ask is a
+	// setup problem.
+	dnsIPs, err := discoverDNS(ctx, spec, clusters)
+	if err != nil {
+		return nil, err
+	}
+
 	// From the first object created on, cleaning is owed when asked for,
 	// whatever happens next (errors, Ctrl-C).
 	if cfg.AutoClean {
@@ -119,9 +131,7 @@ func execute(ctx context.Context, opts Options, spec Spec, clusters []*cluster, 
 	}
 	phase(rep, log, "ready", start, strings.Join(summary, "; "))
 
-	if err := discoverDNS(ctx, spec, clusters, invs); err != nil {
-		return nil, err
-	}
+	invs[len(invs)-1].DNS = dnsIPs
 	src, dst := invs[0], (*Inventory)(nil)
 	if len(invs) > 1 {
 		dst = invs[1]
@@ -241,19 +251,13 @@ func deployAll(ctx context.Context, cfg config.Config, clusters []*cluster, log 
 	return g.Wait()
 }
 
-// discoverDNS fills Inventory.DNS of the cluster whose DNS is checked: the
-// destination cluster when there is one.
-func discoverDNS(ctx context.Context, spec Spec, clusters []*cluster, invs []*Inventory) error {
+// discoverDNS returns the cluster DNS Service IPs of the cluster whose DNS
+// is checked (the destination cluster when there is one), when needed.
+func discoverDNS(ctx context.Context, spec Spec, clusters []*cluster) ([]string, error) {
 	if spec.Protocol != probe.KindDNS || spec.DNSServer != "" {
-		return nil
+		return nil, nil
 	}
-	i := len(clusters) - 1
-	ips, err := clusters[i].client.ClusterDNSIPs(ctx)
-	if err != nil {
-		return err
-	}
-	invs[i].DNS = ips
-	return nil
+	return clusters[len(clusters)-1].client.ClusterDNSIPs(ctx)
 }
 
 // runner sends one probe batch per source agent and gathers rows.
@@ -376,10 +380,7 @@ func (r *runner) runBatch(ctx context.Context, src *Agent, checks []Check, idx [
 	}
 	reason := "the agent ended the batch without a result for this pair"
 	if err != nil {
-		reason = fmt.Sprintf("probe batch from agent pod %s on %s failed: %v", src.Pod, src.Node, err)
-		if errors.Is(err, context.DeadlineExceeded) {
-			reason = fmt.Sprintf("probe batch from agent pod %s on %s did not finish within %s", src.Pod, src.Node, r.batchTimeout(len(idx)))
-		}
+		reason = batchFailure(src, err, r.batchTimeout(len(idx)))
 	}
 	rest := make([]int, 0, len(byID))
 	for _, i := range byID {
@@ -389,6 +390,33 @@ func (r *runner) runBatch(ctx context.Context, src *Agent, checks []Check, idx [
 	for _, i := range rest {
 		r.add(i, report.Row{Pair: checks[i].Pair, Result: report.Exception, Class: probe.ClassAgentError, Log: reason})
 	}
+}
+
+// batchFailure says in one line why a whole batch failed. The API server
+// answers proxy failures with a Status object; its message is what a user
+// can act on ("error trying to reach service: ...").
+func batchFailure(src *Agent, err error, limit time.Duration) string {
+	prefix := fmt.Sprintf("probe batch from agent pod %s on %s failed", src.Pod, src.Node)
+	var herr *agent.HTTPError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("probe batch from agent pod %s on %s did not finish within %s", src.Pod, src.Node, limit)
+	case errors.As(err, &herr):
+		var st metav1.Status
+		msg := herr.Body
+		if json.Unmarshal([]byte(herr.Body), &st) == nil && st.Message != "" {
+			msg = st.Message
+		}
+		hint := ""
+		switch herr.StatusCode {
+		case http.StatusUnauthorized:
+			hint = " (token mismatch: the agent was started with another Secret; run `netctl clean` and check again)"
+		case http.StatusForbidden:
+			hint = " (the API server refused pods/proxy for this user)"
+		}
+		return fmt.Sprintf("%s: HTTP %d: %s%s", prefix, herr.StatusCode, msg, hint)
+	}
+	return fmt.Sprintf("%s: %v", prefix, err)
 }
 
 // rowFor maps a probe result to a row: FAILED only when the network said

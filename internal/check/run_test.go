@@ -1,0 +1,351 @@
+package check
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	authzv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/netdoctor/netdoctor/internal/agent"
+	"github.com/netdoctor/netdoctor/internal/config"
+	"github.com/netdoctor/netdoctor/internal/deploy"
+	"github.com/netdoctor/netdoctor/internal/kube"
+	"github.com/netdoctor/netdoctor/internal/probe"
+	"github.com/netdoctor/netdoctor/internal/report"
+)
+
+const testToken = "test-token"
+
+// startAgent runs a real netctl agent on a free loopback port.
+func startAgent(t *testing.T, node, pod string) int {
+	t.Helper()
+	s := agent.NewServer(agent.Options{Identity: agent.Identity{Node: node, Pod: pod, Namespace: "nd", IPs: []string{"127.0.0.1"}}, Token: testToken})
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.Serve(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return s.Port()
+}
+
+// podProxy is a stand-in for the API server's pod proxy: TLS, bearer
+// auth, the real /api/v1/namespaces/NS/pods/NAME:PORT/proxy/ path. Pods
+// named in upstream are forwarded to that address; "broken" pods get the
+// 503 the API server gives when it cannot reach a pod; "hang" pods never
+// answer.
+type podProxy struct {
+	srv      *httptest.Server
+	upstream map[string]string // pod name -> host:port
+	mu       sync.Mutex
+	paths    []string
+	closing  chan struct{}
+}
+
+var proxyPath = regexp.MustCompile(`^/api/v1/namespaces/([^/]+)/pods/([^/:]+):(\d+)/proxy(/.*)$`)
+
+func newPodProxy(t *testing.T, upstream map[string]string) *podProxy {
+	p := &podProxy{upstream: upstream, closing: make(chan struct{})}
+	p.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer kube-token" {
+			http.Error(w, "Unauthorized", http.StatusUnauthorized)
+			return
+		}
+		m := proxyPath.FindStringSubmatch(r.URL.Path)
+		if m == nil {
+			http.NotFound(w, r)
+			return
+		}
+		p.mu.Lock()
+		p.paths = append(p.paths, r.Method+" "+r.URL.Path)
+		p.mu.Unlock()
+		pod := m[2]
+		switch {
+		case strings.HasPrefix(pod, "broken"):
+			http.Error(w, `{"kind":"Status","message":"error trying to reach service: dial tcp 10.1.2.5:8889: connect: connection refused"}`, http.StatusServiceUnavailable)
+			return
+		case strings.HasPrefix(pod, "hang"):
+			// HTTP/1 notices a client going away only once the body is read.
+			_, _ = io.Copy(io.Discard, r.Body)
+			select {
+			case <-r.Context().Done():
+			case <-p.closing:
+			}
+			return
+		}
+		addr, ok := p.upstream[pod]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: addr})
+		rp.FlushInterval = -1
+		r.URL.Path = m[4]
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { close(p.closing); p.srv.Close() })
+	return p
+}
+
+func allowAll(cs *fake.Clientset) {
+	cs.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		r := a.(k8stesting.CreateAction).GetObject().(*authzv1.SelfSubjectAccessReview)
+		r.Status.Allowed = true
+		return true, r, nil
+	})
+}
+
+func node(name, ip string) *corev1.Node {
+	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: ip}}}}
+}
+
+func agentPod(name, nodeName, ip string, ready bool) *corev1.Pod {
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "nd", Labels: map[string]string{
+			deploy.ManagedByLabel: deploy.ManagedByValue, deploy.NameLabel: deploy.AgentName, deploy.NetworkLabel: "pod"}},
+		Spec: corev1.PodSpec{NodeName: nodeName},
+	}
+	if ready {
+		p.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIPs: []corev1.PodIP{{IP: ip}},
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
+	} else {
+		p.Status = corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}}}}}
+	}
+	return p
+}
+
+func closedPort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
+}
+
+func testConfig(port int) config.Config {
+	cfg := config.Default()
+	cfg.Namespace = "nd"
+	cfg.Port = config.Port(fmt.Sprint(port))
+	cfg.PodWaitTime = 1
+	cfg.MaxNum = 4
+	cfg.CmdTimeout = 2
+	cfg.IPFamily = "ipv4"
+	cfg.AutoClean = true
+	return cfg
+}
+
+// testCluster builds a fake clientset (objects) behind a real HTTP path to
+// the pod proxy stand-in.
+func testCluster(proxy *podProxy, objs ...runtime.Object) (*cluster, *fake.Clientset) {
+	cs := fake.NewClientset(objs...)
+	allowAll(cs)
+	c := &kube.Client{Name: SrcCluster, Host: proxy.srv.URL, Clientset: cs, HTTP: proxy.srv.Client()}
+	tr := c.HTTP.Transport
+	c.HTTP = &http.Client{Transport: bearer{tr}}
+	return &cluster{name: SrcCluster, client: c}, cs
+}
+
+type bearer struct{ rt http.RoundTripper }
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer kube-token")
+	return b.rt.RoundTrip(r)
+}
+
+func rowKey(r report.Row) string {
+	return fmt.Sprintf("%s->%s %s", r.SrcNode, r.DstNode, r.Result)
+}
+
+// TestRunEndToEndWithFakeAPI runs check.execute against a fake clientset
+// with a real agent behind a real HTTP pod-proxy path, and checks every
+// kind of outcome: success, wrong responder (FAILED), refused (FAILED),
+// a broken proxy for one source (EXCEPTION with the reason), a not-ready
+// agent (EXCEPTION with ImagePullBackOff), phases, progress and autoClean.
+func TestRunEndToEndWithFakeAPI(t *testing.T) {
+	port := startAgent(t, "node-1", "agent-a")
+	proxy := newPodProxy(t, map[string]string{"agent-a": fmt.Sprintf("127.0.0.1:%d", port)})
+	c, cs := testCluster(proxy,
+		node("node-1", "10.0.0.1"), node("node-2", "10.0.0.2"), node("node-3", "10.0.0.3"),
+		// All pod IPs are loopback: node-2's address reaches node-1's agent,
+		// which must be reported as the wrong responder.
+		agentPod("agent-a", "node-1", "127.0.0.1", true),
+		agentPod("broken-b", "node-2", "127.0.0.1", true),
+		agentPod("agent-c", "node-3", "", false),
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: deploy.TokenSecretName, Namespace: "nd"}, Data: map[string][]byte{"token": []byte(testToken)}},
+	)
+	cfg := testConfig(port)
+	cfg.CustomizedTargetIPList = []string{"127.0.0.1"}
+	cfg.CustomizedTargetPortList = []config.Port{config.Port(fmt.Sprint(closedPort(t)))}
+	spec, err := SpecFromConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.networks, _ = spec.Networks()
+
+	var log bytes.Buffer
+	var progressMu sync.Mutex
+	lastDone, lastTotal := -1, -1
+	opts := Options{Config: cfg, Log: &log, Progress: func(done, total int) {
+		progressMu.Lock()
+		defer progressMu.Unlock()
+		lastDone, lastTotal = done, total
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rep, err := execute(ctx, opts, spec, []*cluster{c}, &report.Report{Started: time.Now()}, &log)
+	if err != nil {
+		t.Fatalf("%v\nlog:\n%s", err, log.String())
+	}
+
+	got := map[string]report.Row{}
+	for _, r := range rep.Rows {
+		got[rowKey(r)] = r
+	}
+	want := []struct {
+		key, class, logHas string
+	}{
+		{"node-1->node-1 SUCCEEDED", "", ""},
+		{"node-1->node-2 FAILED", string(probe.ClassWrongResponder), ""},
+		{"node-1->node-3 EXCEPTION", string(probe.ClassAgentError), "target agent pod agent-c on node-3 not ready: ImagePullBackOff"},
+		{"node-1->customized FAILED", string(probe.ClassRefused), ""},
+		{"node-2->node-1 EXCEPTION", string(probe.ClassAgentError), "probe batch from agent pod broken-b on node-2 failed"},
+		{"node-2->node-2 EXCEPTION", string(probe.ClassAgentError), "503"},
+		{"node-2->customized EXCEPTION", string(probe.ClassAgentError), "error trying to reach service"},
+		{"node-3->node-1 EXCEPTION", string(probe.ClassAgentError), "agent pod agent-c on node-3 not ready: ImagePullBackOff"},
+		{"node-3->customized EXCEPTION", string(probe.ClassAgentError), "agent pod agent-c on node-3 not ready"},
+	}
+	for _, w := range want {
+		r, ok := got[w.key]
+		if !ok {
+			t.Errorf("no row %s", w.key)
+			continue
+		}
+		if string(r.Class) != w.class || !strings.Contains(r.Log, w.logHas) {
+			t.Errorf("%s: class %q log %q; want class %q, log containing %q", w.key, r.Class, r.Log, w.class, w.logHas)
+		}
+	}
+	if len(rep.Rows) != 12 {
+		t.Errorf("%d rows, want 3 sources x (3 nodes + 1 customized) = 12:\n%v", len(rep.Rows), rep.Rows)
+	}
+	if s := got["node-1->node-1 SUCCEEDED"]; s.DstPod != "agent-a" || s.SrcPod != "agent-a" || s.TargetIP != "127.0.0.1" || s.Latency <= 0 {
+		t.Errorf("success row %+v", s)
+	}
+	if lastDone != 12 || lastTotal != 12 {
+		t.Errorf("progress ended at %d/%d", lastDone, lastTotal)
+	}
+	var names []string
+	for _, p := range rep.Phases {
+		names = append(names, p.Name)
+	}
+	if strings.Join(names, ",") != "deploy,ready,probe" {
+		t.Errorf("phases %v", names)
+	}
+	for _, want := range []string{"deploy: ", "ready: cluster src: 2/3 pod-network agents ready", "probe: 12 of 12 checks done"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, log.String())
+		}
+	}
+	for _, p := range proxy.paths {
+		if !strings.HasSuffix(p, "/proxy/v1/probe") || !strings.HasPrefix(p, "POST /api/v1/namespaces/nd/pods/") {
+			t.Errorf("proxy request %s", p)
+		}
+	}
+	t.Logf("log:\n%s", log.String())
+	for _, r := range rep.Rows {
+		t.Logf("row %s %s %q", rowKey(r), r.Class, r.Log)
+	}
+	// autoClean: our DaemonSet and namespace are gone.
+	if dss, _ := cs.AppsV1().DaemonSets("nd").List(context.Background(), metav1.ListOptions{}); len(dss.Items) != 0 {
+		t.Errorf("autoClean left DaemonSets: %d", len(dss.Items))
+	}
+	if _, err := cs.CoreV1().Namespaces().Get(context.Background(), "nd", metav1.GetOptions{}); err == nil {
+		t.Error("autoClean left the namespace netctl created")
+	}
+}
+
+// TestRunInterrupted cancels the run while a batch hangs: the report holds
+// what was gathered, Interrupted is set, the error is the context's, and
+// autoClean still runs (with its own context).
+func TestRunInterrupted(t *testing.T) {
+	port := startAgent(t, "node-1", "agent-a")
+	proxy := newPodProxy(t, map[string]string{"agent-a": fmt.Sprintf("127.0.0.1:%d", port)})
+	c, cs := testCluster(proxy,
+		node("node-1", "10.0.0.1"), node("node-2", "10.0.0.2"),
+		agentPod("agent-a", "node-1", "127.0.0.1", true),
+		agentPod("hang-b", "node-2", "127.0.0.2", true),
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: deploy.TokenSecretName, Namespace: "nd"}, Data: map[string][]byte{"token": []byte(testToken)}},
+	)
+	cfg := testConfig(port)
+	spec, _ := SpecFromConfig(cfg)
+	c.networks, _ = spec.Networks()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var log bytes.Buffer
+	opts := Options{Config: cfg, Log: &log, Progress: func(done, total int) {
+		if done >= 2 { // node-1's two results are in; node-2's batch hangs
+			cancel()
+		}
+	}}
+	start := time.Now()
+	rep, err := execute(ctx, opts, spec, []*cluster{c}, &report.Report{Started: time.Now()}, &log)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	if rep == nil || !rep.Interrupted || len(rep.Rows) != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Errorf("interrupt took %v", time.Since(start))
+	}
+	if dss, _ := cs.AppsV1().DaemonSets("nd").List(context.Background(), metav1.ListOptions{}); len(dss.Items) != 0 {
+		t.Errorf("autoClean after interrupt left %d DaemonSets", len(dss.Items))
+	}
+}
+
+// TestRunPreflightDenied: nothing is created when a permission is missing.
+func TestRunPreflightDenied(t *testing.T) {
+	proxy := newPodProxy(t, nil)
+	c, cs := testCluster(proxy, node("node-1", "10.0.0.1"))
+	cs.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		r := a.(k8stesting.CreateAction).GetObject().(*authzv1.SelfSubjectAccessReview)
+		r.Status.Allowed = r.Spec.ResourceAttributes.Resource != "daemonsets"
+		return true, r, nil
+	})
+	cfg := testConfig(1)
+	spec, _ := SpecFromConfig(cfg)
+	c.networks, _ = spec.Networks()
+	rep, err := execute(context.Background(), Options{Config: cfg}, spec, []*cluster{c}, &report.Report{}, &bytes.Buffer{})
+	if err == nil || rep != nil || !strings.Contains(err.Error(), `cannot create daemonsets.apps in namespace "nd"`) {
+		t.Fatalf("rep %v err %v", rep, err)
+	}
+	for _, a := range cs.Actions() {
+		if a.GetVerb() == "create" && a.GetResource().Resource != "selfsubjectaccessreviews" && a.GetResource().Resource != "selfsubjectreviews" {
+			t.Errorf("created %s after a denied preflight", a.GetResource().Resource)
+		}
+	}
+}
