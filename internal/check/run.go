@@ -58,6 +58,11 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 		return nil, err
 	}
 	if opts.Resume != nil {
+		if len(opts.Resume) == 0 {
+			fmt.Fprintln(log, "resume: no pairs to re-check")
+			rep.Duration = time.Since(rep.Started)
+			return rep, nil
+		}
 		spec = resumeSpec(spec, opts.Resume, log)
 	}
 

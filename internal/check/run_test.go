@@ -349,3 +349,62 @@ func TestRunPreflightDenied(t *testing.T) {
 		}
 	}
 }
+
+// TestRunCrossCluster: sources in the source cluster, targets in the
+// destination cluster (its own image repository and token), pairs marked
+// src/dst.
+func TestRunCrossCluster(t *testing.T) {
+	port := startAgent(t, "b1", "dst-agent")
+	srcPort := port // one real agent answers both roles on loopback
+	proxy := newPodProxy(t, map[string]string{"src-agent": fmt.Sprintf("127.0.0.1:%d", srcPort)})
+	secret := func() *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: deploy.TokenSecretName, Namespace: "nd"}, Data: map[string][]byte{"token": []byte(testToken)}}
+	}
+	src, srcCS := testCluster(proxy, node("a1", "10.0.0.1"), agentPod("src-agent", "a1", "127.0.0.1", true), secret())
+	dst, dstCS := testCluster(proxy, node("b1", "10.9.0.1"), agentPod("dst-agent", "b1", "127.0.0.1", true), secret())
+	dst.name = DstCluster
+	dst.client.Name = DstCluster
+
+	cfg := testConfig(port)
+	cfg.DstKubeConfig = "/dev/null" // only marks the run as cross-cluster here
+	cfg.SrcImageRepository, cfg.DstImageRepository = "src.registry/team", "dst.registry/team"
+	cfg.AutoClean = false
+	spec, _ := SpecFromConfig(cfg)
+	src.networks, dst.networks = spec.Networks()
+
+	var log bytes.Buffer
+	rep, err := execute(context.Background(), Options{Config: cfg, Log: &log}, spec, []*cluster{src, dst}, &report.Report{}, &log)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if len(rep.Rows) != 1 {
+		t.Fatalf("rows %+v", rep.Rows)
+	}
+	r := rep.Rows[0]
+	if r.Result != report.Succeeded || r.SrcCluster != "src" || r.DstCluster != "dst" || r.SrcNode != "a1" || r.DstNode != "b1" || r.DstPod != "dst-agent" {
+		t.Errorf("row %+v", r)
+	}
+	for _, c := range []struct {
+		cs    *fake.Clientset
+		image string
+	}{{srcCS, "src.registry/team/netctl:"}, {dstCS, "dst.registry/team/netctl:"}} {
+		ds, err := c.cs.AppsV1().DaemonSets("nd").Get(context.Background(), "netdoctor-agent-pod", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img := ds.Spec.Template.Spec.Containers[0].Image; !strings.HasPrefix(img, c.image) {
+			t.Errorf("image %s, want %s...", img, c.image)
+		}
+	}
+	if !strings.Contains(log.String(), "agents stay in namespace nd") {
+		t.Errorf("without autoClean the log must say how to clean:\n%s", log.String())
+	}
+}
+
+func TestRunEmptyResumeDoesNothing(t *testing.T) {
+	var log bytes.Buffer
+	rep, err := Run(context.Background(), Options{Config: testConfig(1), Resume: []report.Pair{}, Log: &log})
+	if err != nil || rep == nil || len(rep.Rows) != 0 || !strings.Contains(log.String(), "no pairs") {
+		t.Fatalf("rep %+v err %v log %s", rep, err, log.String())
+	}
+}
