@@ -92,6 +92,22 @@ func TestMonitor(t *testing.T) {
 		t.Errorf("connectivity_check through the service proxy: %s", raw)
 	}
 
+	// install made the token Secret; the server takes reports only with it.
+	if !strings.Contains(r.Stdout, "secret/netdoctor-monitor-token created") {
+		t.Errorf("install did not create the token Secret:\n%s", r.Stdout)
+	}
+	tok := c.kubectl(t, "-n", monNS, "get", "secret", "netdoctor-monitor-token", "-o", "jsonpath={.data.token}")
+	if len(strings.TrimSpace(tok)) < 40 {
+		t.Errorf("token Secret holds %q, want a long random token", tok)
+	}
+	req, _ := http.NewRequest(http.MethodPost, srv+api.PathAgents+"intruder-private_network", strings.NewReader(`{}`))
+	req.Header.Set(api.TokenHeader, "not-the-token")
+	if resp, err := monHTTP.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("report with a wrong token: %v %v, want 401", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
 	// Every pair, computed from kubectl's pods and nodes, never from netctl.
 	agents := c.monitorAgents(t)
 	all := monAllPairs(agents)

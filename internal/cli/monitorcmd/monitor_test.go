@@ -151,3 +151,18 @@ func TestServerAndAgentCommandsOnLoopback(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestDefaultProbeTimeout: short intervals keep half the round for the peer
+// list and the report; long ones cap probes at 5 s.
+func TestDefaultProbeTimeout(t *testing.T) {
+	for _, c := range []struct{ interval, want time.Duration }{
+		{time.Second, 500 * time.Millisecond},
+		{2 * time.Second, time.Second},
+		{10 * time.Second, 5 * time.Second},
+		{15 * time.Second, 5 * time.Second},
+	} {
+		if got := defaultProbeTimeout(c.interval); got != c.want {
+			t.Errorf("interval %s: probe timeout %s, want %s", c.interval, got, c.want)
+		}
+	}
+}
