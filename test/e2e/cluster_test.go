@@ -134,7 +134,7 @@ func (c *cluster) fault(t *testing.T, args ...string) {
 
 func (c *cluster) unfault(t *testing.T, args ...string) {
 	rm := append([]string{"fault", "remove", "--name", c.Name}, args...)
-	if out, err := sandbox(time.Minute, rm...); err != nil && !strings.Contains(out, "not active") {
+	if out, err := sandbox(time.Minute, rm...); err != nil && !strings.Contains(out, "not active") && !strings.Contains(out, "no active fault") {
 		t.Errorf("sandbox %s: %v\n%s", strings.Join(rm, " "), err, out)
 	}
 }
