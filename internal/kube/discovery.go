@@ -120,6 +120,10 @@ func notReadyReason(p *corev1.Pod) string {
 	}
 	for _, cs := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
 		switch {
+		case cs.State.Waiting != nil && cs.State.Waiting.Reason == "CrashLoopBackOff" && cs.LastTerminationState.Terminated != nil:
+			// The back-off message is boilerplate; the last exit says why.
+			t := cs.LastTerminationState.Terminated
+			return withMessage(fmt.Sprintf("CrashLoopBackOff: exited with code %d", t.ExitCode), t.Message)
 		case cs.State.Waiting != nil && cs.State.Waiting.Reason != "" && cs.State.Waiting.Reason != "ContainerCreating" && cs.State.Waiting.Reason != "PodInitializing":
 			return withMessage(cs.State.Waiting.Reason, cs.State.Waiting.Message)
 		case cs.State.Terminated != nil:
