@@ -96,7 +96,8 @@ func (w *podWorker) startContainer(ctx context.Context, c *container) error {
 	if err != nil {
 		return err
 	}
-	argv, err := containerCommand(c.binary, c.spec.Image, c.spec.Command, c.spec.Args)
+	command, args := expandCommand(c.spec.Command, c.spec.Args, env)
+	argv, err := containerCommand(c.binary, c.spec.Image, command, args)
 	if err != nil {
 		return errConfig{fmt.Errorf("command: %w", err)}
 	}

@@ -310,3 +310,28 @@ func (k *kubelet) serviceEnv(ctx context.Context) []corev1.EnvVar {
 	}
 	return k.svcEnv
 }
+
+// expandCommand expands $(VAR) references in command and args from the
+// container's final environment (KEY=VALUE entries), as the kubelet does:
+// a defined VAR is replaced, $$ escapes to a literal $, and an undefined
+// reference stays as written.
+func expandCommand(command, args, env []string) ([]string, []string) {
+	vars := make(map[string]string, len(env))
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	mapping := expansion.MappingFuncFor(vars)
+	expand := func(in []string) []string {
+		if in == nil {
+			return nil
+		}
+		out := make([]string, len(in))
+		for i, s := range in {
+			out[i] = expansion.Expand(s, mapping)
+		}
+		return out
+	}
+	return expand(command), expand(args)
+}

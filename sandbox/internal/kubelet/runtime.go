@@ -25,7 +25,7 @@ type nsSpec struct {
 	netnsPath  string // pod (or, for hostNetwork, node) network namespace
 	hostname   string
 	mounts     []mountSpec
-	overlayDir string // scratch space for overlays that create missing mount points
+	overlayDir string // scratch space for overlays that create missing mount points (created here)
 }
 
 // startInNamespaces starts cmd inside netnsPath plus new mount and UTS
@@ -68,6 +68,36 @@ func prepareAndStart(s nsSpec, cmd *exec.Cmd) error {
 	sort.SliceStable(mounts, func(i, j int) bool {
 		return strings.Count(filepath.Clean(mounts[i].target), "/") < strings.Count(filepath.Clean(mounts[j].target), "/")
 	})
+	// An overlay that creates a missing mount point may cover the state dir
+	// itself (e.g. an overlay on /var/lib for /var/lib/netdoctor when the
+	// state dir is /var/lib/netdoctor-sandbox). Paths into the state dir
+	// would then resolve through that overlay: a later overlay's upperdir
+	// would sit on overlayfs (EINVAL) and a bind source would be the
+	// overlay's copy-on-write view instead of the real volume. So every
+	// mount source and the scratch root are opened before the first overlay
+	// and used through /proc/self/fd/N, which keeps pointing at the real
+	// directories whatever is mounted over their paths later.
+	var fds []int
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	openPath := func(p string) (string, error) {
+		fd, err := unix.Open(p, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "", &os.PathError{Op: "open", Path: p, Err: err}
+		}
+		fds = append(fds, fd)
+		return fmt.Sprintf("/proc/self/fd/%d", fd), nil
+	}
+	if err := os.MkdirAll(s.overlayDir, 0o755); err != nil {
+		return fmt.Errorf("overlay scratch dir: %w", err)
+	}
+	scratchRoot, err := openPath(s.overlayDir)
+	if err != nil {
+		return fmt.Errorf("overlay scratch dir: %w", err)
+	}
 	// Mount points first (overlays over whole directories would hide binds
 	// made before them), except those nested in another mount, which must be
 	// created inside that mount once it is in place.
@@ -82,6 +112,9 @@ func prepareAndStart(s nsSpec, cmd *exec.Cmd) error {
 		if isDir[i] {
 			dirTargets = append(dirTargets, filepath.Clean(m.target))
 		}
+		if mounts[i].source, err = openPath(m.source); err != nil {
+			return fmt.Errorf("mount source for %s: %w", m.target, err)
+		}
 	}
 	nested := func(i int) bool {
 		t := filepath.Clean(mounts[i].target)
@@ -95,14 +128,14 @@ func prepareAndStart(s nsSpec, cmd *exec.Cmd) error {
 	var covered []string // directories whose writes stay off the host fs
 	for i, m := range mounts {
 		if !nested(i) {
-			if err := prepareTarget(m.target, isDir[i], &covered, filepath.Join(s.overlayDir, fmt.Sprint(i))); err != nil {
+			if err := prepareTarget(m.target, isDir[i], &covered, filepath.Join(scratchRoot, fmt.Sprint(i))); err != nil {
 				return fmt.Errorf("mount point %s: %w", m.target, err)
 			}
 		}
 	}
 	for i, m := range mounts {
 		if nested(i) {
-			if err := prepareTarget(m.target, isDir[i], &covered, filepath.Join(s.overlayDir, fmt.Sprint(i))); err != nil {
+			if err := prepareTarget(m.target, isDir[i], &covered, filepath.Join(scratchRoot, fmt.Sprint(i))); err != nil {
 				return fmt.Errorf("mount point %s: %w", m.target, err)
 			}
 		}

@@ -279,3 +279,29 @@ func TestBuildStatusConditions(t *testing.T) {
 		t.Errorf("transition time moved without a transition")
 	}
 }
+
+func TestExpandCommand(t *testing.T) {
+	env := []string{"POD_NAMESPACE=ns1", "EMPTY=", "URL=http://x:8080/a=b"}
+	cmd, args := expandCommand(
+		[]string{"netctl", "--ns=$(POD_NAMESPACE)"},
+		[]string{
+			"$(POD_NAMESPACE)",     // defined
+			"$$(POD_NAMESPACE)",    // escaped: literal
+			"$(UNDEFINED)",         // undefined: literal
+			"[$(EMPTY)]",           // defined but empty
+			"$(URL)",               // value containing '='
+			"$$",                   // escaped dollar
+			"$POD_NAMESPACE",       // shell syntax: untouched
+			"a$(POD_NAMESPACE)b$(", // unterminated reference: literal
+		}, env)
+	if want := []string{"netctl", "--ns=ns1"}; !slices.Equal(cmd, want) {
+		t.Errorf("command: got %q want %q", cmd, want)
+	}
+	want := []string{"ns1", "$(POD_NAMESPACE)", "$(UNDEFINED)", "[]", "http://x:8080/a=b", "$", "$POD_NAMESPACE", "ans1b$("}
+	if !slices.Equal(args, want) {
+		t.Errorf("args: got %q want %q", args, want)
+	}
+	if c, a := expandCommand(nil, nil, env); c != nil || a != nil {
+		t.Errorf("nil command/args must stay nil (empty command means the image entrypoint): %q %q", c, a)
+	}
+}
