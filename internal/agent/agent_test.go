@@ -341,3 +341,60 @@ func TestIdentityPadding(t *testing.T) {
 		}
 	}
 }
+
+// TestSeparateAPIPort: with an API port, the probe API lives only there and
+// the data port serves only what probes need, so a firewall on the data port
+// cannot cut the CLI off from the agent (and the API is not on the probed port).
+func TestSeparateAPIPort(t *testing.T) {
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiPort := free.Addr().(*net.TCPAddr).Port
+	free.Close()
+	s := NewServer(Options{Identity: Identity{Node: "node-1", Pod: "agent-abc"}, APIPort: apiPort, Token: "secret"})
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	for i := 0; i < 100 && !s.ready.Load(); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	status := func(method string, port int, path string) int {
+		req, _ := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", port, path), strings.NewReader(`{"targets":[],"concurrency":1,"timeoutSeconds":1}`))
+		req.Header.Set(TokenHeader, "secret")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s on %d: %v", method, path, port, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		method string
+		port   int
+		path   string
+		want   int
+	}{
+		{"GET", s.Port(), IdentityPath, 200},
+		{"POST", s.Port(), ProbePath, 404}, // not on the probed port
+		{"GET", apiPort, ReadyzPath, 200},
+		{"POST", apiPort, ProbePath, 200},
+		{"GET", apiPort, IdentityPath, 404},
+	} {
+		if got := status(tc.method, tc.port, tc.path); got != tc.want {
+			t.Errorf("%s %s on port %d: %d, want %d", tc.method, tc.path, tc.port, got, tc.want)
+		}
+	}
+	if APIPortFor(8889) != 8890 || APIPortFor(65535) != 65534 {
+		t.Errorf("APIPortFor: %d %d", APIPortFor(8889), APIPortFor(65535))
+	}
+}

@@ -55,3 +55,15 @@ type ProbeRequest struct {
 	// TimeoutSeconds is the per-probe timeout (config cmdTimeout). Must be > 0.
 	TimeoutSeconds float64 `json:"timeoutSeconds"`
 }
+
+// APIPortFor is the port of the agent's control API (POST /v1/probe,
+// /healthz, /readyz) when the data port is port. The CLI reaches it through
+// the API server's pod proxy. It is a separate port so that a firewall on
+// the data port (what the checks probe) breaks the checks it should break
+// and not the CLI's channel to the agent as well.
+func APIPortFor(port int) int {
+	if port >= 65535 {
+		return port - 1
+	}
+	return port + 1
+}

@@ -25,6 +25,11 @@ type Options struct {
 	Identity Identity
 	// Port for HTTP (tcp) and the UDP echo; 0 picks a free port (tests).
 	Port int
+	// APIPort, when > 0, serves the control API (POST /v1/probe, /healthz,
+	// /readyz) on its own listener, and the data port serves only what
+	// probes need (GET /identity, UDP echo) plus health. 0 serves
+	// everything on Port. netctl deploys agents with APIPortFor(Port).
+	APIPort int
 	// Token protects POST /v1/probe. Empty disables that endpoint (503):
 	// an agent without a token never runs probes for anyone.
 	Token  string
@@ -38,6 +43,7 @@ type Server struct {
 	log   *slog.Logger
 	ready atomic.Bool
 	tcp   net.Listener
+	api   net.Listener // nil when the API shares the data port
 	udp   []net.PacketConn
 	port  int
 }
@@ -81,6 +87,17 @@ func (s *Server) Listen() error {
 			}
 			continue
 		}
+		if s.opts.APIPort > 0 {
+			api, err := listenTCP(s.opts.APIPort)
+			if err != nil {
+				ln.Close()
+				for _, pc := range udp {
+					pc.Close()
+				}
+				return fmt.Errorf("control API: %w", err)
+			}
+			s.api = api
+		}
 		s.tcp, s.udp, s.port = ln, udp, port
 		return nil
 	}
@@ -107,11 +124,19 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.tcp == nil {
 		return errors.New("agent: Serve called before Listen")
 	}
-	srv := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		// No WriteTimeout: a probe batch streams for as long as it runs.
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	newServer := func(h http.Handler) *http.Server {
+		return &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			// No WriteTimeout: a probe batch streams for as long as it runs.
+			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		}
+	}
+	servers := []*http.Server{newServer(s.Handler())}
+	listeners := []net.Listener{s.tcp}
+	if s.api != nil {
+		servers = []*http.Server{newServer(s.dataHandler()), newServer(s.apiHandler())}
+		listeners = append(listeners, s.api)
 	}
 	var wg sync.WaitGroup
 	for _, pc := range s.udp {
@@ -121,8 +146,10 @@ func (s *Server) Serve(ctx context.Context) error {
 			s.serveEcho(pc)
 		}()
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(s.tcp) }()
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { errc <- srv.Serve(listeners[i]) }()
+	}
 	s.ready.Store(true)
 	s.log.Info("agent listening", "port", s.port, "node", s.opts.Identity.Node, "pod", s.opts.Identity.Pod,
 		"probeAPI", s.opts.Token != "")
@@ -134,8 +161,17 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.ready.Store(false)
 		s.log.Info("agent shutting down")
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-		err = srv.Shutdown(sctx)
+		for _, srv := range servers {
+			err = errors.Join(err, srv.Shutdown(sctx))
+		}
 		cancel()
+		<-errc
+	}
+	// Stop the others when one failed, and wait for every Serve to return.
+	for _, srv := range servers {
+		srv.Close()
+	}
+	for range len(servers) - 1 {
 		<-errc
 	}
 	for _, pc := range s.udp {
@@ -148,10 +184,33 @@ func (s *Server) Serve(ctx context.Context) error {
 	return err
 }
 
-// Handler is the agent's HTTP API (also used directly by tests).
+// Handler is the agent's whole HTTP API on one port (also used directly by
+// tests).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+IdentityPath, s.handleIdentity)
+	s.addHealth(mux)
+	mux.HandleFunc("POST "+ProbePath, s.handleProbe)
+	return mux
+}
+
+// dataHandler is what the data port serves when the API has its own port.
+func (s *Server) dataHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+IdentityPath, s.handleIdentity)
+	s.addHealth(mux)
+	return mux
+}
+
+// apiHandler is the control API on its own port.
+func (s *Server) apiHandler() http.Handler {
+	mux := http.NewServeMux()
+	s.addHealth(mux)
+	mux.HandleFunc("POST "+ProbePath, s.handleProbe)
+	return mux
+}
+
+func (s *Server) addHealth(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+HealthzPath, func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET "+ReadyzPath, func(w http.ResponseWriter, _ *http.Request) {
 		if !s.ready.Load() {
@@ -160,6 +219,4 @@ func (s *Server) Handler() http.Handler {
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("POST "+ProbePath, s.handleProbe)
-	return mux
 }

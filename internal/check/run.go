@@ -372,7 +372,7 @@ func (r *runner) runBatch(ctx context.Context, src *Agent, checks []Check, idx [
 	}
 	bctx, cancel := context.WithTimeout(ctx, r.batchTimeout(len(idx)))
 	defer cancel()
-	err := streamProbe(bctx, c.client, r.namespace, src.Pod, r.port, c.token, targets, r.concurrency, r.timeout, func(res probe.Result) {
+	err := streamProbe(bctx, c.client, r.namespace, src.Pod, agent.APIPortFor(r.port), c.token, targets, r.concurrency, r.timeout, func(res probe.Result) {
 		i, ok := byID[res.ID]
 		if !ok {
 			return // not ours (or a duplicate): ignore

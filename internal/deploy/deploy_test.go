@@ -70,7 +70,7 @@ func TestAgentDaemonSetPodNetwork(t *testing.T) {
 	if c.Image != "reg.local/team/netctl:v1.2.3" {
 		t.Errorf("image %s", c.Image)
 	}
-	if got := strings.Join(c.Command, " "); got != "netctl agent --port=8889 --token-file=/etc/netdoctor/token" {
+	if got := strings.Join(c.Command, " "); got != "netctl agent --port=8889 --api-port=8890 --token-file=/etc/netdoctor/token" {
 		t.Errorf("command %q", got)
 	}
 	env := map[string]string{}
@@ -93,7 +93,7 @@ func TestAgentDaemonSetPodNetwork(t *testing.T) {
 	if fmt.Sprint(sc.Capabilities.Drop) != "[ALL]" || fmt.Sprint(sc.Capabilities.Add) != "[NET_RAW]" {
 		t.Errorf("capabilities %+v", sc.Capabilities)
 	}
-	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" || c.ReadinessProbe.HTTPGet.Port.IntValue() != 8889 {
+	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" || c.ReadinessProbe.HTTPGet.Port.IntValue() != 8890 {
 		t.Errorf("readiness %+v", c.ReadinessProbe)
 	}
 	if c.Resources.Requests.Cpu().String() != "10m" || c.Resources.Requests.Memory().String() != "16Mi" ||

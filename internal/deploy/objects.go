@@ -6,6 +6,7 @@ package deploy
 
 import (
 	"fmt"
+	"github.com/netdoctor/netdoctor/internal/agent"
 	"strconv"
 	"strings"
 
@@ -118,6 +119,7 @@ func AgentDaemonSet(s AgentSpec) *appsv1.DaemonSet {
 		dnsPolicy = corev1.DNSClusterFirstWithHostNet
 	}
 	port := int32(s.Port)
+	apiPort := int32(agent.APIPortFor(s.Port))
 	fieldEnv := func(name, path string) corev1.EnvVar {
 		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}}
 	}
@@ -148,12 +150,14 @@ func AgentDaemonSet(s AgentSpec) *appsv1.DaemonSet {
 						}}},
 					}},
 					Containers: []corev1.Container{{
-						Name:    containerName,
-						Image:   s.Image,
-						Command: []string{"netctl", "agent", "--port=" + strconv.Itoa(s.Port), "--token-file=" + TokenMountPath + "/" + TokenKey},
+						Name:  containerName,
+						Image: s.Image,
+						Command: []string{"netctl", "agent", "--port=" + strconv.Itoa(s.Port), "--api-port=" + strconv.Itoa(int(apiPort)),
+							"--token-file=" + TokenMountPath + "/" + TokenKey},
 						Ports: []corev1.ContainerPort{
 							{Name: "http", ContainerPort: port, Protocol: corev1.ProtocolTCP},
 							{Name: "echo", ContainerPort: port, Protocol: corev1.ProtocolUDP},
+							{Name: "api", ContainerPort: apiPort, Protocol: corev1.ProtocolTCP},
 						},
 						Env: []corev1.EnvVar{
 							fieldEnv("NODE_NAME", "spec.nodeName"),
@@ -164,7 +168,7 @@ func AgentDaemonSet(s AgentSpec) *appsv1.DaemonSet {
 						},
 						VolumeMounts: []corev1.VolumeMount{{Name: "token", MountPath: TokenMountPath, ReadOnly: true}},
 						ReadinessProbe: &corev1.Probe{
-							ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromInt32(port)}},
+							ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/readyz", Port: intstr.FromInt32(apiPort)}},
 							PeriodSeconds:    2,
 							TimeoutSeconds:   2,
 							FailureThreshold: 3,

@@ -89,7 +89,7 @@ func TestFaults(t *testing.T) {
 	}{
 		{"link", []string{"link", a, b}, podTCP, between(a, b), "", []probe.FailureClass{probe.ClassTimeout, probe.ClassUnreachable}},
 		{"oneway", []string{"oneway", a, b}, podTCP, func(k key) bool { return k.Src == a && k.Dst == b }, "", []probe.FailureClass{probe.ClassTimeout, probe.ClassUnreachable}},
-		{"port", []string{"port", b, "8889", "tcp"}, podTCP, func(k key) bool { return k.Dst == b }, "", []probe.FailureClass{probe.ClassTimeout, probe.ClassRefused}},
+		{"port", []string{"port", b, "8889", "tcp"}, podTCP, func(k key) bool { return k.Dst == b && k.Src != b }, "", []probe.FailureClass{probe.ClassTimeout, probe.ClassRefused}},
 		{"port-node", []string{"port", b, "8889", "tcp"}, []string{"--mode", "node", "--protocol", "tcp"}, func(k key) bool { return k.Dst == b && k.Src != b }, "", []probe.FailureClass{probe.ClassTimeout, probe.ClassRefused}},
 		{"pod-routes", []string{"pod-routes", b}, podTCP, touches(b), "", []probe.FailureClass{probe.ClassTimeout, probe.ClassUnreachable}},
 		// Full-size packets (the default packet size) are lost on n3's link in

@@ -27,6 +27,7 @@ const DefaultPort = 8889
 // Options of `netctl agent`.
 type Options struct {
 	Port        int
+	APIPort     int
 	TokenFile   string
 	Node        string
 	Pod         string
@@ -69,6 +70,7 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	hostNet, _ := strconv.ParseBool(os.Getenv("HOST_NETWORK")) // checked again in Complete
 	f := cmd.Flags()
 	f.IntVar(&o.Port, "port", DefaultPort, "TCP and UDP port to listen on (0 = any free port)")
+	f.IntVar(&o.APIPort, "api-port", 0, "separate TCP port for the control API (POST /v1/probe, /healthz, /readyz); 0 = serve it on --port")
 	f.StringVar(&o.TokenFile, "token-file", "", "file holding the probe API token; without it POST /v1/probe answers 503")
 	f.StringVar(&o.Node, "node", os.Getenv("NODE_NAME"), "node name to report (env NODE_NAME; default: host name)")
 	f.StringVar(&o.Pod, "pod", os.Getenv("POD_NAME"), "pod name to report (env POD_NAME)")
@@ -122,6 +124,9 @@ func (o *Options) Validate() error {
 	if o.Port < 0 || o.Port > 65535 {
 		return clierr.Usagef("--port: %d is not in 0-65535", o.Port)
 	}
+	if o.APIPort < 0 || o.APIPort > 65535 || (o.APIPort != 0 && o.APIPort == o.Port) {
+		return clierr.Usagef("--api-port: %d must be 0 (share --port) or another port in 1-65535", o.APIPort)
+	}
 	for _, ip := range o.identity.IPs {
 		if net.ParseIP(ip) == nil {
 			return clierr.Usagef("--pod-ips: %q is not an IP address", ip)
@@ -144,7 +149,7 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	s := agent.NewServer(agent.Options{Identity: o.identity, Port: o.Port, Token: o.token, Logger: log})
+	s := agent.NewServer(agent.Options{Identity: o.identity, Port: o.Port, APIPort: o.APIPort, Token: o.token, Logger: log})
 	if err := s.Run(ctx); err != nil {
 		log.Error("agent stopped", "error", err.Error())
 		return fmt.Errorf("agent: %w", err)

@@ -149,7 +149,7 @@ func (u *upper) reserve(ctx context.Context) error {
 		Images: map[string]string{
 			"sandbox.local/coredns:*": coredns,
 			"sandbox.local/echo:*":    u.o.Self,
-			"*/netctl:*":              u.o.NetctlBinary,
+			"ghcr.io/netdoctor/netctl:*": u.o.NetctlBinary,
 		},
 		Phase: "creating",
 	}
