@@ -147,8 +147,8 @@ func (u *upper) reserve(ctx context.Context) error {
 			"controller-manager": 12381 + 10*slot, "scheduler": 12382 + 10*slot,
 		},
 		Images: map[string]string{
-			"sandbox.local/coredns:*": coredns,
-			"sandbox.local/echo:*":    u.o.Self,
+			"sandbox.local/coredns:*":    coredns,
+			"sandbox.local/echo:*":       u.o.Self,
 			"ghcr.io/netdoctor/netctl:*": u.o.NetctlBinary,
 		},
 		Phase: "creating",
