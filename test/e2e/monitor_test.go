@@ -60,7 +60,6 @@ type monAgent struct {
 // nothing behind.
 func TestMonitor(t *testing.T) {
 	c := sharedCluster(t, monCluster, 3, "dual")
-	monStateDirWorkaround(t)
 	dir := t.TempDir()
 
 	// 1. Install, wait for connectivity_check 200.
@@ -255,22 +254,6 @@ func TestMonitor(t *testing.T) {
 		left := c.monitorObjects(t)
 		return len(left) == 0, strings.Join(left, " ")
 	})
-}
-
-// monStateDirWorkaround works around a sandbox kubelet bug (see
-// /tmp/sandbox-bugs.md): a missing mount point under /var/lib gets an
-// overlay over /var/lib, after which the kubelet cannot make the overlay for
-// the service-account token. An empty /var/lib/netdoctor on the host needs no
-// overlay; the container bind-mounts its emptyDir over it.
-func monStateDirWorkaround(t *testing.T) {
-	const d = "/var/lib/netdoctor"
-	if _, err := os.Stat(d); err == nil {
-		return
-	}
-	if err := os.Mkdir(d, 0o755); err != nil {
-		t.Fatalf("sandbox workaround: %v", err)
-	}
-	t.Cleanup(func() { _ = os.Remove(d) })
 }
 
 // monitorFault adds a sandbox fault and returns the function removing it,

@@ -25,9 +25,9 @@
 // name or the image's last path element (e.g. "netctl") runs BINARY; any other
 // first word is looked up on the host PATH. $(VAR) references in command and
 // args are expanded from the container's environment first, as the kubelet
-// does ($$(VAR) is a literal $(VAR); an undefined reference stays as is). An image that matches nothing
-// leaves the container Waiting with reason ErrImagePull, then ImagePullBackOff,
-// and the pod never becomes Ready.
+// does ($$(VAR) is a literal $(VAR); an undefined reference stays as is).
+// An image that matches nothing leaves the container Waiting with reason
+// ErrImagePull, then ImagePullBackOff, and the pod never becomes Ready.
 package kubelet
 
 import (
