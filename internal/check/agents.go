@@ -78,14 +78,18 @@ func readInventory(ctx context.Context, c *cluster, namespace string) (*Inventor
 		byNode := map[string]*Agent{}
 		for _, p := range pods {
 			if p.Node == "" {
-				continue // not scheduled yet
+				continue // not scheduled, and not known to be meant for a node
 			}
 			if cur := byNode[p.Node]; cur != nil && !better(p, cur) {
 				continue
 			}
 			a := &Agent{Cluster: c.name, Node: p.Node, Network: net, Pod: p.Name, IPs: p.IPs, Ready: p.Ready}
 			if !p.Ready {
-				a.Problem = fmt.Sprintf("agent pod %s on %s not ready: %s", p.Name, p.Node, p.NotReady)
+				where := "on"
+				if !p.Scheduled {
+					where = "for"
+				}
+				a.Problem = fmt.Sprintf("agent pod %s %s %s not ready: %s", p.Name, where, p.Node, p.NotReady)
 			}
 			byNode[p.Node] = a
 		}

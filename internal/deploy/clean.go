@@ -53,15 +53,55 @@ func Clean(ctx context.Context, c *kube.Client, scope CleanScope, log io.Writer)
 			errs = append(errs, err)
 		}
 	}
-	n, err := cleanNamespaces(ctx, c, scope, log)
-	deleted += n
+	gone, err := cleanNamespaces(ctx, c, scope, log)
+	deleted += len(gone)
 	if err != nil {
 		errs = append(errs, err)
 	}
 	if deleted == 0 && len(errs) == 0 {
 		fmt.Fprintf(log, "nothing to clean in cluster %s\n", c.Name)
+		return nil
+	}
+	if err := waitGone(ctx, c, namespaces, gone, log); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// cleanWait bounds waiting for deleted agents and namespaces to disappear.
+const cleanWait = 2 * time.Minute
+
+// waitGone waits until no netctl-labelled pod is left in the cleaned
+// namespaces and the deleted namespaces are gone, so that a check started
+// right after a clean never meets a namespace that is still terminating.
+func waitGone(ctx context.Context, c *kube.Client, namespaces, deletedNS []string, log io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, cleanWait)
+	defer cancel()
+	start := time.Now()
+	for {
+		left := 0
+		for _, ns := range namespaces {
+			pods, err := c.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: ManagedSelector})
+			if err == nil {
+				left += len(pods.Items)
+			}
+		}
+		for _, name := range deletedNS {
+			if _, err := c.Clientset.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				left++
+			}
+		}
+		if left == 0 {
+			fmt.Fprintf(log, "cleaned cluster %s in %s\n", c.Name, time.Since(start).Round(time.Millisecond))
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster %s: %d netctl pods or namespaces still terminating after %s; run `netctl clean` again later",
+				c.Name, left, time.Since(start).Round(time.Second))
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 func cleanObjects(ctx context.Context, c *kube.Client, ns string, log io.Writer) (int, error) {
@@ -115,12 +155,32 @@ func cleanObjects(ctx context.Context, c *kube.Client, ns string, log io.Writer)
 			errs = append(errs, fmt.Errorf("deleting %s %s/%s in cluster %s: %w", o.kind, o.ns, o.name, c.Name, err))
 		}
 	}
+	// Delete the agent pods too rather than wait for the garbage collector
+	// to follow the DaemonSets: the clean is done sooner, and the wait
+	// below does not depend on a controller.
+	pods, err := core.Pods(ns).List(ctx, sel)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("listing netctl pods in cluster %s: %w", c.Name, err))
+	} else {
+		gone := 0
+		for _, p := range pods.Items {
+			if err := core.Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("deleting pod %s/%s in cluster %s: %w", p.Namespace, p.Name, c.Name, err))
+				continue
+			}
+			gone++
+		}
+		if gone > 0 {
+			fmt.Fprintf(log, "deleted %d agent pods in cluster %s\n", gone, c.Name)
+		}
+	}
 	return n, errors.Join(errs...)
 }
 
 // cleanNamespaces deletes namespaces netctl created: they carry both the
 // managed-by label and the created-by annotation.
-func cleanNamespaces(ctx context.Context, c *kube.Client, scope CleanScope, log io.Writer) (int, error) {
+// It returns the names it deleted.
+func cleanNamespaces(ctx context.Context, c *kube.Client, scope CleanScope, log io.Writer) ([]string, error) {
 	var names []string
 	if scope.AllNamespaces {
 		list, err := c.Clientset.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: ManagedSelector})
@@ -134,16 +194,16 @@ func cleanNamespaces(ctx context.Context, c *kube.Client, scope CleanScope, log 
 		case apierrors.IsForbidden(err):
 			scope.AllNamespaces = false
 		default:
-			return 0, fmt.Errorf("listing namespaces in cluster %s: %w", c.Name, err)
+			return nil, fmt.Errorf("listing namespaces in cluster %s: %w", c.Name, err)
 		}
 	}
 	if !scope.AllNamespaces {
 		ns, err := c.Clientset.CoreV1().Namespaces().Get(ctx, scope.Namespace, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
-			return 0, nil
+			return nil, nil
 		case err != nil:
-			return 0, fmt.Errorf("reading namespace %s in cluster %s: %w", scope.Namespace, c.Name, err)
+			return nil, fmt.Errorf("reading namespace %s in cluster %s: %w", scope.Namespace, c.Name, err)
 		}
 		if ns.Annotations[CreatedByAnnotation] == "true" && ns.Labels[ManagedByLabel] == ManagedByValue {
 			names = append(names, ns.Name)
@@ -152,17 +212,17 @@ func cleanNamespaces(ctx context.Context, c *kube.Client, scope CleanScope, log 
 		}
 	}
 	var errs []error
-	n := 0
+	var deleted []string
 	for _, name := range names {
 		err := c.Clientset.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
 		switch {
 		case err == nil:
-			n++
+			deleted = append(deleted, name)
 			fmt.Fprintf(log, "deleted namespace %s in cluster %s (netctl created it)\n", name, c.Name)
 		case apierrors.IsNotFound(err):
 		default:
 			errs = append(errs, fmt.Errorf("deleting namespace %s in cluster %s: %w", name, c.Name, err))
 		}
 	}
-	return n, errors.Join(errs...)
+	return deleted, errors.Join(errs...)
 }

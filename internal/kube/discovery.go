@@ -23,9 +23,12 @@ type Node struct {
 
 // Pod is what a check needs to know about an agent pod.
 type Pod struct {
-	Name        string
-	Namespace   string
+	Name      string
+	Namespace string
+	// Node is spec.nodeName or, for a DaemonSet pod the scheduler has not
+	// placed yet, the node it is meant for (Scheduled tells which).
 	Node        string
+	Scheduled   bool
 	IPs         []string // status.podIPs, IPv4 first
 	HostNetwork bool
 	Ready       bool
@@ -88,16 +91,39 @@ func PodInfo(p *corev1.Pod) Pod {
 		Name:        p.Name,
 		Namespace:   p.Namespace,
 		Node:        p.Spec.NodeName,
+		Scheduled:   p.Spec.NodeName != "",
 		IPs:         SortIPs(ips),
 		HostNetwork: p.Spec.HostNetwork,
 		Terminating: p.DeletionTimestamp != nil,
 		Labels:      p.Labels,
+	}
+	if !out.Scheduled {
+		out.Node = daemonSetNode(p)
 	}
 	out.Ready = podReady(p) && !out.Terminating
 	if !out.Ready {
 		out.NotReady = notReadyReason(p)
 	}
 	return out
+}
+
+// daemonSetNode is the node a DaemonSet pod is meant for: the DaemonSet
+// controller pins each pod with a required node affinity on the field
+// metadata.name. Knowing it lets an unschedulable agent (a full node, say)
+// be reported on its node with the scheduler's reason.
+func daemonSetNode(p *corev1.Pod) string {
+	a := p.Spec.Affinity
+	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return ""
+	}
+	for _, term := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+		for _, f := range term.MatchFields {
+			if f.Key == "metadata.name" && f.Operator == corev1.NodeSelectorOpIn && len(f.Values) == 1 {
+				return f.Values[0]
+			}
+		}
+	}
+	return ""
 }
 
 func podReady(p *corev1.Pod) bool {

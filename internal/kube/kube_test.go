@@ -265,3 +265,25 @@ func TestPodInfoReasons(t *testing.T) {
 		})
 	}
 }
+
+// TestPodInfoUnscheduledDaemonSetPod: a DaemonSet pod the scheduler could
+// not place is reported for the node it is pinned to, with the reason.
+func TestPodInfoUnscheduledDaemonSetPod(t *testing.T) {
+	pod := corev1.Pod{
+		Spec: corev1.PodSpec{Affinity: &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+				MatchFields: []corev1.NodeSelectorRequirement{{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{"node-4"}}},
+			}}},
+		}}},
+		Status: corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled,
+			Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: "0/4 nodes are available: 1 Insufficient cpu."}}},
+	}
+	p := PodInfo(&pod)
+	if p.Node != "node-4" || p.Scheduled || p.Ready || p.NotReady != "not scheduled: Unschedulable (0/4 nodes are available: 1 Insufficient cpu.)" {
+		t.Errorf("got Node=%q Scheduled=%v Ready=%v NotReady=%q", p.Node, p.Scheduled, p.Ready, p.NotReady)
+	}
+	pod.Spec.Affinity = nil
+	if p := PodInfo(&pod); p.Node != "" {
+		t.Errorf("a pod without node affinity is not meant for any node, got %q", p.Node)
+	}
+}

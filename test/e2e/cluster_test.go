@@ -166,12 +166,20 @@ func (c *cluster) kubectlJSON(t *testing.T, v any, args ...string) {
 	}
 }
 
-// managedObjects lists every object netctl labels, in every namespace.
-func (c *cluster) managedObjects(t *testing.T) []string {
+// managedObjects lists the objects netctl labels in namespace ns (and ns
+// itself when netctl labelled it); ns "" means every namespace and every
+// cluster-scoped kind.
+func (c *cluster) managedObjects(t *testing.T, ns string) []string {
 	t.Helper()
-	out := c.kubectl(t, "get", "daemonsets,deployments,pods,secrets,serviceaccounts,services,configmaps,roles,rolebindings",
-		"-A", "-l", "app.kubernetes.io/managed-by=netctl", "-o", "name")
-	out2 := c.kubectl(t, "get", "namespaces,clusterroles,clusterrolebindings", "-l", "app.kubernetes.io/managed-by=netctl", "-o", "name")
+	const kinds = "daemonsets,deployments,pods,secrets,serviceaccounts,services,configmaps,roles,rolebindings"
+	sel := "app.kubernetes.io/managed-by=netctl"
+	if ns == "" {
+		out := c.kubectl(t, "get", kinds, "-A", "-l", sel, "-o", "name")
+		out2 := c.kubectl(t, "get", "namespaces,clusterroles,clusterrolebindings", "-l", sel, "-o", "name")
+		return strings.Fields(out + " " + out2)
+	}
+	out := c.kubectl(t, "-n", ns, "get", kinds, "-l", sel, "-o", "name")
+	out2 := c.kubectl(t, "get", "namespaces", "-l", sel, "--field-selector", "metadata.name="+ns, "-o", "name")
 	return strings.Fields(out + " " + out2)
 }
 

@@ -169,7 +169,7 @@ func TestAgentNeverReady(t *testing.T) {
 	if r.Elapsed > 15*time.Second+60*time.Second {
 		t.Errorf("check took %s with podWaitTime 15s", r.Elapsed)
 	}
-	if left := c.managedObjects(t); len(left) > 0 {
+	if left := c.managedObjects(t, "e2e-unready"); len(left) > 0 {
 		t.Errorf("autoClean left %v", left)
 	}
 }
