@@ -353,6 +353,12 @@ func (r *runner) runSource(ctx context.Context, src *Agent, checks []Check, idx 
 	}
 }
 
+// firstResultSlack is how much longer than one probe timeout the first
+// result of a batch may take (API server, proxy, agent start of work).
+const firstResultSlack = 10 * time.Second
+
+var errAgentSilent = errors.New("no result from the agent")
+
 // batchTimeout bounds one batch: every probe may take the full timeout,
 // maxNum at a time, plus slack for the API server and proxy.
 func (r *runner) batchTimeout(n int) time.Duration {
@@ -372,7 +378,15 @@ func (r *runner) runBatch(ctx context.Context, src *Agent, checks []Check, idx [
 	}
 	bctx, cancel := context.WithTimeout(ctx, r.batchTimeout(len(idx)))
 	defer cancel()
-	err := streamProbe(bctx, c.client, r.namespace, src.Pod, agent.APIPortFor(r.port), c.token, targets, r.concurrency, r.timeout, func(res probe.Result) {
+	// The first result is due within one probe timeout. When none comes
+	// sooner than that plus slack, the agent cannot be reached (the API
+	// server's own proxy dial timeout is 30 s): give up on it early.
+	sctx, scancel := context.WithCancelCause(bctx)
+	defer scancel(nil)
+	silence := time.AfterFunc(r.timeout+firstResultSlack, func() { scancel(errAgentSilent) })
+	defer silence.Stop()
+	err := streamProbe(sctx, c.client, r.namespace, src.Pod, agent.APIPortFor(r.port), c.token, targets, r.concurrency, r.timeout, func(res probe.Result) {
+		silence.Stop()
 		i, ok := byID[res.ID]
 		if !ok {
 			return // not ours (or a duplicate): ignore
@@ -384,7 +398,10 @@ func (r *runner) runBatch(ctx context.Context, src *Agent, checks []Check, idx [
 		return // interrupted: unfinished pairs are simply not in the report
 	}
 	reason := "the agent ended the batch without a result for this pair"
-	if err != nil {
+	switch {
+	case errors.Is(context.Cause(sctx), errAgentSilent):
+		reason = fmt.Sprintf("agent pod %s on %s unreachable through the API server's pod proxy: no answer within %s", src.Pod, src.Node, r.timeout+firstResultSlack)
+	case err != nil:
 		reason = batchFailure(src, err, r.batchTimeout(len(idx)))
 	}
 	rest := make([]int, 0, len(byID))
