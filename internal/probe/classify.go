@@ -157,6 +157,18 @@ func validPort(t Target) *Result {
 	return nil
 }
 
+// validHostPort checks a target that needs an address and a port and
+// returns "host:port" to dial, or the agent-error result for a bad target.
+func validHostPort(t Target) (string, *Result) {
+	if _, bad := validAddress(t); bad != nil {
+		return "", bad
+	}
+	if bad := validPort(t); bad != nil {
+		return "", bad
+	}
+	return hostPort(t.Address, t.Port), nil
+}
+
 // soonest returns t or the context deadline, whichever comes first, so a
 // socket deadline never outlives the probe.
 func soonest(ctx context.Context, t time.Time) time.Time {

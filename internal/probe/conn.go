@@ -20,13 +20,10 @@ type connProber struct{}
 
 func (connProber) Probe(ctx context.Context, t Target) Result {
 	start := time.Now()
-	if _, bad := validAddress(t); bad != nil {
+	target, bad := validHostPort(t)
+	if bad != nil {
 		return *bad
 	}
-	if bad := validPort(t); bad != nil {
-		return *bad
-	}
-	target := hostPort(t.Address, t.Port)
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", target)
 	if err != nil {
@@ -48,13 +45,10 @@ type udpSendProber struct{}
 
 func (udpSendProber) Probe(ctx context.Context, t Target) Result {
 	start := time.Now()
-	if _, bad := validAddress(t); bad != nil {
+	target, bad := validHostPort(t)
+	if bad != nil {
 		return *bad
 	}
-	if bad := validPort(t); bad != nil {
-		return *bad
-	}
-	target := hostPort(t.Address, t.Port)
 	d := net.Dialer{Control: udpControl}
 	conn, err := d.DialContext(ctx, "udp", target)
 	if err != nil {

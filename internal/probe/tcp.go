@@ -47,13 +47,10 @@ type tcpProber struct{}
 
 func (tcpProber) Probe(ctx context.Context, t Target) Result {
 	start := time.Now()
-	if _, bad := validAddress(t); bad != nil {
+	target, bad := validHostPort(t)
+	if bad != nil {
 		return *bad
 	}
-	if bad := validPort(t); bad != nil {
-		return *bad
-	}
-	target := hostPort(t.Address, t.Port)
 	url := "http://" + target + IdentityPath
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {

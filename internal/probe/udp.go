@@ -68,13 +68,10 @@ type udpProber struct{}
 
 func (udpProber) Probe(ctx context.Context, t Target) Result {
 	start := time.Now()
-	if _, bad := validAddress(t); bad != nil {
+	target, bad := validHostPort(t)
+	if bad != nil {
 		return *bad
 	}
-	if bad := validPort(t); bad != nil {
-		return *bad
-	}
-	target := hostPort(t.Address, t.Port)
 	d := net.Dialer{Control: udpControl}
 	conn, err := d.DialContext(ctx, "udp", target)
 	if err != nil {
