@@ -12,7 +12,7 @@ const (
 	DefaultProtocol           = "tcp"
 	DefaultPodWaitTime        = 60 // seconds for all agents together; pulls on a cold node take a while
 	DefaultPort               = Port("8889")
-	DefaultMaxNum             = 50 // probes in flight per source agent; cheap, they are one socket each
+	DefaultMaxNum             = 20 // probes in flight per source agent; more adds only queueing inside the probe timers (docs/configuration.md)
 	DefaultCmdTimeout         = 3  // seconds per probe; a healthy cluster answers in milliseconds
 	DefaultImageRepository    = "ghcr.io/netdoctor"
 	DefaultTargetHostToLookup = "kubernetes.default.svc.cluster.local"
