@@ -179,6 +179,20 @@ func render(all []figures) string {
 			d(f.Cold.Deploy), d(f.Cold.Ready), d(f.Cold.Probe), d(f.Cold.Total), d(f.Warm.Probe), d(f.Warm.Total),
 			f.NotOK, d(f.ExecPerPair), f.ExecSampleOK, f.ExecSample, d(f.ExecEstimate))
 	}
+	b.WriteString(`
+Targets (issue 4), for 50 nodes dual stack: probing within 2x of the 1.6 s floor (a bare Go client doing the
+same 5,000 GETs from 50 pods at once), so about 3 s; the whole check including deploy and readiness under 20 s;
+zero false failures. At 100 nodes (20,000 pairs): probing under 10 s.
+
+For scale, the earlier NetDoctor netctl run unchanged through ` + "`kubectl exec`" + ` on a sandbox like this one
+(pod mode, tcp, dual stack, maxNum 3; figures from the issue, not measured here) took 16 s in all for
+10 nodes (200 pairs) and 1 min 51 s for 50 nodes (5,000 pairs: 53 s of sequential readiness waits, 57 s of
+probing).
+
+Notes: the sandbox runs every node, pod, agent and the control plane on the same CPUs, so probing is
+CPU-bound here; on a real cluster each node probes with its own CPUs. "sandbox up" is the time
+` + "`netdoctor-sandbox up`" + ` took (nodes Ready, kube-proxy and CoreDNS running); it is not part of the check.
+`)
 	return b.String()
 }
 
