@@ -107,12 +107,12 @@ func New(name string, slot, nodes int, family string, zones int) (*Plan, error) 
 		p.Guards = append(p.Guards, p.NodeNets[0], p.ClusterCIDR[0], p.ServiceCIDR[0])
 	}
 	if v6 {
-		p.BridgeIPs = append(p.BridgeIPs, fmt.Sprintf("fd0d:%x::1", slot))
-		p.NodeNets = append(p.NodeNets, fmt.Sprintf("fd0d:%x::/64", slot))
-		p.ClusterCIDR = append(p.ClusterCIDR, fmt.Sprintf("fd0d:%x:1::/48", slot))
-		p.ServiceCIDR = append(p.ServiceCIDR, fmt.Sprintf("fd0d:%x:2::/108", slot))
-		p.DNSIPs = append(p.DNSIPs, fmt.Sprintf("fd0d:%x:2::a", slot))
-		p.Guards = append(p.Guards, fmt.Sprintf("fd0d:%x::/32", slot))
+		p.BridgeIPs = append(p.BridgeIPs, canon(fmt.Sprintf("fd0d:%x::1", slot)))
+		p.NodeNets = append(p.NodeNets, canon(fmt.Sprintf("fd0d:%x::/64", slot)))
+		p.ClusterCIDR = append(p.ClusterCIDR, canon(fmt.Sprintf("fd0d:%x:1::/48", slot)))
+		p.ServiceCIDR = append(p.ServiceCIDR, canon(fmt.Sprintf("fd0d:%x:2::/108", slot)))
+		p.DNSIPs = append(p.DNSIPs, canon(fmt.Sprintf("fd0d:%x:2::a", slot)))
+		p.Guards = append(p.Guards, canon(fmt.Sprintf("fd0d:%x::/32", slot)))
 	}
 	p.APIServerIP = p.BridgeIPs[0]
 	for i := 1; i <= nodes; i++ {
@@ -128,12 +128,22 @@ func New(name string, slot, nodes int, family string, zones int) (*Plan, error) 
 			n.PodCIDRs = append(n.PodCIDRs, fmt.Sprintf("100.%d.%d.0/24", 96+slot, i))
 		}
 		if v6 {
-			n.IPs = append(n.IPs, fmt.Sprintf("fd0d:%x::%x", slot, i+1))
-			n.PodCIDRs = append(n.PodCIDRs, fmt.Sprintf("fd0d:%x:1:%x::/64", slot, i))
+			n.IPs = append(n.IPs, canon(fmt.Sprintf("fd0d:%x::%x", slot, i+1)))
+			n.PodCIDRs = append(n.PodCIDRs, canon(fmt.Sprintf("fd0d:%x:1:%x::/64", slot, i)))
 		}
 		p.Nodes = append(p.Nodes, n)
 	}
 	return p, nil
+}
+
+// canon writes an IPv6 address or prefix in its canonical (RFC 5952) form,
+// as the API server and the kubelet print it ("fd0d:0::2" is "fd0d::2"), so
+// the plan, the Node objects and `ip` all show the same text.
+func canon(s string) string {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.String()
+	}
+	return netip.MustParseAddr(s).String()
 }
 
 // NodeNetPrefixLen returns the prefix length of the node network of addr's family.

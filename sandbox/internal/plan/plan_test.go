@@ -97,3 +97,25 @@ func TestNewRejectsBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestAddressesCanonical: every address the plan writes is in the form the
+// API server and the kubelet print (slot 0 is where "fd0d:0::2" would differ).
+func TestAddressesCanonical(t *testing.T) {
+	p, err := New("canon", 0, 3, Dual, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := append(append(append(append(append([]string{}, p.BridgeIPs...), p.NodeNets...), p.ClusterCIDR...), p.ServiceCIDR...), p.DNSIPs...)
+	all = append(all, p.Guards...)
+	for _, n := range p.Nodes {
+		all = append(append(all, n.IPs...), n.PodCIDRs...)
+	}
+	for _, s := range all {
+		if c := canon(s); c != s {
+			t.Errorf("%q is not canonical (%q)", s, c)
+		}
+	}
+	if p.Nodes[0].IPs[1] != "fd0d::2" {
+		t.Errorf("node 1 IPv6 = %q, want fd0d::2", p.Nodes[0].IPs[1])
+	}
+}
