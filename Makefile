@@ -12,7 +12,7 @@ IMAGE_REPOSITORY ?= ghcr.io/netdoctor
 IMAGE    ?= $(IMAGE_REPOSITORY)/netctl:$(VERSION)
 LDFLAGS  := -s -w -X $(MODULE)/internal/version.Version=$(VERSION) -X $(MODULE)/internal/version.Commit=$(COMMIT)
 
-.PHONY: help netctl build test unit-test e2e bench demo demo-down monitor-check vet image docs clean sandbox sandbox-test
+.PHONY: help netctl build test unit-test e2e bench demo demo-down monitor-check vet image docs clean sandbox sandbox-kubectl sandbox-test
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -73,6 +73,9 @@ SANDBOX_LDFLAGS := -s -w \
 sandbox: ## local real cluster: $(OUT)/netdoctor-sandbox and $(OUT)/netdoctor-coredns (cold build ~6-10 min)
 	cd sandbox && go build -ldflags '$(SANDBOX_LDFLAGS)' -o ../$(OUT)/netdoctor-sandbox ./cmd/netdoctor-sandbox
 	cd sandbox/coredns && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o ../../$(OUT)/netdoctor-coredns .
+
+sandbox-kubectl: sandbox ## $(OUT)/kubectl: the sandbox binary as kubectl v1.34.4 (for machines without kubectl)
+	ln -sf netdoctor-sandbox $(OUT)/kubectl
 
 sandbox-test: sandbox ## sandbox end-to-end tests (root; several minutes)
 	cd sandbox && go test -count=1 -timeout 30m ./...

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -27,6 +28,10 @@ const (
 
 // Main runs the command line and returns the exit code.
 func Main() int {
+	// Run as "kubectl" (a link to this binary), be kubectl.
+	if filepath.Base(os.Args[0]) == "kubectl" {
+		return component.Run("kubectl", os.Args[1:])
+	}
 	// The Kubernetes components parse their own flags: hand them over untouched.
 	if len(os.Args) > 1 && os.Args[1] == "component" {
 		if len(os.Args) < 3 {
