@@ -8,6 +8,8 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY cmd ./cmd
 COPY internal ./internal
+# deploy/ is a Go package too: it embeds the monitor's alert rules.
+COPY deploy ./deploy
 ARG VERSION=v0.1.0-dev
 ARG COMMIT=unknown
 RUN CGO_ENABLED=0 go build -trimpath \
