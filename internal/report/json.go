@@ -21,6 +21,8 @@ type JSONReport struct {
 	Kind       string      `json:"kind"`
 	Summary    JSONSummary `json:"summary"`
 	Rows       []JSONRow   `json:"rows"`
+	// Findings are the likely culprits (docs/output.md); [] when none.
+	Findings []Finding `json:"findings"`
 }
 
 // JSONSummary is Summary plus run timing.
@@ -59,7 +61,8 @@ func ToJSON(r *Report) JSONReport {
 			DurationSeconds: r.Duration.Seconds(),
 			Interrupted:     r.Interrupted,
 		},
-		Rows: []JSONRow{},
+		Rows:     []JSONRow{},
+		Findings: append([]Finding{}, r.Findings...),
 	}
 	for _, p := range r.Phases {
 		out.Summary.Phases = append(out.Summary.Phases, JSONPhase{Name: p.Name, Seconds: p.Duration.Seconds()})

@@ -54,6 +54,9 @@ type Report struct {
 	// Phases are the durations of the run's phases, in order (deploy agents,
 	// wait for readiness, probe), for users and the benchmark.
 	Phases []Phase `json:"phases,omitempty"`
+	// Findings name the likely culprits of the failures (package diagnose);
+	// empty when every pair succeeded or no analysis ran.
+	Findings []Finding `json:"findings,omitempty"`
 }
 
 // Phase is one timed phase of a run.

@@ -37,6 +37,12 @@ func sample() *Report {
 			row("node-1", "node-1", "10.244.1.5", probe.IPv4, Exception, probe.ClassSkipped, "ICMP not permitted (no CAP_NET_RAW)", 0),
 			row("node-2", "node-1", "10.244.1.5", probe.IPv4, Succeeded, "", "", 2*time.Millisecond),
 		},
+		// Written by package diagnose in a real run; here only rendered.
+		Findings: []Finding{{
+			Kind: "target-failures", Nodes: []string{"node-10"}, Mode: "pod", Protocol: probe.KindTCP, Failed: 2, Total: 3,
+			Summary:  "most failures are towards node-10 (pod tcp); the rows fit no single culprit",
+			Evidence: "2 of 3 rows towards node-10 failed; 2 of 5 rows failed in all",
+		}},
 	}
 }
 
@@ -64,6 +70,7 @@ func TestGoldens(t *testing.T) {
 	interrupted := sample()
 	interrupted.Rows = interrupted.Rows[:2]
 	interrupted.Interrupted = true
+	interrupted.Findings = nil // the CLI analyzes only whole runs
 	tests := map[string]func(w *bytes.Buffer) error{
 		"table.golden":             func(w *bytes.Buffer) error { return WriteTable(w, sample(), TableOptions{}) },
 		"wide.golden":              func(w *bytes.Buffer) error { return WriteTable(w, sample(), TableOptions{Wide: true}) },

@@ -142,3 +142,7 @@ func splitDigits(s string) (digits, rest string) {
 	}
 	return s[:i], s[i:]
 }
+
+// CompareNames orders node names the way the tables do: naturally
+// ("node-2" before "node-10"). For packages that sort names themselves.
+func CompareNames(a, b string) int { return naturalCompare(a, b) }

@@ -40,6 +40,7 @@ func WriteTable(w io.Writer, r *Report, opts TableOptions) error {
 		}
 		writeOneTable(w, bad, opts.Wide, true)
 	}
+	writeFindings(w, r.Findings)
 	_, err := fmt.Fprintln(w, SummaryLine(r))
 	return err
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/netdoctor/netdoctor/internal/cli/clierr"
 	"github.com/netdoctor/netdoctor/internal/cli/progress"
+	"github.com/netdoctor/netdoctor/internal/diagnose"
 	"github.com/netdoctor/netdoctor/internal/probe"
 	"github.com/netdoctor/netdoctor/internal/report"
 )
@@ -35,6 +36,10 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	if interrupted {
 		rep.Interrupted = true
+	} else {
+		// Findings read patterns across all pairs; a partial run could
+		// make a pattern look complete, so only a whole run gets them.
+		rep.Findings = diagnose.Analyze(rep.Rows)
 	}
 	if err := o.render(rep); err != nil {
 		return err
