@@ -90,6 +90,7 @@ func readInventory(ctx context.Context, c *cluster, namespace string) (*Inventor
 					where = "for"
 				}
 				a.Problem = fmt.Sprintf("agent pod %s %s %s not ready: %s", p.Name, where, p.Node, p.NotReady)
+				a.Reason = p.NotReady
 			}
 			byNode[p.Node] = a
 		}

@@ -36,8 +36,15 @@ type Agent struct {
 	IPs     []string // pod IPs (node IPs for host-network agents)
 	Ready   bool
 	// Problem says why the agent is not usable (empty when Ready), e.g.
-	// "agent pod netdoctor-agent-pod-x on node-3 not ready: ImagePullBackOff".
+	// "agent pod netdoctor-agent-pod-x on node-3 not ready: ImagePullBackOff";
+	// Reason is its short cause ("ImagePullBackOff").
 	Problem string
+	Reason  string
+}
+
+// problem is the structured form of a not-ready agent's Problem.
+func (a *Agent) problem(side string) *report.AgentProblem {
+	return &report.AgentProblem{Side: side, Kind: report.AgentNotReady, Node: a.Node, Pod: a.Pod, Reason: a.Reason}
 }
 
 // Inventory is what one cluster offers a check.
@@ -76,6 +83,7 @@ type Check struct {
 	Source    *Agent
 	Skip      string
 	SkipClass probe.FailureClass
+	SkipAgent *report.AgentProblem // set when Skip is an agent's fault
 }
 
 // SourceNetwork is the network of the source agents for a mode.
@@ -184,7 +192,8 @@ func (inv *Inventory) agent(n deploy.Network, node kube.Node) *Agent {
 		return a
 	}
 	a := &Agent{Cluster: inv.Cluster, Node: node.Name, Network: n,
-		Problem: fmt.Sprintf("no %s-network agent pod scheduled on %s", n, node.Name)}
+		Problem: fmt.Sprintf("no %s-network agent pod scheduled on %s", n, node.Name),
+		Reason:  "no agent pod scheduled"}
 	if n == deploy.HostNetwork {
 		a.IPs = node.InternalIPs
 	}
@@ -234,14 +243,14 @@ func (s Spec) pair(src *Agent, f probe.Family) report.Pair {
 }
 
 // sourceProblem returns why src cannot probe family f, if it cannot.
-func sourceProblem(src *Agent, f probe.Family) (string, probe.FailureClass) {
+func sourceProblem(src *Agent, f probe.Family) (string, probe.FailureClass, *report.AgentProblem) {
 	if !src.Ready {
-		return src.Problem, probe.ClassAgentError
+		return src.Problem, probe.ClassAgentError, src.problem(report.AgentSource)
 	}
 	if ipOf(src.IPs, f) == "" {
-		return fmt.Sprintf("source agent %s on %s has no %s address", src.Pod, src.Node, f), probe.ClassSkipped
+		return fmt.Sprintf("source agent %s on %s has no %s address", src.Pod, src.Node, f), probe.ClassSkipped, nil
 	}
-	return "", ""
+	return "", "", nil
 }
 
 func planAgents(spec Spec, sources []*Agent, dst *Inventory) []Check {
@@ -293,9 +302,9 @@ func planAgents(spec Spec, sources []*Agent, dst *Inventory) []Check {
 						c.Target.ExpectNode, c.Target.ExpectPod = t.agent.Node, t.agent.Pod
 					}
 				}
-				c.Skip, c.SkipClass = sourceProblem(src, f)
+				c.Skip, c.SkipClass, c.SkipAgent = sourceProblem(src, f)
 				if c.Skip == "" && t.problem != "" {
-					c.Skip, c.SkipClass = "target "+t.problem, probe.ClassAgentError
+					c.Skip, c.SkipClass, c.SkipAgent = "target "+t.problem, probe.ClassAgentError, t.agent.problem(report.AgentTarget)
 				}
 				checks = append(checks, c)
 			}
@@ -336,10 +345,10 @@ func planDNS(spec Spec, sources []*Agent, src, dns *Inventory) []Check {
 				c.Pair.DstNode = name
 				c.Pair.TargetIP = server
 				c.Target = probe.Target{Kind: probe.KindDNS, Address: server, Name: spec.LookupHost, Family: f}
-				c.Skip, c.SkipClass = sourceProblem(s, f)
+				c.Skip, c.SkipClass, c.SkipAgent = sourceProblem(s, f)
 				if c.SkipClass == probe.ClassSkipped && spec.DNSServer != "" && FamilyOf(server) != f {
 					// Asking for AAAA over an IPv4 server needs no IPv6 on the source.
-					c.Skip, c.SkipClass = sourceProblem(s, FamilyOf(server))
+					c.Skip, c.SkipClass, c.SkipAgent = sourceProblem(s, FamilyOf(server))
 				}
 				checks = append(checks, c)
 			}
@@ -375,7 +384,7 @@ func planCustomized(spec Spec, sources []*Agent) []Check {
 				if kind == probe.KindICMP {
 					c.Target.PayloadSize = spec.PayloadSize
 				}
-				c.Skip, c.SkipClass = sourceProblem(s, f)
+				c.Skip, c.SkipClass, c.SkipAgent = sourceProblem(s, f)
 				checks = append(checks, c)
 			}
 		}

@@ -317,7 +317,7 @@ func (r *runner) run(ctx context.Context, checks []Check) []report.Row {
 	var order []*Agent
 	for i, c := range checks {
 		if c.Skip != "" {
-			r.add(i, report.Row{Pair: c.Pair, Result: report.Exception, Class: c.SkipClass, Log: c.Skip})
+			r.add(i, report.Row{Pair: c.Pair, Result: report.Exception, Class: c.SkipClass, Log: c.Skip, Agent: c.SkipAgent})
 			continue
 		}
 		if _, ok := batches[c.Source]; !ok {
@@ -398,11 +398,15 @@ func (r *runner) runBatch(ctx context.Context, src *Agent, checks []Check, idx [
 		return // interrupted: unfinished pairs are simply not in the report
 	}
 	reason := "the agent ended the batch without a result for this pair"
+	var problem *report.AgentProblem
 	switch {
 	case errors.Is(context.Cause(sctx), errAgentSilent):
-		reason = fmt.Sprintf("agent pod %s on %s unreachable through the API server's pod proxy: no answer within %s", src.Pod, src.Node, r.timeout+firstResultSlack)
+		silent := fmt.Sprintf("no answer within %s", r.timeout+firstResultSlack)
+		reason = fmt.Sprintf("agent pod %s on %s unreachable through the API server's pod proxy: %s", src.Pod, src.Node, silent)
+		problem = &report.AgentProblem{Side: report.AgentSource, Kind: report.AgentUnreachable, Node: src.Node, Pod: src.Pod, Reason: silent}
 	case err != nil:
 		reason = batchFailure(src, err, r.batchTimeout(len(idx)))
+		problem = &report.AgentProblem{Side: report.AgentSource, Kind: report.AgentUnreachable, Node: src.Node, Pod: src.Pod, Reason: reason}
 	}
 	rest := make([]int, 0, len(byID))
 	for _, i := range byID {
@@ -410,7 +414,7 @@ func (r *runner) runBatch(ctx context.Context, src *Agent, checks []Check, idx [
 	}
 	sort.Ints(rest)
 	for _, i := range rest {
-		r.add(i, report.Row{Pair: checks[i].Pair, Result: report.Exception, Class: probe.ClassAgentError, Log: reason})
+		r.add(i, report.Row{Pair: checks[i].Pair, Result: report.Exception, Class: probe.ClassAgentError, Log: reason, Agent: problem})
 	}
 }
 

@@ -2,22 +2,11 @@ package diagnose
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/netdoctor/netdoctor/internal/probe"
 	"github.com/netdoctor/netdoctor/internal/report"
-)
-
-// The EXCEPTION lines internal/check writes about agents (see
-// check.Agent.Problem and runner.runBatch). Target-side lines carry the
-// prefix "target ".
-var (
-	notReadyRE    = regexp.MustCompile(`^(target )?agent pod \S+ (?:on|for) (\S+) not ready: (.*)$`)
-	notScheduleRE = regexp.MustCompile(`^(target )?no \S+-network agent pod scheduled on (\S+)$`)
-	unreachableRE = regexp.MustCompile(`^agent pod \S+ on (\S+) unreachable through the API server's pod proxy`)
-	batchRE       = regexp.MustCompile(`^probe batch from agent pod \S+ on (\S+) (?:failed|did not finish)(.*)$`)
 )
 
 type agentKey struct{ kind, node string }
@@ -54,14 +43,12 @@ func (a analyzer) exceptions(exc, all []report.Row) []report.Finding {
 			}
 			return a.node(r.SrcCluster, name)
 		}
-		if m := notReadyRE.FindStringSubmatch(r.Log); m != nil {
-			add(agentKey{KindAgentNotReady, node(m[1] != "", m[2])}, m[3])
-		} else if m := notScheduleRE.FindStringSubmatch(r.Log); m != nil {
-			add(agentKey{KindAgentNotReady, node(m[1] != "", m[2])}, "no agent pod scheduled")
-		} else if m := unreachableRE.FindStringSubmatch(r.Log); m != nil {
-			add(agentKey{KindAgentUnreachable, node(false, m[1])}, "no answer through the API server's pod proxy")
-		} else if m := batchRE.FindStringSubmatch(r.Log); m != nil {
-			add(agentKey{KindAgentUnreachable, node(false, m[1])}, strings.TrimPrefix(m[2], ": "))
+		if p := r.Agent; p != nil {
+			kind := KindAgentUnreachable
+			if p.Kind == report.AgentNotReady {
+				kind = KindAgentNotReady
+			}
+			add(agentKey{kind, node(p.Side == report.AgentTarget, p.Node)}, p.Reason)
 		} else {
 			if _, ok := other[r.Class]; !ok {
 				classes = append(classes, r.Class)

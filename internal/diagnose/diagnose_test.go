@@ -71,11 +71,14 @@ func onFamily(fam probe.Family, p func(s, d string, f probe.Family) bool) func(s
 	return func(s, d string, f probe.Family) bool { return f == fam && p(s, d, f) }
 }
 
-// except turns the rows matching pred into agent EXCEPTION rows with log.
-func except(rows []report.Row, pred func(r report.Row) bool, log func(r report.Row) string) []report.Row {
+// except turns the rows matching pred into EXCEPTION rows carrying the
+// agent problem the check engine attaches (and a log line like its own).
+func except(rows []report.Row, pred func(r report.Row) bool, problem func(r report.Row) *report.AgentProblem) []report.Row {
 	for i, r := range rows {
 		if pred(r) {
-			rows[i].Result, rows[i].Class, rows[i].Log = report.Exception, probe.ClassAgentError, log(r)
+			p := problem(r)
+			rows[i].Result, rows[i].Class, rows[i].Agent = report.Exception, probe.ClassAgentError, p
+			rows[i].Log = p.Side + " agent pod on " + p.Node + " " + p.Kind + ": " + p.Reason
 		}
 	}
 	return rows
@@ -127,8 +130,8 @@ func TestAnalyze(t *testing.T) {
 		// "cannot be reached" is known, not the direction.
 		{"unreachable, own probes not run", except(mesh(4, dual, failIf(towards(n3))),
 			func(r report.Row) bool { return r.SrcNode == n3 },
-			func(report.Row) string {
-				return "agent pod netdoctor-agent-pod-x on node-3 unreachable through the API server's pod proxy: no answer within 13s"
+			func(report.Row) *report.AgentProblem {
+				return &report.AgentProblem{Side: report.AgentSource, Kind: report.AgentUnreachable, Node: n3, Reason: "no answer within 13s"}
 			}),
 			[]brief{{KindAgentUnreachable, []string{n3}, "", "", 8, 8}, {KindNodeUnreachable, []string{n3}, "", "", 6, 6}}},
 		{"IPv6 only: link", mesh(4, dual, failIf(onFamily(probe.IPv6, between(n1, n4)))),

@@ -28,11 +28,13 @@ func dnsRows(nodes int, fams []probe.Family, fail func(src string, f probe.Famil
 }
 
 func TestAnalyzeTargetsAndAgents(t *testing.T) {
-	notReady := func(r report.Row) string {
+	notReady := func(r report.Row) *report.AgentProblem {
+		side := report.AgentTarget
 		if r.SrcNode == "node-4" {
-			return "agent pod netdoctor-agent-pod-abc for node-4 not ready: Pending (Insufficient cpu)"
+			side = report.AgentSource
 		}
-		return "target agent pod netdoctor-agent-pod-abc for node-4 not ready: Pending (Insufficient cpu)"
+		return &report.AgentProblem{Side: side, Kind: report.AgentNotReady, Node: "node-4", Pod: "netdoctor-agent-pod-abc",
+			Reason: "not scheduled: Unschedulable (0/4 nodes are available: 1 Insufficient cpu.)"}
 	}
 	ok := failIf(func(string, string, probe.Family) bool { return false })
 	custom := func(port int, fail func(src string) bool) []report.Row {
@@ -67,13 +69,14 @@ func TestAnalyzeTargetsAndAgents(t *testing.T) {
 		{"agent not ready", except(mesh(4, only4, ok), func(r report.Row) bool { return r.SrcNode == "node-4" || r.DstNode == "node-4" }, notReady),
 			[]brief{{KindAgentNotReady, []string{"node-4"}, "", "", 7, 7}}},
 		{"one agent unreachable", except(mesh(3, only4, ok), func(r report.Row) bool { return r.SrcNode == "node-1" },
-			func(report.Row) string {
-				return "probe batch from agent pod netdoctor-agent-pod-x on node-1 failed: HTTP 503: error trying to reach service"
+			func(report.Row) *report.AgentProblem {
+				return &report.AgentProblem{Side: report.AgentSource, Kind: report.AgentUnreachable, Node: "node-1",
+					Reason: "probe batch from agent pod netdoctor-agent-pod-x on node-1 failed: HTTP 503: error trying to reach service"}
 			}),
 			[]brief{{KindAgentUnreachable, []string{"node-1"}, "", "", 3, 3}}},
 		{"no agent reachable", except(mesh(3, only4, ok), func(report.Row) bool { return true },
-			func(r report.Row) string {
-				return "agent pod netdoctor-agent-pod-x on " + r.SrcNode + " unreachable through the API server's pod proxy: no answer within 13s"
+			func(r report.Row) *report.AgentProblem {
+				return &report.AgentProblem{Side: report.AgentSource, Kind: report.AgentUnreachable, Node: r.SrcNode, Reason: "no answer within 13s"}
 			}),
 			[]brief{{KindAgentsUnreachable, []string{"node-1", "node-2", "node-3"}, "", "", 9, 9}}},
 		{"skipped checks", func() []report.Row {
@@ -110,7 +113,7 @@ func TestAnalyzeTargetsAndAgents(t *testing.T) {
 	}
 	// The reason Kubernetes gave is carried.
 	got := Analyze(except(mesh(4, only4, ok), func(r report.Row) bool { return r.SrcNode == "node-4" || r.DstNode == "node-4" }, notReady))
-	if len(got) != 1 || got[0].Reason != "Pending (Insufficient cpu)" || !strings.Contains(got[0].Summary, "node-4") {
+	if len(got) != 1 || got[0].Reason != "not scheduled: Unschedulable (0/4 nodes are available: 1 Insufficient cpu.)" || !strings.Contains(got[0].Summary, "node-4") {
 		t.Errorf("agent-not-ready finding %+v", got)
 	}
 }

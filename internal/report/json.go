@@ -48,6 +48,7 @@ type JSONRow struct {
 	Class          probe.FailureClass `json:"class,omitempty"`
 	Log            string             `json:"log,omitempty"`
 	LatencySeconds float64            `json:"latencySeconds,omitempty"`
+	Agent          *AgentProblem      `json:"agentProblem,omitempty"`
 }
 
 // ToJSON converts r into the -o json document, rows sorted like the tables.
@@ -70,7 +71,7 @@ func ToJSON(r *Report) JSONReport {
 	for _, row := range SortRows(r.Rows) {
 		out.Rows = append(out.Rows, JSONRow{
 			Pair: row.Pair, Result: row.Result, Class: row.Class, Log: row.Log,
-			LatencySeconds: row.Latency.Seconds(),
+			LatencySeconds: row.Latency.Seconds(), Agent: row.Agent,
 		})
 	}
 	return out

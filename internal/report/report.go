@@ -41,7 +41,28 @@ type Row struct {
 	Class   probe.FailureClass `json:"class,omitempty"`
 	Log     string             `json:"log,omitempty"` // one human line; empty on success
 	Latency time.Duration      `json:"latency,omitempty"`
+	// Agent is set on EXCEPTION rows whose check could not run because an
+	// agent could not take part: the facts, so that diagnosis never has to
+	// parse Log.
+	Agent *AgentProblem `json:"agentProblem,omitempty"`
 }
+
+// AgentProblem says which agent kept a pair from being checked, and why.
+type AgentProblem struct {
+	Side   string `json:"side"` // AgentSource or AgentTarget
+	Kind   string `json:"kind"` // AgentNotReady or AgentUnreachable
+	Node   string `json:"node"`
+	Pod    string `json:"pod,omitempty"` // "" when no pod exists for the node
+	Reason string `json:"reason"`        // e.g. "ImagePullBackOff", "no answer within 13s"
+}
+
+// AgentProblem sides and kinds.
+const (
+	AgentSource      = "source"
+	AgentTarget      = "target"
+	AgentNotReady    = "not-ready"   // no Ready agent pod on the node
+	AgentUnreachable = "unreachable" // the CLI could not run the agent's batch
+)
 
 // Report is a whole run.
 type Report struct {

@@ -159,9 +159,19 @@ func TestAgentNeverReady(t *testing.T) {
 	sameKeys(t, "EXCEPTION pairs", got[report.Exception], pairsWhere(all, func(k key) bool { return k.Src == full || k.Dst == full }))
 	sameKeys(t, "SUCCEEDED pairs", got[report.Succeeded], pairsWhere(all, func(k key) bool { return k.Src != full && k.Dst != full }))
 	for k, row := range got[report.Exception] {
+		side := report.AgentTarget
+		if k.Src == full {
+			side = report.AgentSource
+		}
+		if p := row.Agent; p == nil || p.Node != full || p.Kind != report.AgentNotReady || p.Side != side || !strings.Contains(p.Reason, "cpu") {
+			t.Errorf("%s: agentProblem %+v, want the %s agent on %s not ready for lack of cpu", k, row.Agent, side, full)
+		}
 		if !strings.Contains(row.Log, full) || !strings.Contains(strings.ToLower(row.Log), "cpu") && !strings.Contains(row.Log, "Pending") && !strings.Contains(row.Log, "nschedulable") {
 			t.Errorf("%s: EXCEPTION log %q does not name the node and why its agent is not ready", k, row.Log)
 		}
+	}
+	if len(rep.Findings) != 1 || rep.Findings[0].Kind != "agent-not-ready" || len(rep.Findings[0].Nodes) != 1 || rep.Findings[0].Nodes[0] != full {
+		t.Errorf("findings %+v, want one agent-not-ready for %s", rep.Findings, full)
 	}
 	if r.Code != 1 {
 		t.Errorf("exit code %d, want 1", r.Code)
