@@ -151,17 +151,7 @@ func TestKubeletRunsPods(t *testing.T) {
 		Images:        map[string]string{"example.com/test/server:*": self},
 		StateDir:      t.TempDir(),
 	}
-	k, err := newKubeletWithClient(cfg, client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan error, 1)
-	go func() { runDone <- k.run(ctx) }()
-	defer func() {
-		cancel()
-		<-runDone
-	}()
+	k, ctx, stop := runKubelet(t, cfg, client)
 
 	waitFor(t, "node registration", 5*time.Second, func() (bool, error) {
 		n, err := client.CoreV1().Nodes().Get(ctx, "node-a", metav1.GetOptions{})
@@ -304,11 +294,9 @@ func TestKubeletRunsPods(t *testing.T) {
 
 	// Shutdown stops everything and removes the remaining namespaces.
 	nsA := wa.net.netns
-	cancel()
-	if err := <-runDone; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	runDone <- nil
 	if _, err := os.Stat(netnsPath(nsA)); !os.IsNotExist(err) {
 		t.Errorf("pod a netns %s still exists after shutdown: %v", nsA, err)
 	}
@@ -328,14 +316,7 @@ func TestManyPodsStartFast(t *testing.T) {
 	}
 	client := fake.NewSimpleClientset()
 	cfg := Config{Nodes: nodes, ClusterName: cluster, Images: map[string]string{"example.com/test/server:*": self}, StateDir: t.TempDir()}
-	k, err := newKubeletWithClient(cfg, client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan error, 1)
-	go func() { runDone <- k.run(ctx) }()
-	defer func() { cancel(); <-runDone }()
+	_, ctx, stop := runKubelet(t, cfg, client)
 	waitFor(t, "nodes", 5*time.Second, func() (bool, error) {
 		l, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		return err == nil && len(l.Items) == 5, err
@@ -368,9 +349,7 @@ func TestManyPodsStartFast(t *testing.T) {
 		return ready == 50, fmt.Errorf("%d/50 ready", ready)
 	})
 	t.Logf("50 pods Ready %s after creation", time.Since(start).Round(time.Millisecond))
-	cancel()
-	<-runDone
-	runDone <- nil
+	stop()
 	left, _ := filepath.Glob(netnsPath("nd-" + cluster + "-p-*"))
 	if len(left) != 0 {
 		t.Errorf("%d pod namespaces left after shutdown", len(left))

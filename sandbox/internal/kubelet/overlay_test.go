@@ -1,20 +1,15 @@
 package kubelet
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 )
 
@@ -44,26 +39,10 @@ func TestOverlayCoveringStateDirAndCommandExpansion(t *testing.T) {
 
 	cluster := fmt.Sprintf("ko%d", os.Getpid()%100000)
 	node := testNode(t, "node-o", "nd-"+cluster+"-n-o", "10.254.4.0/24")
-	client := fake.NewSimpleClientset(
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kube-root-ca.crt", Namespace: "ns1"}, Data: map[string]string{"ca.crt": "CA-PEM"}},
-		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "ns1"}},
-	)
-	client.PrependReactor("create", "serviceaccounts", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		if a.GetSubresource() != "token" {
-			return false, nil, nil
-		}
-		return true, &authv1.TokenRequest{Status: authv1.TokenRequestStatus{Token: "sa-token"}}, nil
-	})
+	client := fakeAPIWithTokens()
 	cfg := Config{Nodes: []Node{node}, ClusterName: cluster, StateDir: stateDir,
 		Images: map[string]string{"example.com/shell:*": "/bin/sh"}}
-	k, err := newKubeletWithClient(cfg, client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan error, 1)
-	go func() { runDone <- k.run(ctx) }()
-	defer func() { cancel(); <-runDone }()
+	_, ctx, _ := runKubelet(t, cfg, client)
 
 	saVolume := corev1.Volume{Name: "kube-api-access", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
 		Sources: []corev1.VolumeProjection{

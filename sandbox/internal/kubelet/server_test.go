@@ -2,7 +2,6 @@ package kubelet
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -122,14 +121,7 @@ func TestExecAndLogs(t *testing.T) {
 	cfg := Config{Nodes: []Node{node}, ClusterName: cluster, ClusterDomain: "cluster.local",
 		Images: map[string]string{"example.com/test/server:*": self}, StateDir: t.TempDir(),
 		ServingCert: pki.serverCert, ServingKey: pki.serverKey, ClientCA: pki.caFile}
-	k, err := newKubeletWithClient(cfg, client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan error, 1)
-	go func() { runDone <- k.run(ctx) }()
-	defer func() { cancel(); <-runDone }()
+	_, ctx, _ := runKubelet(t, cfg, client)
 
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns1", UID: "exec-test-uid"},
 		Spec: corev1.PodSpec{NodeName: "node-x", TerminationGracePeriodSeconds: ptr.To[int64](1),
