@@ -95,35 +95,31 @@ func (f *Flags) Load(log io.Writer) (config.Config, error) {
 }
 
 func (f *Flags) apply(c *config.Config) {
-	set := func(name string, dst *string, v string) {
-		if f.changed(name) {
-			*dst = v
-		}
-	}
-	setInt := func(name string, dst *int, v int) {
-		if f.changed(name) {
-			*dst = v
-		}
-	}
-	set("kubeconfig", &c.SrcKubeConfig, f.Kubeconfig)
-	set("context", &c.SrcContext, f.Context)
-	set("dst-kubeconfig", &c.DstKubeConfig, f.DstKubeconfig)
-	set("dst-context", &c.DstContext, f.DstContext)
-	set("namespace", &c.Namespace, f.Namespace)
-	set("mode", &c.Mode, f.Mode)
-	set("protocol", &c.Protocol, f.Protocol)
-	set("ip-family", &c.IPFamily, f.IPFamily)
-	set("port", (*string)(&c.Port), f.Port)
-	set("image-repository", &c.SrcImageRepository, f.ImageRepository)
-	set("version-tag", &c.Version, f.VersionTag)
-	set("dns-server", &c.TargetDNSServer, f.DNSServer)
-	set("dns-name", &c.TargetHostToLookup, f.DNSName)
-	setInt("max-num", &c.MaxNum, f.MaxNum)
-	setInt("cmd-timeout", &c.CmdTimeout, f.CmdTimeout)
-	setInt("pod-wait-time", &c.PodWaitTime, f.PodWaitTime)
-	setInt("packet-size", &c.PacketSize, f.PacketSize)
-	if f.changed("auto-clean") {
-		c.AutoClean = f.AutoClean
+	override(f, "kubeconfig", &c.SrcKubeConfig, f.Kubeconfig)
+	override(f, "context", &c.SrcContext, f.Context)
+	override(f, "dst-kubeconfig", &c.DstKubeConfig, f.DstKubeconfig)
+	override(f, "dst-context", &c.DstContext, f.DstContext)
+	override(f, "namespace", &c.Namespace, f.Namespace)
+	override(f, "mode", &c.Mode, f.Mode)
+	override(f, "protocol", &c.Protocol, f.Protocol)
+	override(f, "ip-family", &c.IPFamily, f.IPFamily)
+	override(f, "port", &c.Port, config.Port(f.Port))
+	override(f, "image-repository", &c.SrcImageRepository, f.ImageRepository)
+	override(f, "version-tag", &c.Version, f.VersionTag)
+	override(f, "dns-server", &c.TargetDNSServer, f.DNSServer)
+	override(f, "dns-name", &c.TargetHostToLookup, f.DNSName)
+	override(f, "max-num", &c.MaxNum, f.MaxNum)
+	override(f, "cmd-timeout", &c.CmdTimeout, f.CmdTimeout)
+	override(f, "pod-wait-time", &c.PodWaitTime, f.PodWaitTime)
+	override(f, "packet-size", &c.PacketSize, f.PacketSize)
+	override(f, "auto-clean", &c.AutoClean, f.AutoClean)
+}
+
+// override sets *dst to v when the flag name was given: a set flag wins over
+// the file, an unset one leaves the file's value.
+func override[T any](f *Flags, name string, dst *T, v T) {
+	if f.changed(name) {
+		*dst = v
 	}
 }
 
