@@ -12,6 +12,8 @@ import "github.com/netdoctor/netdoctor/internal/probe"
 //	POST /v1/probe  -> body ProbeRequest, header TokenHeader: <token>;
 //	                   response: NDJSON stream, one probe.Result per line, in
 //	                   completion order, flushed as each finishes.
+//	GET  /v1/facts  -> header TokenHeader: <token>; response: NodeFacts (JSON,
+//	                   see facts.go): routes, links, conntrack, neighbours.
 //	UDP  same port  -> echo: a datagram "NDPING <nonce> <pad>" is answered by
 //	                   "NDPONG <nonce> <node> <pod>".
 //

@@ -39,17 +39,26 @@ func (r ProbeRequest) Validate() error {
 	return errors.Join(errs...)
 }
 
-// handleProbe runs a batch and streams each result as one NDJSON line the
-// moment it finishes.
-func (s *Server) handleProbe(w http.ResponseWriter, r *http.Request) {
+// authorized checks the token of a control API request and answers 503
+// (agent without a token) or 401 itself when it is not authorized.
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 	if s.opts.Token == "" {
 		http.Error(w, "probe API disabled: this agent has no token (start it with --token-file)", http.StatusServiceUnavailable)
-		return
+		return false
 	}
 	got := r.Header.Get(TokenHeader)
 	if subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.Token)) != 1 {
-		s.log.Warn("probe request with a missing or wrong token", "remote", r.RemoteAddr, "tokenSent", got != "")
+		s.log.Warn("control API request with a missing or wrong token", "path", r.URL.Path, "remote", r.RemoteAddr, "tokenSent", got != "")
 		http.Error(w, "missing or wrong "+TokenHeader, http.StatusUnauthorized)
+		return false
+	}
+	return true
+}
+
+// handleProbe runs a batch and streams each result as one NDJSON line the
+// moment it finishes.
+func (s *Server) handleProbe(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(w, r) {
 		return
 	}
 	var req ProbeRequest

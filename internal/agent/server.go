@@ -34,6 +34,8 @@ type Options struct {
 	// an agent without a token never runs probes for anyone.
 	Token  string
 	Logger *slog.Logger
+	// ProcRoot is where GET /v1/facts reads /proc from ("" = "/proc").
+	ProcRoot string
 }
 
 // Server is one agent. Create it with NewServer, then Run it (or Listen
@@ -191,6 +193,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET "+IdentityPath, s.handleIdentity)
 	s.addHealth(mux)
 	mux.HandleFunc("POST "+ProbePath, s.handleProbe)
+	mux.HandleFunc("GET "+FactsPath, s.handleFacts)
 	return mux
 }
 
@@ -207,6 +210,7 @@ func (s *Server) apiHandler() http.Handler {
 	mux := http.NewServeMux()
 	s.addHealth(mux)
 	mux.HandleFunc("POST "+ProbePath, s.handleProbe)
+	mux.HandleFunc("GET "+FactsPath, s.handleFacts)
 	return mux
 }
 

@@ -1,0 +1,292 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// FactsPath serves the node facts of the agent's network namespace: GET,
+// header TokenHeader: <token>; response: NodeFacts (JSON). A host-network
+// agent reports its node's routes, links, conntrack and neighbour tables.
+const FactsPath = "/v1/facts"
+
+// NodeFacts are what an engineer reads by hand on a node when the network
+// misbehaves. Counters the kernel does not expose in this namespace are -1
+// ("unknown"), never 0, so a rule can tell "empty" from "not known".
+type NodeFacts struct {
+	Node       string      `json:"node"`
+	Interfaces []Interface `json:"interfaces"`
+	Routes     []Route     `json:"routes"`
+	Conntrack  Usage       `json:"conntrack"`
+	// Neighbours are the IPv4 neighbour (ARP) entries; NeighGC4/6 the
+	// kernel's garbage-collection thresholds gc_thresh1..3 (-1 unknown).
+	Neighbours []Neighbour `json:"neighbours"`
+	NeighGC4   [3]int      `json:"neighGCThresh4"`
+	NeighGC6   [3]int      `json:"neighGCThresh6"`
+	// Errors lists the sources that could not be read (facts stay partial).
+	Errors []string `json:"errors,omitempty"`
+}
+
+// Interface is one network interface.
+type Interface struct {
+	Name  string   `json:"name"`
+	MTU   int      `json:"mtu"`
+	Up    bool     `json:"up"`
+	Addrs []string `json:"addrs,omitempty"` // CIDR notation
+}
+
+// Route is one routing table entry of the main table (IPv4) or any table
+// /proc/net/ipv6_route lists (IPv6).
+type Route struct {
+	Dst     string `json:"dst"` // prefix, e.g. 10.244.1.0/24
+	Gateway string `json:"gateway,omitempty"`
+	Iface   string `json:"iface,omitempty"`
+	Metric  int    `json:"metric"`
+	// Reject is an unreachable/prohibit/blackhole route (RTF_REJECT): it
+	// matches packets only to drop them.
+	Reject bool `json:"reject,omitempty"`
+}
+
+// Usage is a counter and its limit (-1 when unknown).
+type Usage struct {
+	Count int `json:"count"`
+	Max   int `json:"max"`
+}
+
+// Neighbour is one /proc/net/arp entry.
+type Neighbour struct {
+	IP    string `json:"ip"`
+	MAC   string `json:"mac"`
+	Iface string `json:"iface"`
+	Flags string `json:"flags"`
+}
+
+// rtfReject is RTF_REJECT from linux/route.h (unreachable, prohibit and
+// blackhole routes carry it in /proc).
+const rtfReject = 0x0200
+
+// ReadFacts reads the facts of the current network namespace. procRoot is
+// "/proc" on a node (tests pass a fixture tree). Interfaces come from the
+// kernel through net.Interfaces (netlink), not /sys/class/net: /sys shows
+// the namespace of whoever mounted it, which in a container need not be the
+// agent's.
+func ReadFacts(node, procRoot string) NodeFacts {
+	f := NodeFacts{Node: node, Conntrack: Usage{-1, -1}, NeighGC4: [3]int{-1, -1, -1}, NeighGC6: [3]int{-1, -1, -1}}
+	var errs []error
+	ifs, err := readInterfaces()
+	errs = append(errs, err)
+	f.Interfaces = ifs
+	r4, err := readRoutes4(filepath.Join(procRoot, "net", "route"))
+	errs = append(errs, err)
+	r6, err := readRoutes6(filepath.Join(procRoot, "net", "ipv6_route"))
+	errs = append(errs, err)
+	f.Routes = append(r4, r6...)
+	f.Neighbours, err = readARP(filepath.Join(procRoot, "net", "arp"))
+	errs = append(errs, err)
+	f.Conntrack.Count = readInt(filepath.Join(procRoot, "sys/net/netfilter/nf_conntrack_count"))
+	f.Conntrack.Max = readInt(filepath.Join(procRoot, "sys/net/netfilter/nf_conntrack_max"))
+	for i := range 3 {
+		name := fmt.Sprintf("gc_thresh%d", i+1)
+		f.NeighGC4[i] = readInt(filepath.Join(procRoot, "sys/net/ipv4/neigh/default", name))
+		f.NeighGC6[i] = readInt(filepath.Join(procRoot, "sys/net/ipv6/neigh/default", name))
+	}
+	for _, e := range errs {
+		if e != nil {
+			f.Errors = append(f.Errors, e.Error())
+		}
+	}
+	return f
+}
+
+func readInterfaces() ([]Interface, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("listing interfaces: %w", err)
+	}
+	out := make([]Interface, 0, len(ifs))
+	for _, i := range ifs {
+		it := Interface{Name: i.Name, MTU: i.MTU, Up: i.Flags&net.FlagUp != 0}
+		addrs, err := i.Addrs()
+		if err != nil {
+			return nil, fmt.Errorf("addresses of %s: %w", i.Name, err)
+		}
+		for _, a := range addrs {
+			it.Addrs = append(it.Addrs, a.String())
+		}
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+// readInt reads one integer sysctl; -1 when absent or unreadable.
+func readInt(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return -1
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// eachLine calls fn with the fields of every line of path after skip
+// header lines. A missing file is no error (IPv6 or ARP may be absent).
+func eachLine(path string, skip int, fn func([]string) error) error {
+	fh, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(fh)
+	for n := 1; sc.Scan(); n++ {
+		if n <= skip || strings.TrimSpace(sc.Text()) == "" {
+			continue
+		}
+		if err := fn(strings.Fields(sc.Text())); err != nil {
+			return fmt.Errorf("%s line %d: %w", path, n, err)
+		}
+	}
+	return sc.Err()
+}
+
+// readRoutes4 parses /proc/net/route: addresses are hex in host (little
+// endian) byte order.
+func readRoutes4(path string) ([]Route, error) {
+	var out []Route
+	err := eachLine(path, 1, func(f []string) error {
+		if len(f) < 8 {
+			return fmt.Errorf("want 8 or more fields, got %d", len(f))
+		}
+		dst, err1 := hexIPv4(f[1])
+		gw, err2 := hexIPv4(f[2])
+		mask, err3 := hexIPv4(f[7])
+		flags, err4 := strconv.ParseUint(f[3], 16, 32)
+		metric, err5 := strconv.Atoi(f[6])
+		if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+			return err
+		}
+		bits, _ := net.IPMask(mask.AsSlice()).Size()
+		r := Route{Dst: netip.PrefixFrom(dst, bits).Masked().String(), Iface: f[0], Metric: metric, Reject: flags&rtfReject != 0}
+		if !gw.IsUnspecified() {
+			r.Gateway = gw.String()
+		}
+		if r.Iface == "*" {
+			r.Iface = ""
+		}
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+func hexIPv4(s string) (netip.Addr, error) {
+	v, err := strconv.ParseUint(s, 16, 32)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("bad hex IPv4 %q: %w", s, err)
+	}
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], uint32(v))
+	return netip.AddrFrom4(b), nil
+}
+
+// readRoutes6 parses /proc/net/ipv6_route: dst, dst_len, src, src_len,
+// gateway, metric, refcnt, use, flags, iface; addresses in network order.
+func readRoutes6(path string) ([]Route, error) {
+	var out []Route
+	err := eachLine(path, 0, func(f []string) error {
+		if len(f) < 10 {
+			return fmt.Errorf("want 10 fields, got %d", len(f))
+		}
+		dst, err1 := hexIPv6(f[0])
+		bits, err2 := strconv.ParseUint(f[1], 16, 8)
+		gw, err3 := hexIPv6(f[4])
+		metric, err4 := strconv.ParseUint(f[5], 16, 32)
+		flags, err5 := strconv.ParseUint(f[8], 16, 32)
+		if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+			return err
+		}
+		r := Route{Dst: netip.PrefixFrom(dst, int(bits)).Masked().String(), Iface: f[9], Metric: int(metric), Reject: flags&rtfReject != 0}
+		if !gw.IsUnspecified() {
+			r.Gateway = gw.String()
+		}
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+func hexIPv6(s string) (netip.Addr, error) {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 16 {
+		return netip.Addr{}, fmt.Errorf("bad hex IPv6 %q", s)
+	}
+	return netip.AddrFrom16([16]byte(b)), nil
+}
+
+// readARP parses /proc/net/arp (IP, HW type, flags, HW address, mask, device).
+func readARP(path string) ([]Neighbour, error) {
+	var out []Neighbour
+	err := eachLine(path, 1, func(f []string) error {
+		if len(f) < 6 {
+			return fmt.Errorf("want 6 fields, got %d", len(f))
+		}
+		out = append(out, Neighbour{IP: f[0], Flags: f[2], MAC: f[3], Iface: f[5]})
+		return nil
+	})
+	return out, err
+}
+
+// handleFacts answers GET /v1/facts with the namespace's facts.
+func (s *Server) handleFacts(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(w, r) {
+		return
+	}
+	root := s.opts.ProcRoot
+	if root == "" {
+		root = "/proc"
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(ReadFacts(s.opts.Identity.Node, root))
+}
+
+// Facts fetches an agent's NodeFacts (baseURL as for StreamProbe).
+func Facts(ctx context.Context, c Doer, baseURL, token string) (NodeFacts, error) {
+	url := strings.TrimSuffix(baseURL, "/") + FactsPath
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return NodeFacts{}, fmt.Errorf("building facts request for %s: %w", url, err)
+	}
+	req.Header.Set(TokenHeader, token)
+	resp, err := c.Do(req)
+	if err != nil {
+		return NodeFacts{}, fmt.Errorf("getting facts from %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return NodeFacts{}, &HTTPError{StatusCode: resp.StatusCode, Body: strings.TrimSpace(string(snippet))}
+	}
+	var f NodeFacts
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&f); err != nil {
+		return NodeFacts{}, fmt.Errorf("decoding facts from %s: %w", url, err)
+	}
+	return f, nil
+}

@@ -1,0 +1,92 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"testing"
+)
+
+func TestReadFactsFixture(t *testing.T) {
+	f := ReadFacts("node-1", "testdata/facts/proc")
+	if len(f.Errors) != 0 {
+		t.Fatalf("errors: %v", f.Errors)
+	}
+	want := []Route{
+		{Dst: "0.0.0.0/0", Gateway: "192.0.2.1", Iface: "eth0"},
+		{Dst: "10.244.1.0/24", Gateway: "10.0.0.2", Iface: "eth0"},
+		{Dst: "10.244.2.0/24", Reject: true},
+		{Dst: "fd00:10:0:1::/64", Gateway: "fd00::2", Iface: "eth0", Metric: 1024},
+		{Dst: "::/0", Iface: "lo", Metric: 0xffffffff, Reject: true},
+	}
+	if !reflect.DeepEqual(f.Routes, want) {
+		t.Errorf("routes:\n got %+v\nwant %+v", f.Routes, want)
+	}
+	if f.Conntrack != (Usage{Count: 1234, Max: 262144}) {
+		t.Errorf("conntrack %+v", f.Conntrack)
+	}
+	if f.NeighGC4 != [3]int{128, 256, 512} || f.NeighGC6 != [3]int{-1, -1, -1} {
+		t.Errorf("gc thresholds v4 %v v6 %v (want 128 256 512 and unknown)", f.NeighGC4, f.NeighGC6)
+	}
+	if len(f.Neighbours) != 2 || f.Neighbours[0] != (Neighbour{IP: "10.0.0.2", MAC: "02:fc:00:00:00:05", Iface: "eth0", Flags: "0x2"}) {
+		t.Errorf("neighbours %+v", f.Neighbours)
+	}
+	// Interfaces are this test's own namespace: loopback is always there.
+	var lo bool
+	for _, i := range f.Interfaces {
+		lo = lo || (i.Name == "lo" && i.MTU > 0)
+	}
+	if !lo {
+		t.Errorf("interfaces %+v lack lo with an MTU", f.Interfaces)
+	}
+}
+
+func TestReadFactsMissingFilesAreUnknown(t *testing.T) {
+	f := ReadFacts("n", t.TempDir())
+	if f.Conntrack != (Usage{-1, -1}) || f.NeighGC4 != [3]int{-1, -1, -1} || len(f.Routes) != 0 || len(f.Errors) != 0 {
+		t.Errorf("empty proc: %+v", f)
+	}
+}
+
+func TestReadFactsBadRouteLine(t *testing.T) {
+	if _, err := readRoutes4("testdata/facts/proc/net/arp"); err == nil {
+		t.Error("an ARP table parsed as routes without error")
+	}
+}
+
+func TestFactsEndpoint(t *testing.T) {
+	s := NewServer(Options{Identity: testIdentity(), Token: testToken, ProcRoot: "testdata/facts/proc"})
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	ctx := context.Background()
+
+	f, err := Facts(ctx, srv.Client(), srv.URL, testToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Node != "node-1" || len(f.Routes) != 5 || f.Conntrack.Count != 1234 {
+		t.Errorf("facts over HTTP: %+v", f)
+	}
+	var he *HTTPError
+	if _, err := Facts(ctx, srv.Client(), srv.URL, "wrong"); !errors.As(err, &he) || he.StatusCode != http.StatusUnauthorized {
+		t.Errorf("wrong token: %v, want HTTP 401", err)
+	}
+	// The data port of a split agent does not serve facts.
+	data := httptest.NewServer(s.dataHandler())
+	defer data.Close()
+	if _, err := Facts(ctx, data.Client(), data.URL, testToken); !errors.As(err, &he) || he.StatusCode != http.StatusNotFound {
+		t.Errorf("facts on the data port: %v, want 404", err)
+	}
+	api := httptest.NewServer(s.apiHandler())
+	defer api.Close()
+	if _, err := Facts(ctx, api.Client(), api.URL, testToken); err != nil {
+		t.Errorf("facts on the API port: %v", err)
+	}
+	noToken := httptest.NewServer(NewServer(Options{Identity: testIdentity()}).Handler())
+	defer noToken.Close()
+	if _, err := Facts(ctx, noToken.Client(), noToken.URL, ""); !errors.As(err, &he) || he.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("agent without token: %v, want 503", err)
+	}
+}
