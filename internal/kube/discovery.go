@@ -19,6 +19,8 @@ type Node struct {
 	InternalIPs []string
 	// Windows nodes get no agent (the agent is a Linux binary).
 	Windows bool
+	// PodCIDRs from spec.podCIDRs (or the older spec.podCIDR), IPv4 first.
+	PodCIDRs []string
 }
 
 // Pod is what a check needs to know about an agent pod.
@@ -54,10 +56,15 @@ func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
 				ips = append(ips, a.Address)
 			}
 		}
+		cidrs := n.Spec.PodCIDRs
+		if len(cidrs) == 0 && n.Spec.PodCIDR != "" {
+			cidrs = []string{n.Spec.PodCIDR}
+		}
 		nodes = append(nodes, Node{
 			Name:        n.Name,
 			InternalIPs: SortIPs(ips),
 			Windows:     n.Labels[corev1.LabelOSStable] == "windows",
+			PodCIDRs:    sortCIDRs(cidrs),
 		})
 	}
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
@@ -233,5 +240,21 @@ func SortIPs(ips []string) []string {
 		return 1
 	}
 	sort.SliceStable(out, func(i, j int) bool { return rank(out[i]) < rank(out[j]) })
+	return out
+}
+
+// sortCIDRs orders prefixes IPv4 first, keeping the order within a family.
+func sortCIDRs(cidrs []string) []string {
+	if len(cidrs) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(cidrs))
+	for _, v6 := range []bool{false, true} {
+		for _, c := range cidrs {
+			if strings.Contains(c, ":") == v6 {
+				out = append(out, c)
+			}
+		}
+	}
 	return out
 }

@@ -201,9 +201,9 @@ func TestPodProxyURLKeepsServerPath(t *testing.T) {
 
 func TestDiscovery(t *testing.T) {
 	cs := fake.NewClientset(
-		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2"}, Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2"}, Spec: corev1.NodeSpec{PodCIDRs: []string{"fd00:10::/64", "10.244.2.0/24"}}, Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{
 			{Type: corev1.NodeInternalIP, Address: "fd00::2"}, {Type: corev1.NodeHostName, Address: "n2"}, {Type: corev1.NodeInternalIP, Address: "10.0.0.2"}}}},
-		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{corev1.LabelOSStable: "windows"}}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{corev1.LabelOSStable: "windows"}}, Spec: corev1.NodeSpec{PodCIDR: "10.244.1.0/24"}},
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "coredns", Namespace: "kube-system"},
 			Spec: corev1.ServiceSpec{ClusterIP: "fd01::a", ClusterIPs: []string{"fd01::a", "10.96.0.10"}}},
 	)
@@ -215,6 +215,9 @@ func TestDiscovery(t *testing.T) {
 	}
 	if len(nodes) != 2 || nodes[0].Name != "n1" || !nodes[0].Windows || strings.Join(nodes[1].InternalIPs, ",") != "10.0.0.2,fd00::2" {
 		t.Errorf("nodes = %+v", nodes)
+	}
+	if strings.Join(nodes[0].PodCIDRs, ",") != "10.244.1.0/24" || strings.Join(nodes[1].PodCIDRs, ",") != "10.244.2.0/24,fd00:10::/64" {
+		t.Errorf("pod CIDRs %v %v: want spec.podCIDR fallback and IPv4 first", nodes[0].PodCIDRs, nodes[1].PodCIDRs)
 	}
 	ips, err := c.ClusterDNSIPs(ctx)
 	if err != nil {

@@ -1,0 +1,198 @@
+package diagnose
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/netdoctor/netdoctor/internal/agent"
+	"github.com/netdoctor/netdoctor/internal/kube"
+	"github.com/netdoctor/netdoctor/internal/probe"
+	"github.com/netdoctor/netdoctor/internal/report"
+)
+
+// Finding kinds of `netctl diagnose` (node facts; docs/output.md).
+const (
+	KindRouteMissing      = "route-missing"             // node X has no usable route to node Y's pod CIDR
+	KindMTUMismatch       = "mtu-mismatch"              // a node's link MTU differs from the cluster's common MTU
+	KindConntrackNearFull = "conntrack-near-full"       // conntrack entries >= 90% of nf_conntrack_max
+	KindNeighbourNearFull = "neighbour-table-near-full" // neighbour entries >= gc_thresh2 or 90% of gc_thresh3
+	KindFactsUnavailable  = "facts-unavailable"         // no facts from a node's agent
+	nearFullPercent       = 90
+)
+
+// AnalyzeFacts names what is wrong on which node from the facts the
+// host-network agents read. nodes are the cluster's (Linux) nodes; facts
+// holds what each node's agent reported; unavailable says why a node has no
+// facts. Pure: same input, same findings, in a stable order.
+func AnalyzeFacts(nodes []kube.Node, facts map[string]agent.NodeFacts, unavailable map[string]string) []report.Finding {
+	nodes = slices.SortedFunc(slices.Values(nodes), func(a, b kube.Node) int { return cmp.Compare(a.Name, b.Name) })
+	var out []report.Finding
+	for _, n := range nodes {
+		if reason, ok := unavailable[n.Name]; ok {
+			out = append(out, report.Finding{Kind: KindFactsUnavailable, Nodes: []string{n.Name}, Reason: reason,
+				Summary:  fmt.Sprintf("no facts from node %s: %s", n.Name, reason),
+				Evidence: "its host-network agent could not be asked; nothing on this node was checked"})
+		}
+	}
+	for _, n := range nodes {
+		if f, ok := facts[n.Name]; ok {
+			out = append(out, routeFindings(n, nodes, f)...)
+		}
+	}
+	out = append(out, mtuFindings(nodes, facts)...)
+	for _, n := range nodes {
+		f, ok := facts[n.Name]
+		if !ok {
+			continue
+		}
+		if c := f.Conntrack; c.Count >= 0 && c.Max > 0 && c.Count*100 >= c.Max*nearFullPercent {
+			out = append(out, report.Finding{Kind: KindConntrackNearFull, Nodes: []string{n.Name},
+				Summary:  fmt.Sprintf("node %s: conntrack table %d%% full (%d of %d entries): new connections will be dropped", n.Name, c.Count*100/c.Max, c.Count, c.Max),
+				Evidence: "nf_conntrack_count and nf_conntrack_max", Failed: c.Count, Total: c.Max})
+		}
+		entries, gc := len(f.Neighbours), f.NeighGC4
+		if (gc[1] > 0 && entries >= gc[1]) || (gc[2] > 0 && entries*100 >= gc[2]*nearFullPercent) {
+			out = append(out, report.Finding{Kind: KindNeighbourNearFull, Nodes: []string{n.Name}, Family: probe.IPv4,
+				Summary:  fmt.Sprintf("node %s: %d IPv4 neighbour entries, gc_thresh2 %d, gc_thresh3 %d: neighbours get evicted, new ones may fail", n.Name, entries, gc[1], gc[2]),
+				Evidence: "/proc/net/arp and net.ipv4.neigh.default.gc_thresh2/3", Failed: entries, Total: gc[2]})
+		}
+	}
+	return out
+}
+
+// routeFindings lists the pod CIDRs of other nodes that x cannot route to:
+// the longest matching route is missing or a reject (unreachable,
+// prohibit, blackhole) route. A default route covers every CIDR.
+func routeFindings(x kube.Node, nodes []kube.Node, f agent.NodeFacts) []report.Finding {
+	type route struct {
+		p      netip.Prefix
+		reject bool
+	}
+	var routes []route
+	for _, r := range f.Routes {
+		if p, err := netip.ParsePrefix(r.Dst); err == nil {
+			routes = append(routes, route{p.Masked(), r.Reject})
+		}
+	}
+	var missing, owners []string
+	fams := map[probe.Family]bool{}
+	for _, y := range nodes {
+		if y.Name == x.Name {
+			continue
+		}
+		for _, c := range y.PodCIDRs {
+			cidr, err := netip.ParsePrefix(c)
+			if err != nil {
+				continue
+			}
+			best := -1
+			for i, r := range routes {
+				if r.p.Addr().Is4() == cidr.Addr().Is4() && r.p.Bits() <= cidr.Bits() && r.p.Contains(cidr.Addr()) &&
+					(best < 0 || r.p.Bits() > routes[best].p.Bits()) {
+					best = i
+				}
+			}
+			if best >= 0 && !routes[best].reject {
+				continue
+			}
+			how := "no route"
+			if best >= 0 {
+				how = "reject route " + routes[best].p.String()
+			}
+			missing = append(missing, fmt.Sprintf("%s of %s (%s)", c, y.Name, how))
+			if !slices.Contains(owners, y.Name) {
+				owners = append(owners, y.Name)
+			}
+			fams[familyOfPrefix(cidr)] = true
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	fd := report.Finding{Kind: KindRouteMissing, Nodes: append([]string{x.Name}, owners...),
+		Summary:  fmt.Sprintf("node %s has no route to the pod CIDRs of %s: its traffic to their pods is dropped", x.Name, strings.Join(owners, ", ")),
+		Evidence: "unrouted: " + strings.Join(missing, "; "),
+		Target:   strings.Join(cidrsOf(missing), ","),
+		Failed:   len(missing)}
+	if len(fams) == 1 {
+		for f := range fams {
+			fd.Family = f
+		}
+	}
+	return []report.Finding{fd}
+}
+
+// cidrsOf takes the CIDR (first word) of each "CIDR of NODE (...)" entry.
+func cidrsOf(entries []string) []string {
+	out := make([]string, len(entries))
+	for i, e := range entries {
+		out[i], _, _ = strings.Cut(e, " ")
+	}
+	return out
+}
+
+func familyOfPrefix(p netip.Prefix) probe.Family {
+	if p.Addr().Is4() {
+		return probe.IPv4
+	}
+	return probe.IPv6
+}
+
+// NodeMTU is the MTU of the interface holding one of node's InternalIPs;
+// 0 when no interface holds one.
+func NodeMTU(n kube.Node, f agent.NodeFacts) int {
+	for _, ip := range n.InternalIPs {
+		a, err := netip.ParseAddr(ip)
+		if err != nil {
+			continue
+		}
+		for _, it := range f.Interfaces {
+			for _, s := range it.Addrs {
+				if p, err := netip.ParsePrefix(s); err == nil && p.Addr() == a {
+					return it.MTU
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// mtuFindings names every node whose node-IP link MTU differs from the most
+// common one (ties: the larger MTU counts as the norm, since a smaller
+// link is what drops full-size packets).
+func mtuFindings(nodes []kube.Node, facts map[string]agent.NodeFacts) []report.Finding {
+	mtus := map[string]int{}
+	count := map[int]int{}
+	for _, n := range nodes {
+		f, ok := facts[n.Name]
+		if !ok {
+			continue
+		}
+		if m := NodeMTU(n, f); m > 0 {
+			mtus[n.Name] = m
+			count[m]++
+		}
+	}
+	common := 0
+	for m, c := range count {
+		if c > count[common] || (c == count[common] && m > common) {
+			common = m
+		}
+	}
+	var out []report.Finding
+	for _, n := range nodes {
+		m, ok := mtus[n.Name]
+		if !ok || m == common {
+			continue
+		}
+		out = append(out, report.Finding{Kind: KindMTUMismatch, Nodes: []string{n.Name},
+			Summary: fmt.Sprintf("node %s: MTU %d on its node link, the other nodes have %d: packets larger than %d to or from %s are lost",
+				n.Name, m, common, min(m, common), n.Name),
+			Evidence: fmt.Sprintf("%d of %d nodes have MTU %d on the link holding their InternalIP", count[common], len(mtus), common),
+			Failed:   1, Total: len(mtus)})
+	}
+	return out
+}
