@@ -10,6 +10,7 @@ import (
 	"github.com/netdoctor/netdoctor/internal/cli/agentcmd"
 	"github.com/netdoctor/netdoctor/internal/cli/checkcmd"
 	"github.com/netdoctor/netdoctor/internal/cli/cleancmd"
+	"github.com/netdoctor/netdoctor/internal/cli/diagnosecmd"
 	"github.com/netdoctor/netdoctor/internal/cli/monitorcmd"
 	"github.com/netdoctor/netdoctor/internal/cli/probecmd"
 	"github.com/netdoctor/netdoctor/internal/report"
@@ -39,6 +40,7 @@ func DefaultDeps() Deps {
 		},
 		More: []func(genericiooptions.IOStreams) *cobra.Command{
 			agentcmd.NewCommand,
+			diagnosecmd.NewCommand,
 			monitorcmd.NewCommand,
 			probecmd.NewCommand,
 		},

@@ -1,0 +1,107 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/netdoctor/netdoctor/internal/agent"
+	"github.com/netdoctor/netdoctor/internal/deploy"
+	"github.com/netdoctor/netdoctor/internal/kube"
+)
+
+// FactsOptions say where `netctl diagnose` collects node facts.
+type FactsOptions struct {
+	Kubeconfig, Context string
+	Namespace           string
+	Image               string // full agent image reference
+	Port                int    // agent data port; the API is on agent.APIPortFor(Port)
+	PodWait             time.Duration
+	AutoClean           bool
+	Log                 io.Writer
+}
+
+// Facts is what the host-network agents reported.
+type Facts struct {
+	Nodes []kube.Node // Linux nodes, sorted by name
+	// ByNode holds the facts of every node whose agent answered.
+	ByNode map[string]agent.NodeFacts
+	// Unavailable says why a node has no facts (agent not ready, or the
+	// request through the API server failed).
+	Unavailable map[string]string
+}
+
+// factsTimeout bounds one agent's answer (API server proxy included).
+const factsTimeout = 30 * time.Second
+
+// CollectFacts deploys the host-network agents, waits for them (at most
+// PodWait) and asks each Ready one for its node's facts through the API
+// server's pod proxy. An error is a setup problem (nothing collected).
+func CollectFacts(ctx context.Context, opts FactsOptions) (*Facts, error) {
+	log := opts.Log
+	if log == nil {
+		log = io.Discard
+	}
+	client, err := kube.New(ctx, SrcCluster, kube.Options{Kubeconfig: opts.Kubeconfig, Context: opts.Context, Hint: "--kubeconfig"})
+	if err != nil {
+		return nil, err
+	}
+	if err := deploy.Preflight(ctx, client, opts.Namespace); err != nil {
+		return nil, err
+	}
+	c := &cluster{name: SrcCluster, client: client, networks: []deploy.Network{deploy.HostNetwork}, deployed: true}
+	if opts.AutoClean {
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanTimeout)
+			defer cancel()
+			if err := deploy.Clean(cctx, client, deploy.CleanScope{Namespace: opts.Namespace}, log); err != nil {
+				fmt.Fprintf(log, "autoClean failed: %v; run `netctl clean`\n", err)
+			}
+		}()
+	}
+	res, err := deploy.Apply(ctx, client, deploy.Plan{Namespace: opts.Namespace, Image: opts.Image, Port: opts.Port, Networks: c.networks}, log)
+	if err != nil {
+		return nil, err
+	}
+	c.token = res.Token
+	inv, err := waitAgents(ctx, c, opts.Namespace, time.Now().Add(opts.PodWait), log)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(log, "ready: %s\n", readySummary(inv, c.networks))
+
+	out := &Facts{Nodes: inv.Nodes, ByNode: map[string]agent.NodeFacts{}, Unavailable: map[string]string{}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, n := range inv.Nodes {
+		a := inv.agent(deploy.HostNetwork, n)
+		if !a.Ready {
+			out.Unavailable[n.Name] = a.Problem
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fctx, cancel := context.WithTimeout(ctx, factsTimeout)
+			defer cancel()
+			f, err := agent.Facts(fctx, client.HTTP, client.PodProxyURL(opts.Namespace, a.Pod, agent.APIPortFor(opts.Port)), c.token)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				out.Unavailable[n.Name] = fmt.Sprintf("asking agent pod %s on %s: %v", a.Pod, n.Name, err)
+				return
+			}
+			out.ByNode[n.Name] = f
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if !opts.AutoClean {
+		fmt.Fprintf(log, "agents stay in namespace %s; `netctl clean` removes them\n", opts.Namespace)
+	}
+	return out, nil
+}

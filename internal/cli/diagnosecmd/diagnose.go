@@ -1,0 +1,215 @@
+// Package diagnosecmd implements `netctl diagnose`: deploy the host-network
+// agents, collect each node's facts (routes, link MTU, conntrack, neighbour
+// table) and name what is wrong on which node.
+package diagnosecmd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/netdoctor/netdoctor/internal/agent"
+	"github.com/netdoctor/netdoctor/internal/check"
+	"github.com/netdoctor/netdoctor/internal/cli/clierr"
+	"github.com/netdoctor/netdoctor/internal/config"
+	"github.com/netdoctor/netdoctor/internal/deploy"
+	"github.com/netdoctor/netdoctor/internal/diagnose"
+	"github.com/netdoctor/netdoctor/internal/report"
+)
+
+// Collector gathers node facts (check.CollectFacts; tests pass a fake).
+type Collector func(ctx context.Context, opts check.FactsOptions) (*check.Facts, error)
+
+// Options of `netctl diagnose`.
+type Options struct {
+	Kubeconfig  string
+	Context     string
+	Namespace   string
+	ConfigFile  string
+	PodWaitTime int
+	Output      string
+	AutoClean   bool
+
+	facts   check.FactsOptions
+	collect Collector
+	genericiooptions.IOStreams
+}
+
+// JSONOutput is the -o json document.
+type JSONOutput struct {
+	Facts    map[string]agent.NodeFacts `json:"facts"`
+	Findings []report.Finding           `json:"findings"`
+}
+
+// NewCommand returns `netctl diagnose` wired to the real collector.
+func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
+	return newCommand(streams, check.CollectFacts)
+}
+
+func newCommand(streams genericiooptions.IOStreams, collect Collector) *cobra.Command {
+	o := &Options{IOStreams: streams, collect: collect}
+	cmd := &cobra.Command{
+		Use:   "diagnose",
+		Short: "Read every node's routes, MTU, conntrack and neighbour table and name what is wrong where",
+		Long: "Deploy the host-network agents, read each node's network facts (interfaces and\n" +
+			"MTU, IPv4/IPv6 routes, conntrack usage, neighbour table) and report findings:\n" +
+			"route-missing, mtu-mismatch, conntrack-near-full, neighbour-table-near-full,\n" +
+			"facts-unavailable.\n\n" +
+			"Exit status: 0 no finding, 1 some finding (or interrupted), 2 a usage or setup error.",
+		Example: "  netctl diagnose\n  netctl diagnose -o json --auto-clean",
+		Args:    clierr.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(cmd); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: as kubectl: $KUBECONFIG, ~/.kube/config)")
+	f.StringVar(&o.Context, "context", "", "kubeconfig context (default: its current context)")
+	f.StringVar(&o.Namespace, "namespace", config.DefaultNamespace, "namespace of the agents")
+	f.StringVar(&o.ConfigFile, "config", "", "config.json to take namespace, port, image and version from (optional)")
+	f.IntVar(&o.PodWaitTime, "pod-wait-time", config.DefaultPodWaitTime, "seconds to wait for the agents to be ready")
+	f.StringVarP(&o.Output, "output", "o", "table", "output format: table or json")
+	f.BoolVar(&o.AutoClean, "auto-clean", false, "delete the agents when done")
+	return cmd
+}
+
+// Complete merges --config (when given) with the flags that were set and
+// rejects bad input before anything touches a cluster.
+func (o *Options) Complete(cmd *cobra.Command) error {
+	cfg := config.Default()
+	if o.ConfigFile != "" {
+		var err error
+		if cfg, err = config.Load(config.ExpandPath(o.ConfigFile)); err != nil {
+			return clierr.UsageError(fmt.Errorf("--config: %w", err))
+		}
+	}
+	changed := cmd.Flags().Changed
+	if changed("namespace") || o.ConfigFile == "" {
+		cfg.Namespace = o.Namespace
+	}
+	if changed("pod-wait-time") || o.ConfigFile == "" {
+		cfg.PodWaitTime = o.PodWaitTime
+	}
+	if changed("auto-clean") || o.ConfigFile == "" {
+		cfg.AutoClean = o.AutoClean
+	}
+	kubeconfig, kctx := cfg.SrcKubeConfig, cfg.SrcContext
+	if changed("kubeconfig") {
+		kubeconfig = o.Kubeconfig
+	}
+	if changed("context") {
+		kctx = o.Context
+	}
+	if o.Output != "table" && o.Output != "json" {
+		return clierr.Usagef("--output %q is not one of table, json", o.Output)
+	}
+	if cfg.Namespace == "" {
+		return clierr.Usagef("--namespace must not be empty")
+	}
+	if cfg.PodWaitTime <= 0 {
+		return clierr.Usagef("--pod-wait-time must be a positive number of seconds, got %d", cfg.PodWaitTime)
+	}
+	port, err := cfg.Port.Int()
+	if err != nil {
+		return clierr.UsageError(fmt.Errorf("port in %s: %w", o.ConfigFile, err))
+	}
+	if kubeconfig != "" {
+		kubeconfig = config.ExpandPath(kubeconfig)
+	}
+	o.facts = check.FactsOptions{
+		Kubeconfig: kubeconfig, Context: kctx, Namespace: cfg.Namespace,
+		Image: deploy.Image(cfg.SrcImageRepository, cfg.Version), Port: port,
+		PodWait: time.Duration(cfg.PodWaitTime) * time.Second, AutoClean: cfg.AutoClean,
+	}
+	return nil
+}
+
+// Run collects, analyzes and renders; exit 1 when there is a finding.
+func (o *Options) Run(ctx context.Context) error {
+	opts := o.facts
+	opts.Log = o.ErrOut
+	facts, err := o.collect(ctx, opts)
+	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(o.ErrOut, "interrupted before facts were collected")
+			return clierr.Silent(clierr.Failed)
+		}
+		return clierr.UsageError(err)
+	}
+	findings := diagnose.AnalyzeFacts(facts.Nodes, facts.ByNode, facts.Unavailable)
+	if o.Output == "json" {
+		enc := json.NewEncoder(o.Out)
+		enc.SetIndent("", "  ")
+		out := JSONOutput{Facts: facts.ByNode, Findings: findings}
+		if out.Findings == nil {
+			out.Findings = []report.Finding{}
+		}
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	} else {
+		writeTable(o.Out, facts, findings)
+	}
+	if len(findings) > 0 {
+		fmt.Fprintf(o.ErrOut, "diagnose: %d finding(s) on %d node(s)\n", len(findings), len(facts.Nodes))
+		return clierr.Silent(clierr.Failed)
+	}
+	fmt.Fprintf(o.ErrOut, "diagnose: no finding on %d node(s)\n", len(facts.Nodes))
+	return nil
+}
+
+// writeTable prints the per-node facts summary, then one line per finding.
+func writeTable(w io.Writer, facts *check.Facts, findings []report.Finding) {
+	t := tablewriter.NewWriter(w)
+	t.SetHeader([]string{"NODE", "MTU", "ROUTES", "CONNTRACK", "NEIGHBOURS"})
+	t.SetAutoFormatHeaders(false)
+	t.SetAutoWrapText(false)
+	t.SetAlignment(tablewriter.ALIGN_LEFT)
+	for _, n := range facts.Nodes {
+		f, ok := facts.ByNode[n.Name]
+		if !ok {
+			t.Append([]string{n.Name, "-", "-", "-", "-"})
+			continue
+		}
+		mtu := "?"
+		if m := diagnose.NodeMTU(n, f); m > 0 {
+			mtu = strconv.Itoa(m)
+		}
+		t.Append([]string{n.Name, mtu, strconv.Itoa(len(f.Routes)), usage(f.Conntrack.Count, f.Conntrack.Max),
+			usage(len(f.Neighbours), f.NeighGC4[2])})
+	}
+	t.Render()
+	if len(findings) == 0 {
+		fmt.Fprintln(w, "\nFindings: none")
+		return
+	}
+	fmt.Fprintln(w, "\nFindings:")
+	for _, f := range findings {
+		fmt.Fprintf(w, "  %s [%s] %s\n", f.Kind, strings.Join(f.Nodes, ","), f.Summary)
+		if f.Evidence != "" {
+			fmt.Fprintf(w, "      %s\n", f.Evidence)
+		}
+	}
+}
+
+// usage renders "count/max" with "?" for an unknown (-1) value.
+func usage(count, max int) string {
+	s := func(v int) string {
+		if v < 0 {
+			return "?"
+		}
+		return strconv.Itoa(v)
+	}
+	return s(count) + "/" + s(max)
+}

@@ -1,0 +1,102 @@
+package diagnosecmd
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/netdoctor/netdoctor/internal/agent"
+	"github.com/netdoctor/netdoctor/internal/check"
+	"github.com/netdoctor/netdoctor/internal/cli/clierr"
+	"github.com/netdoctor/netdoctor/internal/diagnose"
+	"github.com/netdoctor/netdoctor/internal/kube"
+)
+
+func twoNodes(mtuB int) *check.Facts {
+	nodes := []kube.Node{{Name: "a", InternalIPs: []string{"10.0.0.1"}, PodCIDRs: []string{"10.244.1.0/24"}},
+		{Name: "b", InternalIPs: []string{"10.0.0.2"}, PodCIDRs: []string{"10.244.2.0/24"}},
+		{Name: "c", InternalIPs: []string{"10.0.0.3"}, PodCIDRs: []string{"10.244.3.0/24"}}}
+	by := map[string]agent.NodeFacts{}
+	for _, n := range nodes {
+		mtu := 1500
+		if n.Name == "b" {
+			mtu = mtuB
+		}
+		by[n.Name] = agent.NodeFacts{Node: n.Name, Conntrack: agent.Usage{Count: 1, Max: -1}, NeighGC4: [3]int{-1, -1, -1},
+			Interfaces: []agent.Interface{{Name: "eth0", MTU: mtu, Up: true, Addrs: []string{n.InternalIPs[0] + "/24"}}},
+			Routes:     []agent.Route{{Dst: "0.0.0.0/0", Gateway: "10.0.0.254", Iface: "eth0"}}}
+	}
+	return &check.Facts{Nodes: nodes, ByNode: by}
+}
+
+func runCmd(t *testing.T, collect Collector, args ...string) (string, string, int, check.FactsOptions) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	var got check.FactsOptions
+	cmd := newCommand(genericiooptions.IOStreams{Out: &out, ErrOut: &errOut}, func(ctx context.Context, o check.FactsOptions) (*check.Facts, error) {
+		got = o
+		return collect(ctx, o)
+	})
+	cmd.SetArgs(args)
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	err := cmd.ExecuteContext(context.Background())
+	if err != nil {
+		errOut.WriteString(err.Error())
+	}
+	return out.String(), errOut.String(), clierr.Code(err), got
+}
+
+func TestDiagnoseExitCodesAndOutput(t *testing.T) {
+	healthy := func(context.Context, check.FactsOptions) (*check.Facts, error) { return twoNodes(1500), nil }
+	out, _, code, opts := runCmd(t, healthy)
+	if code != 0 || !strings.Contains(out, "Findings: none") || !strings.Contains(out, "1500") {
+		t.Errorf("healthy: code %d\n%s", code, out)
+	}
+	if opts.Namespace != "netdoctor-system" || opts.Port != 8889 || !strings.Contains(opts.Image, "/netctl:") {
+		t.Errorf("defaults: %+v", opts)
+	}
+
+	odd := func(context.Context, check.FactsOptions) (*check.Facts, error) { return twoNodes(1280), nil }
+	out, _, code, _ = runCmd(t, odd, "-o", "json")
+	var doc JSONOutput
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 1 {
+		t.Fatalf("mtu: code %d, %v\n%s", code, err, out)
+	}
+	if len(doc.Findings) != 1 || doc.Findings[0].Kind != diagnose.KindMTUMismatch || doc.Findings[0].Nodes[0] != "b" || len(doc.Facts) != 3 {
+		t.Errorf("json %+v", doc)
+	}
+
+	failing := func(context.Context, check.FactsOptions) (*check.Facts, error) { return nil, errors.New("no cluster") }
+	if _, errOut, code, _ := runCmd(t, failing); code != 2 || !strings.Contains(errOut, "no cluster") {
+		t.Errorf("setup error: code %d %q", code, errOut)
+	}
+	for _, bad := range [][]string{{"-o", "yaml"}, {"--pod-wait-time", "0"}, {"--config", "/nonexistent/config.json"}, {"extra"}} {
+		if _, errOut, code, _ := runCmd(t, healthy, bad...); code != 2 {
+			t.Errorf("%v: code %d (%s), want 2", bad, code, errOut)
+		}
+	}
+}
+
+func TestDiagnoseConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(cfg, []byte(`{"namespace":"nd-x","port":"9000","srcImageRepository":"r.example","version":"v9"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	healthy := func(context.Context, check.FactsOptions) (*check.Facts, error) { return twoNodes(1500), nil }
+	_, _, code, opts := runCmd(t, healthy, "--config", cfg)
+	if code != 0 || opts.Namespace != "nd-x" || opts.Port != 9000 || opts.Image != "r.example/netctl:v9" {
+		t.Errorf("config: code %d %+v", code, opts)
+	}
+	_, _, _, opts = runCmd(t, healthy, "--config", cfg, "--namespace", "other")
+	if opts.Namespace != "other" {
+		t.Errorf("--namespace does not override config: %+v", opts)
+	}
+}
