@@ -100,7 +100,7 @@ func routeFindings(x kube.Node, nodes []kube.Node, f agent.NodeFacts) []report.F
 			}
 			how := "no route"
 			if best >= 0 {
-				how = "reject route " + routes[best].p.String()
+				how = "only the reject route " + routes[best].p.String()
 			}
 			missing = append(missing, fmt.Sprintf("%s of %s (%s)", c, y.Name, how))
 			if !slices.Contains(owners, y.Name) {
