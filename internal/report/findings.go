@@ -22,7 +22,8 @@ type Finding struct {
 	// two-cluster checks names are qualified "src/NAME" or "dst/NAME".
 	Nodes []string `json:"nodes,omitempty"`
 	// Target is a culprit that is not a node: a DNS server ("cluster-dns"
-	// or its IP) or a customized target ip:port.
+	// or its IP), a customized target ip:port, or for route-missing the
+	// pod CIDRs without a route (comma-separated).
 	Target   string       `json:"target,omitempty"`
 	Mode     string       `json:"mode,omitempty"`
 	Protocol probe.Kind   `json:"protocol,omitempty"`
