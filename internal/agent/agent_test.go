@@ -40,7 +40,7 @@ type slowIdentity struct {
 	inFlight, peak atomic.Int32
 	served         atomic.Int32
 	srv            *httptest.Server
-	node, pod      string
+	node           string
 }
 
 func newSlowIdentity(t *testing.T, node string, delay time.Duration) *slowIdentity {

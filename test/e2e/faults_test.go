@@ -50,6 +50,7 @@ func assertFailed(t *testing.T, rep report.JSONReport, r run, all, want map[key]
 	} else if n := len(got[report.Exception]); n > 0 {
 		t.Errorf("%d EXCEPTION rows, want none: %v", n, keys(got[report.Exception]))
 	}
+	sameKeys(t, "FAILED pairs", got[report.Failed], want)
 	sameKeys(t, "all pairs", union(got), all)
 	if r.Code != 1 {
 		t.Errorf("exit code %d, want 1", r.Code)
@@ -226,16 +227,6 @@ func union(m map[report.Result]map[key]report.JSONRow) map[key]bool {
 		}
 	}
 	return u
-}
-
-func only(m map[key]report.JSONRow, pred func(key) bool) map[key]report.JSONRow {
-	o := map[key]report.JSONRow{}
-	for k, v := range m {
-		if pred(k) {
-			o[k] = v
-		}
-	}
-	return o
 }
 
 func contains[T comparable](s []T, v T) bool {
