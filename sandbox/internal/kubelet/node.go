@@ -109,7 +109,6 @@ func (k *kubelet) buildNode(n *nodeState) *corev1.Node {
 			OSImage:                 "netdoctor sandbox",
 			ContainerRuntimeVersion: containerRuntime,
 			KubeletVersion:          kubeletVersion,
-			KubeProxyVersion:        kubeletVersion,
 			OperatingSystem:         "linux",
 			Architecture:            "amd64",
 		},
