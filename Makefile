@@ -44,9 +44,13 @@ demo-down: ## remove the demo cluster
 monitor-check: ## helm lint/template of the monitor chart and promtool rule tests
 	./deploy/check.sh
 
-vet: ## go vet and gofmt
+STATICCHECK ?= $(shell go env GOPATH)/bin/staticcheck
+
+vet: ## go vet, gofmt and staticcheck (both modules)
 	go vet ./...
-	@out=$$(gofmt -l cmd internal test 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd internal test sandbox 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(STATICCHECK) ./...
+	cd sandbox && $(STATICCHECK) ./...
 
 image: ## container image $(IMAGE) (needs docker and network access)
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .

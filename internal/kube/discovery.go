@@ -218,7 +218,7 @@ func (c *Client) ClusterDNSIPs(ctx context.Context) ([]string, error) {
 			}
 		}
 		if len(out) == 0 {
-			return nil, fmt.Errorf("Service kube-system/%s in cluster %s has no ClusterIP; set targetDNSServer", name, c.Name)
+			return nil, fmt.Errorf("the kube-system/%s Service in cluster %s has no ClusterIP; set targetDNSServer", name, c.Name)
 		}
 		return SortIPs(out), nil
 	}
