@@ -45,14 +45,9 @@ type udpSendProber struct{}
 
 func (udpSendProber) Probe(ctx context.Context, t Target) Result {
 	start := time.Now()
-	target, bad := validHostPort(t)
+	conn, target, bad := dialUDP(ctx, t, start)
 	if bad != nil {
 		return *bad
-	}
-	d := net.Dialer{Control: udpControl}
-	conn, err := d.DialContext(ctx, "udp", target)
-	if err != nil {
-		return failed(ctx, err, start, "udp to "+target)
 	}
 	defer conn.Close()
 	if _, err := conn.Write([]byte("netdoctor udp-send\n")); err != nil && !errors.Is(err, syscall.ENOBUFS) {
@@ -60,7 +55,7 @@ func (udpSendProber) Probe(ctx context.Context, t Target) Result {
 	}
 	conn.SetReadDeadline(soonest(ctx, time.Now().Add(udpSendWait)))
 	buf := make([]byte, 1500)
-	_, err = conn.Read(buf)
+	_, err := conn.Read(buf)
 	total := time.Since(start)
 	switch {
 	case err == nil:

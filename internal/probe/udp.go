@@ -58,6 +58,23 @@ func emptyIfDash(s string) string {
 	return s
 }
 
+// dialUDP validates t and returns a connected UDP socket with the options
+// both UDP probes need (Don't Fragment, ICMP errors reported), the
+// "host:port" it targets, or the result that ends the probe.
+func dialUDP(ctx context.Context, t Target, start time.Time) (net.Conn, string, *Result) {
+	target, bad := validHostPort(t)
+	if bad != nil {
+		return nil, "", bad
+	}
+	d := net.Dialer{Control: udpControl}
+	conn, err := d.DialContext(ctx, "udp", target)
+	if err != nil {
+		r := failed(ctx, err, start, "udp to "+target)
+		return nil, target, &r
+	}
+	return conn, target, nil
+}
+
 // udpProber sends a nonce to a netctl agent's UDP echo and waits for the
 // agent to send it back with its identity.
 //
@@ -68,14 +85,9 @@ type udpProber struct{}
 
 func (udpProber) Probe(ctx context.Context, t Target) Result {
 	start := time.Now()
-	target, bad := validHostPort(t)
+	conn, target, bad := dialUDP(ctx, t, start)
 	if bad != nil {
 		return *bad
-	}
-	d := net.Dialer{Control: udpControl}
-	conn, err := d.DialContext(ctx, "udp", target)
-	if err != nil {
-		return failed(ctx, err, start, "udp to "+target)
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
