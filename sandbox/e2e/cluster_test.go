@@ -233,7 +233,7 @@ func TestBadInputExitCode2(t *testing.T) {
 // one, peers them, then tears it down and checks nothing is left.
 func TestSecondClusterPeeringAndDown(t *testing.T) {
 	need(t)
-	const name = "e2epeer"
+	name := os.Getenv("NETDOCTOR_E2E_PREFIX") + "e2epeer"
 	sandbox("down", "--name", name)
 	t0 := time.Now()
 	out := mustSandbox(t, "up", "--name", name, "--nodes", "2", "--ip-family", "dual", "--peer", clusterName)

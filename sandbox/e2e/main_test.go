@@ -23,7 +23,10 @@ import (
 	"github.com/netdoctor/netdoctor/sandbox/internal/state"
 )
 
-const clusterName = "e2e"
+// clusterName is the shared cluster; NETDOCTOR_E2E_PREFIX (a few letters)
+// prefixes every cluster this suite starts, so two runs on one machine
+// (parallel branches, a CI clone) never touch each other's clusters.
+var clusterName = os.Getenv("NETDOCTOR_E2E_PREFIX") + "e2e"
 
 var (
 	skipReason string

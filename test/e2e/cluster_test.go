@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -29,11 +30,21 @@ type node struct {
 	PodCIDRs []netip.Prefix
 }
 
+// prefixed applies NETDOCTOR_E2E_PREFIX (a few letters) to a cluster name, so
+// two runs on one machine (parallel branches, a CI clone) never share a cluster.
+func prefixed(name string) string { return os.Getenv("NETDOCTOR_E2E_PREFIX") + name }
+
 // sharedCluster returns the cluster with this name, starting it on first use.
 // Tests share clusters where they can: a cold start costs tens of seconds.
 func sharedCluster(t *testing.T, name string, nodes int, family string, extra ...string) *cluster {
 	t.Helper()
 	requireE2E(t)
+	name = prefixed(name)
+	for i := 0; i+1 < len(extra); i++ {
+		if extra[i] == "--peer" {
+			extra[i+1] = prefixed(extra[i+1])
+		}
+	}
 	clustersMu.Lock()
 	defer clustersMu.Unlock()
 	if c, ok := clusters[name]; ok {
