@@ -119,12 +119,21 @@ func (a *applier) conntrackFull(ctx context.Context, name string) error {
 	if want < 1 {
 		want = 1
 	}
-	if err := netcfg.SetSysctls(ctx, n.Netns, []string{fmt.Sprintf("%s=%d", ctMax, want)}); err != nil {
-		msg := err.Error()
-		if strings.Contains(msg, "ermission denied") || strings.Contains(msg, "ead-only") {
-			return fmt.Errorf("%w: fault conntrack-full skipped: this kernel keeps %s read-only outside the initial network namespace (one host-wide value; changing it would affect the whole machine)", ErrUnsupported, ctMax)
-		}
+	readOnly := fmt.Errorf("%w: fault conntrack-full skipped: this kernel keeps %s read-only outside the initial network namespace (one host-wide value; changing it would affect the whole machine)", ErrUnsupported, ctMax)
+	// The sysctl's mode as the node namespace sees it (0444: not per-netns).
+	mode, err := netcfg.Output(ctx, "ip", "netns", "exec", n.Netns, "stat", "-c", "%a", "/proc/sys/net/netfilter/nf_conntrack_max")
+	if err != nil {
 		return err
+	}
+	if m, err := strconv.ParseUint(strings.TrimSpace(mode), 8, 32); err != nil || m&0o200 == 0 {
+		return readOnly
+	}
+	// procps sysctl exits 0 even when the kernel refuses: read back.
+	if err := netcfg.SetSysctls(ctx, n.Netns, []string{fmt.Sprintf("%s=%d", ctMax, want)}); err != nil {
+		return err
+	}
+	if got, err := nsSysctl(ctx, n.Netns, ctMax); err != nil || got != want {
+		return readOnly
 	}
 	// Never change the host: a kernel that wrote through to the global
 	// value gets it back at once.
