@@ -570,6 +570,39 @@ func TestOverlayHostPort(t *testing.T) {
 	}
 }
 
+// TestPlainMTUFlag: --mtu without an overlay sets the whole routed path
+// (bridge, node links, pod links) and creates no vxlan device.
+func TestPlainMTUFlag(t *testing.T) {
+	need(t)
+	name := os.Getenv("NETDOCTOR_E2E_PREFIX") + "e2emtu"
+	sandbox("down", "--name", name)
+	mustSandbox(t, "up", "--name", name, "--nodes", "2", "--ip-family", "ipv4", "--mtu", "1400", "--timeout", "3m")
+	defer mustSandbox(t, "down", "--name", name)
+	s, err := state.Load(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile("/sys/class/net/" + s.Bridge + "/mtu"); strings.TrimSpace(string(b)) != "1400" {
+		t.Errorf("bridge %s mtu %q, want 1400", s.Bridge, b)
+	}
+	nss, _ := cluster.Namespaces(name)
+	for _, ns := range nss {
+		for link, mtu := range linkMTUs(t, ns) {
+			if link != "lo" && mtu != 1400 {
+				t.Errorf("%s: %s mtu %d, want 1400", ns, link, mtu)
+			}
+			if link == plan.VXLANDevice {
+				t.Errorf("%s: vxlan device without --overlay", ns)
+			}
+		}
+	}
+	for _, n := range s.Nodes[1:] {
+		if out, err := nsRun(s.Nodes[0].Netns, "ping", "-n", "-M", "do", "-s", "1372", "-c", "1", "-W", "2", n.IPs[0]); err != nil {
+			t.Errorf("1372-byte DF ping between nodes: %v %s", err, out)
+		}
+	}
+}
+
 func TestOverlayBadInputExitCode2(t *testing.T) {
 	need(t)
 	name := os.Getenv("NETDOCTOR_E2E_PREFIX") + "vxbad"

@@ -200,6 +200,12 @@ func (a *applier) apply(ctx context.Context, sp Spec) error {
 			r.add("forward", matchAddr("saddr", peer, "drop"))
 			r.add("input", matchAddr("saddr", peer, "drop"))
 		} else {
+			if a.st.Overlay == plan.OverlayVXLAN {
+				// The encapsulated packets are node-to-node UDP whose replies
+				// use other source ports: conntrack sees each direction as
+				// new. Only the inner flows count.
+				r.add("output", []string{fmt.Sprintf("udp dport %d accept", plan.VXLANPort)})
+			}
 			r.add("output", matchAddr("daddr", peer, "ct state new drop"))
 			r.add("forward", matchAddr("daddr", peer, "ct state new drop"))
 		}
