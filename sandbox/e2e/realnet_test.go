@@ -516,6 +516,24 @@ func TestOverlayConntrackFull(t *testing.T) {
 	}
 }
 
+// TestOverlayOnewayFault: on the overlay, oneway still cuts only new flows
+// from A to B (the encapsulated underlay packets are not what it judges).
+func TestOverlayOnewayFault(t *testing.T) {
+	e := overlayCluster(t)
+	n1, n2 := e.st.Nodes[0].Name, e.st.Nodes[1].Name
+	p1, p2 := e.netns[e.pods[0].Name], e.netns[e.pods[1].Name]
+	mustSandbox(t, "fault", "add", "--name", vxName, "oneway", n1, n2)
+	defer mustSandbox(t, "fault", "remove", "--name", vxName, "oneway", n1, n2)
+	for f := 0; f < 2; f++ {
+		if err := httpGet(p1, hostPort(podIPs(e.pods[1])[f], echoPort)); err == nil {
+			t.Errorf("family %d: %s -> %s worked under oneway", f, n1, n2)
+		}
+		if err := httpGet(p2, hostPort(podIPs(e.pods[0])[f], echoPort)); err != nil {
+			t.Errorf("family %d: %s -> %s broken under oneway %s %s: %v", f, n2, n1, n1, n2, err)
+		}
+	}
+}
+
 func holdCheck(ns string, port int, proto string) (string, error) {
 	return nsRun(ns, binary, "hold-port", "--check", "--port", strconv.Itoa(port), "--proto", proto)
 }
