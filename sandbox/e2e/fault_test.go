@@ -101,7 +101,7 @@ func TestFaults(t *testing.T) {
 	}
 }
 
-// TestFaultNetemSkipsClearly: delay/loss need tc netem. Without sch_netem the
+// TestFaultNetemSkipsClearly: delay needs tc netem (loss uses nftables). Without sch_netem the
 // fault must fail with exit code 3 and say why, changing nothing.
 func TestFaultNetemSkipsClearly(t *testing.T) {
 	need(t)

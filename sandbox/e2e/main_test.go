@@ -76,6 +76,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "deploying echo DaemonSet:", err)
 			return 1
 		}
+		defer stopOverlayCluster() // realnet_test.go's shared vxlan cluster, if a test started it
 		return m.Run()
 	}()
 	os.Exit(code)

@@ -2,10 +2,13 @@
 # Measures sandbox start-up, DaemonSet roll-out, memory and teardown at
 # several sizes and prints a Markdown table (copied into sandbox/README.md).
 # Usage (root): sandbox/hack/scale.sh [NODES...]   default: 4 20 50 100
+# UPFLAGS adds up flags, e.g. UPFLAGS="--overlay vxlan" (shown in the mode column).
 set -euo pipefail
 BIN=${BIN:-$(cd "$(dirname "$0")/../.." && pwd)/_output/bin/linux/amd64/netdoctor-sandbox}
 NAME=${NAME:-scale}
 FAMILY=${FAMILY:-dual}
+UPFLAGS=${UPFLAGS:-}
+MODE=${UPFLAGS:-routed}
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(4 20 50 100)
 
 now() { date +%s.%N; }
@@ -24,12 +27,12 @@ pss_mib() {
   done | awk '{s+=$1} END{printf "%.0f", s/1024}'
 }
 
-echo "| nodes | family | up (nodes Ready + CoreDNS) | DaemonSet Ready on all nodes | memory PSS | down |"
-echo "|---|---|---|---|---|---|"
+echo "| nodes | family | mode | up (nodes Ready + CoreDNS) | DaemonSet Ready on all nodes | memory PSS | down |"
+echo "|---|---|---|---|---|---|---|"
 for n in "${sizes[@]}"; do
   "$BIN" down --name "$NAME" >/dev/null 2>&1 || true
   t=$(now)
-  kc=$("$BIN" up --name "$NAME" --nodes "$n" --ip-family "$FAMILY" --timeout 10m 2>/tmp/scale-up-$n.log)
+  kc=$("$BIN" up --name "$NAME" --nodes "$n" --ip-family "$FAMILY" $UPFLAGS --timeout 10m 2>/tmp/scale-up-$n.log)
   up=$(since "$t")
   t=$(now)
   kubectl --kubeconfig "$kc" apply -f - >/dev/null <<YAML
@@ -52,5 +55,5 @@ YAML
   t=$(now)
   "$BIN" down --name "$NAME" >/dev/null 2>/tmp/scale-down-$n.log
   down=$(since "$t")
-  echo "| $n | $FAMILY | ${up} s | +${ds} s | ${mem} MiB | ${down} s |"
+  echo "| $n | $FAMILY | $MODE | ${up} s | +${ds} s | ${mem} MiB | ${down} s |"
 done

@@ -22,9 +22,9 @@ func faultHelp() string {
 	var b strings.Builder
 	b.WriteString("Faults (real kernel mechanisms in the node namespaces; remove restores exactly):\n")
 	for _, k := range kinds {
-		fmt.Fprintf(&b, "  %-11s %s\n", k, fault.Kinds[k])
+		fmt.Fprintf(&b, "  %-15s %s\n", k, fault.Kinds[k])
 	}
-	b.WriteString("\nExit code 3: the fault needs a kernel feature this machine lacks (e.g. tc netem); nothing changed.")
+	b.WriteString("\nExit code 3: the fault needs a kernel feature this machine lacks (e.g. tc netem for delay, a per-netns nf_conntrack_max for conntrack-full); nothing changed.")
 	return b.String()
 }
 

@@ -35,6 +35,7 @@ func newKubeletCommand() *cobra.Command {
 				ServingCert:   l.PKI.KubeletServingCert,
 				ServingKey:    l.PKI.KubeletServingKey,
 				ClientCA:      l.PKI.CACert,
+				MTU:           s.MTU,
 			}
 			for _, n := range s.Nodes {
 				cfg.Nodes = append(cfg.Nodes, kubelet.Node{Name: n.Name, Netns: n.Netns, IPs: n.IPs, PodCIDRs: n.PodCIDRs, Zone: n.Zone})

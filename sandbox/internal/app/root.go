@@ -85,6 +85,7 @@ func NewRootCommand(out, errOut io.Writer) *cobra.Command {
 		newFaultCommand(out, errOut),
 		newKubeletCommand(),
 		newEchoCommand(),
+		newHoldPortCommand(out),
 		&cobra.Command{
 			Use:                "component NAME ARGS...",
 			Short:              "Run kube-apiserver, kube-controller-manager, kube-scheduler or kube-proxy",

@@ -47,6 +47,8 @@ func newUpCommand(out, errOut io.Writer) *cobra.Command {
 	f.StringVar(&o.Peer, "peer", "", "an existing sandbox cluster to connect to (node and pod ranges routed both ways)")
 	f.StringVar(&o.NetctlBinary, "netctl-binary", "", "binary run for images ghcr.io/netdoctor/netctl:* (default: netctl next to this binary)")
 	f.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "give up (and tear down) after this long")
+	f.StringVar(&o.Overlay, "overlay", "", "pod network between nodes: none (routed, default) or vxlan (a vxlan device per node, as flannel)")
+	f.IntVar(&o.MTU, "mtu", 0, "MTU of pod interfaces and the overlay device (default 1450 with --overlay vxlan, else 1500)")
 	f.BoolVar(&o.KeepOnError, "keep-on-error", false, "keep a cluster that failed to come up, for inspection")
 	cmd.MarkFlagRequired("name")
 	return cmd

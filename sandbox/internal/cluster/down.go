@@ -85,6 +85,16 @@ func Down(ctx context.Context, name string, log io.Writer) error {
 			}
 		}
 	}
+	// Processes faults started (host-port): by PID, if still theirs.
+	if s != nil {
+		for _, f := range s.Faults {
+			for _, c := range f.Changes {
+				if c.Type == "process" && controlplane.Alive(c.PID) && strings.Contains(controlplane.Cmdline(c.PID), " hold-port ") {
+					pids = append(pids, c.PID)
+				}
+			}
+		}
+	}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(16)

@@ -40,19 +40,32 @@ type UpOptions struct {
 	Self         string // path of the netdoctor-sandbox binary
 	Timeout      time.Duration
 	KeepOnError  bool
+	Overlay      string // "" or "vxlan" (--overlay)
+	MTU          int    // pod/overlay MTU (--mtu); 0 = default
 }
 
 // Validate checks the options without touching the machine.
 func (o *UpOptions) Validate() error {
-	if _, err := plan.New(o.Name, 0, o.Nodes, o.IPFamily, o.Zones); err != nil {
+	p, err := plan.New(o.Name, 0, o.Nodes, o.IPFamily, o.Zones)
+	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadInput, err)
+	}
+	if err := p.SetNetwork(o.Overlay, o.MTU); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadInput, err)
+	}
+	if o.Peer != "" && p.Overlay != "" {
+		return fmt.Errorf("%w: --peer %q with --overlay %s: peering supports routed clusters only", ErrBadInput, o.Peer, p.Overlay)
 	}
 	if o.Peer == o.Name {
 		return fmt.Errorf("%w: --peer %q: a cluster cannot peer with itself", ErrBadInput, o.Peer)
 	}
 	if o.Peer != "" {
-		if _, err := state.Load(o.Peer); err != nil {
+		ps, err := state.Load(o.Peer)
+		if err != nil {
 			return fmt.Errorf("%w: --peer %q: %w (bring it up first)", ErrBadInput, o.Peer, err)
+		}
+		if ps.Overlay != "" {
+			return fmt.Errorf("%w: --peer %q: that cluster uses --overlay %s; peering supports routed clusters only", ErrBadInput, o.Peer, ps.Overlay)
 		}
 	}
 	if _, err := state.Load(o.Name); err == nil {
@@ -134,6 +147,9 @@ func (u *upper) reserve(ctx context.Context) error {
 	p, err := plan.New(u.o.Name, slot, u.o.Nodes, u.o.IPFamily, u.o.Zones)
 	if err != nil {
 		return err
+	}
+	if err := p.SetNetwork(u.o.Overlay, u.o.MTU); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
 	dir := state.Dir(u.o.Name)
 	coredns := filepath.Join(filepath.Dir(u.o.Self), "netdoctor-coredns")

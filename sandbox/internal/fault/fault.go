@@ -30,15 +30,18 @@ var ErrUnsupported = errors.New("unsupported on this machine")
 
 // Kinds lists the faults with their arguments.
 var Kinds = map[string]string{
-	"link":       "A B            drop all traffic between node A (and its pods) and node B (and its pods), both ways",
-	"oneway":     "A B            drop new connections/flows from A (and its pods) to B; B -> A still works",
-	"port":       "NODE PORT [tcp|udp]  drop traffic to PORT on NODE and on NODE's pods",
-	"isolate":    "POD            drop all traffic to and from a pod (NAMESPACE/NAME or NAME in default)",
-	"pod-routes": "NODE           every other node loses its route to NODE's pod CIDRs",
-	"mtu":        "NODE BYTES     lower the MTU of NODE's link to the switch (full-size packets to NODE's pods are lost)",
-	"dns-down":   "               cluster DNS stops answering (udp/tcp 53 to kube-dns and CoreDNS pods dropped)",
-	"delay":      "NODE DURATION  add latency on NODE's link (tc netem)",
-	"loss":       "NODE PERCENT   drop a share of packets on NODE's link (tc netem)",
+	"link":            "A B            drop all traffic between node A (and its pods) and node B (and its pods), both ways",
+	"oneway":          "A B            drop new connections/flows from A (and its pods) to B; B -> A still works",
+	"port":            "NODE PORT [tcp|udp]  drop traffic to PORT on NODE and on NODE's pods",
+	"isolate":         "POD            drop all traffic to and from a pod (NAMESPACE/NAME or NAME in default)",
+	"pod-routes":      "NODE           every other node loses its route to NODE's pod CIDRs",
+	"mtu":             "NODE BYTES     lower the MTU of NODE's link to the switch (full-size packets to NODE's pods are lost)",
+	"dns-down":        "               cluster DNS stops answering (udp/tcp 53 to kube-dns and CoreDNS pods dropped)",
+	"delay":           "NODE DURATION  add latency on NODE's link (tc netem)",
+	"loss":            "NODE PERCENT   drop a random share of the packets NODE sends on its link (nftables numgen)",
+	"kube-proxy-stop": "NODE    stop NODE's kube-proxy (its rules stay as they were, new Services get none); remove starts it again",
+	"conntrack-full":  "NODE    lower nf_conntrack_max in NODE's namespace below its count (needs a per-netns value)",
+	"host-port":       "NODE PORT [tcp|udp]  a foreign process in NODE's network namespace holds PORT on all addresses",
 }
 
 // Spec is a parsed fault request.
@@ -61,7 +64,8 @@ func Parse(words []string) (Spec, error) {
 	}
 	s := Spec{Kind: words[0], Args: words[1:]}
 	want := map[string][2]int{"link": {2, 2}, "oneway": {2, 2}, "port": {2, 3}, "isolate": {1, 1},
-		"pod-routes": {1, 1}, "mtu": {2, 2}, "dns-down": {0, 0}, "delay": {2, 2}, "loss": {2, 2}}
+		"pod-routes": {1, 1}, "mtu": {2, 2}, "dns-down": {0, 0}, "delay": {2, 2}, "loss": {2, 2},
+		"kube-proxy-stop": {1, 1}, "conntrack-full": {1, 1}, "host-port": {2, 3}}
 	n, ok := want[s.Kind]
 	if !ok {
 		return s, bad("unknown fault %q: one of %s", s.Kind, kindList())
@@ -70,15 +74,15 @@ func Parse(words []string) (Spec, error) {
 		return s, bad("fault %s takes arguments: %s", s.Kind, strings.TrimSpace(strings.SplitN(Kinds[s.Kind], "  ", 2)[0]))
 	}
 	switch s.Kind {
-	case "port":
+	case "port", "host-port":
 		if p, err := strconv.Atoi(s.Args[1]); err != nil || p < 1 || p > 65535 {
-			return s, bad("fault port: PORT %q must be 1-65535", s.Args[1])
+			return s, bad("fault %s: PORT %q must be 1-65535", s.Kind, s.Args[1])
 		}
 		if len(s.Args) == 2 {
 			s.Args = append(s.Args, "tcp")
 		}
 		if s.Args[2] != "tcp" && s.Args[2] != "udp" {
-			return s, bad("fault port: protocol %q must be tcp or udp", s.Args[2])
+			return s, bad("fault %s: protocol %q must be tcp or udp", s.Kind, s.Args[2])
 		}
 	case "mtu":
 		if b, err := strconv.Atoi(s.Args[1]); err != nil || b < 576 || b > 9000 {
@@ -103,7 +107,7 @@ func Parse(words []string) (Spec, error) {
 }
 
 func kindList() string {
-	return "link, oneway, port, isolate, pod-routes, mtu, dns-down, delay, loss"
+	return "link, oneway, port, isolate, pod-routes, mtu, dns-down, delay, loss, kube-proxy-stop, conntrack-full, host-port"
 }
 
 // Find returns the active fault matching spec words or an ID.
@@ -132,7 +136,7 @@ func Add(ctx context.Context, st *state.State, sp Spec) (state.Fault, error) {
 	err := a.apply(ctx, sp)
 	if err != nil {
 		// Undo whatever part was applied, so a failed add changes nothing.
-		if uerr := undo(ctx, f.Changes); uerr != nil {
+		if uerr := undo(ctx, st, f.Changes); uerr != nil {
 			err = errors.Join(err, fmt.Errorf("undoing partial fault: %w", uerr))
 		}
 		return f, err
@@ -143,7 +147,7 @@ func Add(ctx context.Context, st *state.State, sp Spec) (state.Fault, error) {
 
 // Remove undoes fault i and drops it from the state (saved by the caller).
 func Remove(ctx context.Context, st *state.State, i int) error {
-	if err := undo(ctx, st.Faults[i].Changes); err != nil {
+	if err := undo(ctx, st, st.Faults[i].Changes); err != nil {
 		return err
 	}
 	st.Faults = append(st.Faults[:i], st.Faults[i+1:]...)
@@ -196,6 +200,12 @@ func (a *applier) apply(ctx context.Context, sp Spec) error {
 			r.add("forward", matchAddr("saddr", peer, "drop"))
 			r.add("input", matchAddr("saddr", peer, "drop"))
 		} else {
+			if a.st.Overlay == plan.OverlayVXLAN {
+				// The encapsulated packets are node-to-node UDP whose replies
+				// use other source ports: conntrack sees each direction as
+				// new. Only the inner flows count.
+				r.add("output", []string{fmt.Sprintf("udp dport %d accept", plan.VXLANPort)})
+			}
 			r.add("output", matchAddr("daddr", peer, "ct state new drop"))
 			r.add("forward", matchAddr("daddr", peer, "ct state new drop"))
 		}
@@ -254,7 +264,7 @@ func (a *applier) apply(ctx context.Context, sp Spec) error {
 			if o.Index == n.Index {
 				continue
 			}
-			for _, rt := range netcfg.PodRouteLines(*n) {
+			for _, rt := range netcfg.PodRouteLines(&a.st.Plan, *n) {
 				route := strings.TrimPrefix(rt, "route add ")
 				if err := netcfg.Batch(ctx, o.Netns, []string{"route del " + route}, false); err != nil {
 					return err
@@ -285,7 +295,21 @@ func (a *applier) apply(ctx context.Context, sp Spec) error {
 		}
 		a.f.Changes = append(a.f.Changes, state.Change{Netns: n.Netns, Type: "mtu", Link: netcfg.NodeLink, OldMTU: old})
 		return nil
-	case "delay", "loss":
+	case "loss":
+		n, err := a.node(sp.Args[0])
+		if err != nil {
+			return err
+		}
+		var r rules
+		r.add("postrouting", lossRules(sp.Args[1]))
+		return a.nft(ctx, n.Netns, r)
+	case "kube-proxy-stop":
+		return a.stopKubeProxy(ctx, sp.Args[0])
+	case "conntrack-full":
+		return a.conntrackFull(ctx, sp.Args[0])
+	case "host-port":
+		return a.hostPort(ctx, sp.Args[0], sp.Args[1], sp.Args[2])
+	case "delay":
 		n, err := a.node(sp.Args[0])
 		if err != nil {
 			return err
@@ -322,6 +346,7 @@ var chains = []struct{ name, hook, prio string }{
 	{"input", "input", "-5"},
 	{"forward", "forward", "-5"},
 	{"output", "output", "-5"},
+	{"postrouting", "postrouting", "-5"},
 }
 
 // matchAddr builds rules matching addresses/prefixes of each family.
@@ -368,7 +393,7 @@ func (a *applier) nft(ctx context.Context, netns string, r rules) error {
 }
 
 // undo reverts changes in reverse order.
-func undo(ctx context.Context, changes []state.Change) error {
+func undo(ctx context.Context, st *state.State, changes []state.Change) error {
 	var errs []error
 	for i := len(changes) - 1; i >= 0; i-- {
 		c := changes[i]
@@ -382,6 +407,12 @@ func undo(ctx context.Context, changes []state.Change) error {
 			err = netcfg.Batch(ctx, c.Netns, []string{fmt.Sprintf("link set %s mtu %d", c.Link, c.OldMTU)}, false)
 		case "qdisc":
 			err = netcfg.Run(ctx, "tc", "-n", c.Netns, "qdisc", "del", "dev", c.Link, "root")
+		case "process":
+			err = KillFaultProcess(c.PID)
+		case "kube-proxy-stopped":
+			err = startKubeProxy(st, c.Node)
+		case "sysctl":
+			err = netcfg.SetSysctls(ctx, c.Netns, []string{c.Key + "=" + c.Value})
 		}
 		if err != nil {
 			errs = append(errs, err)

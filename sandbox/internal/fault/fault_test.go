@@ -24,6 +24,11 @@ func TestParse(t *testing.T) {
 		"bad proto":        {words: []string{"port", "n1", "80", "sctp"}, errHas: `protocol "sctp" must be tcp or udp`},
 		"bad mtu":          {words: []string{"mtu", "n1", "100"}, errHas: `BYTES "100" must be 576-9000`},
 		"bad delay":        {words: []string{"delay", "n1", "soon"}, errHas: `DURATION "soon"`},
+		"host-port tcp":    {words: []string{"host-port", "n1", "8080"}, wantID: "host-port n1 8080 tcp"},
+		"host-port proto":  {words: []string{"host-port", "n1", "53", "sctp"}, errHas: `fault host-port: protocol "sctp"`},
+		"kube-proxy-stop":  {words: []string{"kube-proxy-stop", "n1"}, wantID: "kube-proxy-stop n1"},
+		"conntrack-full":   {words: []string{"conntrack-full"}, errHas: "fault conntrack-full takes arguments: NODE"},
+		"loss over 100":    {words: []string{"loss", "n1", "101"}, errHas: `PERCENT "101"`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -46,5 +51,15 @@ func TestMatchAddrSplitsFamilies(t *testing.T) {
 	want := []string{"ip daddr { 10.0.0.0/24, 10.0.1.1 } drop", "ip6 daddr { fd00::/64 } drop"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+func TestLossRules(t *testing.T) {
+	got := lossRules("30%")
+	if len(got) != 2 || got[1] != `oifname "eth0" numgen random mod 10000 < 3000 drop` {
+		t.Fatalf("lossRules(30%%) = %q", got)
+	}
+	if got := lossRules("0.5%"); got[1] != `oifname "eth0" numgen random mod 10000 < 50 drop` {
+		t.Fatalf("lossRules(0.5%%) = %q", got)
 	}
 }

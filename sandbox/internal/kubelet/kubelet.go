@@ -70,6 +70,8 @@ type Config struct {
 	// TLS for the :10250 exec/logs server. With ClientCA set, clients must
 	// present a certificate it signed (the API server's kubelet client cert).
 	ServingCert, ServingKey, ClientCA string
+	// MTU of both ends of every pod veth (0: kernel default).
+	MTU int
 }
 
 // Run registers the nodes and runs their pods until ctx is cancelled, then

@@ -253,6 +253,7 @@ func (w *podWorker) setup(ctx context.Context, pod *corev1.Pod) error {
 			netns:    fmt.Sprintf("nd-%s-p-%s", w.k.cfg.ClusterName, w.shortID),
 			hostVeth: "veth" + w.shortID,
 			ips:      ips,
+			mtu:      w.k.cfg.MTU,
 		}
 		if err := setupPodNetwork(w.node, pn); err != nil {
 			return err

@@ -15,6 +15,7 @@ type podNet struct {
 	netns    string // namespace name under /run/netns
 	hostVeth string // node-side veth name
 	ips      []netip.Addr
+	mtu      int // both veth ends; 0 = kernel default
 }
 
 var ipv6Gateway = netip.MustParseAddr("fe80::1")
@@ -61,8 +62,9 @@ func setupPodNetwork(node *nodeState, pn *podNet) (err error) {
 	defer ph.Close()
 
 	veth := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: pn.hostVeth},
+		LinkAttrs:     netlink.LinkAttrs{Name: pn.hostVeth, MTU: pn.mtu},
 		PeerName:      "eth0",
+		PeerMTU:       uint32(pn.mtu),
 		PeerNamespace: netlink.NsFd(int(podNs)),
 	}
 	if err := nh.LinkAdd(veth); err != nil {

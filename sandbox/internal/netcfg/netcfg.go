@@ -62,6 +62,21 @@ func Batch(ctx context.Context, netns string, lines []string, force bool) error 
 	return nil
 }
 
+// BridgeBatch runs `bridge -batch` lines (fdb entries) in netns.
+func BridgeBatch(ctx context.Context, netns string, lines []string) error {
+	if len(lines) == 0 {
+		return nil
+	}
+	args := []string{"-n", netns, "-batch", "-"}
+	cmd := exec.CommandContext(ctx, "bridge", args...)
+	cmd.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("bridge %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
 // IsV6 reports whether an address or prefix is IPv6.
 func IsV6(s string) bool { return strings.Contains(s, ":") }
 

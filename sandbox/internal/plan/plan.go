@@ -67,7 +67,95 @@ type Plan struct {
 	DNSIPs      []string `json:"dnsIPs"` // kube-dns ClusterIPs (10th service IP)
 	APIServerIP string   `json:"apiServerIP"`
 	Nodes       []Node   `json:"nodes"`
+	// Overlay is "" (routed, host-gw style) or OverlayVXLAN; MTU is the
+	// MTU of pod interfaces and of the overlay device (0: kernel default
+	// 1500). See SetNetwork.
+	Overlay string `json:"overlay,omitempty"`
+	MTU     int    `json:"mtu,omitempty"`
 }
+
+// Overlay modes and their constants.
+const (
+	OverlayVXLAN = "vxlan"
+	// VXLANDevice is the vxlan device in every node namespace (one device:
+	// IPv4 underlay for ipv4 and dual clusters, carrying both families;
+	// IPv6 underlay for ipv6-only clusters).
+	VXLANDevice = "vxlan0"
+	VXLANID     = 1
+	VXLANPort   = 8472 // flannel's and Linux's default
+	// DefaultOverlayMTU is the overlay MTU when --mtu is not given.
+	DefaultOverlayMTU = 1450
+	// MaxMTU bounds --mtu.
+	MaxMTU = 9000
+)
+
+// SetNetwork validates and sets the overlay mode and MTU (mtu 0 means the
+// default: 1500 routed, 1450 with vxlan). Errors name the flag.
+func (p *Plan) SetNetwork(overlay string, mtu int) error {
+	switch overlay {
+	case "", "none":
+		overlay = ""
+	case OverlayVXLAN:
+		if mtu == 0 {
+			mtu = DefaultOverlayMTU
+		}
+	default:
+		return fmt.Errorf("--overlay %q: must be vxlan (or none, the default: routed host-gw)", overlay)
+	}
+	if mtu != 0 {
+		min := 576
+		if p.IPFamily != IPv4 {
+			min = 1280 // below 1280 the kernel removes IPv6 from a link
+		}
+		if mtu < min || mtu > MaxMTU {
+			return fmt.Errorf("--mtu %d: must be between %d and %d for --ip-family %s", mtu, min, MaxMTU, p.IPFamily)
+		}
+	}
+	p.Overlay, p.MTU = overlay, mtu
+	return nil
+}
+
+// VXLANOverhead is what the encapsulation adds to each packet on the
+// underlay: outer IPv4 (20) or IPv6 (40) + UDP 8 + VXLAN 8 + inner Ethernet 14.
+func (p *Plan) VXLANOverhead() int {
+	if p.IPFamily == IPv6 {
+		return 70
+	}
+	return 50
+}
+
+// UnderlayMTU is the MTU of the node network (bridge, host veths, node
+// eth0); 0 leaves the kernel default (1500). Routed: the pod MTU. VXLAN: at
+// least 1500 and enough to carry an overlay packet of MTU bytes without
+// fragmentation, as on a real network under an overlay.
+func (p *Plan) UnderlayMTU() int {
+	if p.Overlay != OverlayVXLAN {
+		return p.MTU
+	}
+	if m := p.MTU + p.VXLANOverhead(); m > 1500 {
+		return m
+	}
+	return 1500
+}
+
+// VTEPIPs are node n's addresses on the vxlan device: the network address
+// of each of its pod CIDRs (unused by pods), as flannel does.
+func (n Node) VTEPIPs() []string {
+	var out []string
+	for _, c := range n.PodCIDRs {
+		out = append(out, netip.MustParsePrefix(c).Masked().Addr().String())
+	}
+	return out
+}
+
+// VTEPMAC is node n's vxlan device MAC: locally administered, derived from
+// slot and index so every node knows every peer's MAC without learning.
+func (p *Plan) VTEPMAC(n Node) string {
+	return fmt.Sprintf("0e:dd:%02x:%02x:%02x:01", p.Slot, n.Index>>8, n.Index&0xff)
+}
+
+// UnderlayIP is the node address the vxlan device encapsulates from/to.
+func (p *Plan) UnderlayIP(n Node) string { return n.IPs[0] }
 
 // New builds the plan for a cluster. zones <= 0 means one zone.
 func New(name string, slot, nodes int, family string, zones int) (*Plan, error) {

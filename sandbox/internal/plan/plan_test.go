@@ -2,6 +2,7 @@ package plan
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -117,5 +118,54 @@ func TestAddressesCanonical(t *testing.T) {
 	}
 	if p.Nodes[0].IPs[1] != "fd0d::2" {
 		t.Errorf("node 1 IPv6 = %q, want fd0d::2", p.Nodes[0].IPs[1])
+	}
+}
+
+func TestSetNetwork(t *testing.T) {
+	for _, tc := range []struct {
+		family, overlay string
+		mtu             int
+		wantMTU, under  int
+		errHas          string
+	}{
+		{Dual, "", 0, 0, 0, ""},
+		{Dual, "none", 1400, 1400, 1400, ""},
+		{Dual, "vxlan", 0, 1450, 1500, ""},
+		{IPv4, "vxlan", 0, 1450, 1500, ""},
+		{IPv6, "vxlan", 0, 1450, 1520, ""},
+		{Dual, "vxlan", 8950, 8950, 9000, ""},
+		{IPv4, "vxlan", 1000, 1000, 1500, ""},
+		{Dual, "vxlan", 1000, 0, 0, "--mtu 1000: must be between 1280 and 9000"},
+		{IPv4, "", 9001, 0, 0, "--mtu 9001"},
+		{Dual, "geneve", 0, 0, 0, `--overlay "geneve": must be vxlan`},
+	} {
+		p, err := New("x", 1, 2, tc.family, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = p.SetNetwork(tc.overlay, tc.mtu)
+		if tc.errHas != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.errHas) {
+				t.Errorf("%+v: err %v, want %q", tc, err, tc.errHas)
+			}
+			continue
+		}
+		if err != nil || p.MTU != tc.wantMTU || p.UnderlayMTU() != tc.under {
+			t.Errorf("%+v: MTU %d underlay %d err %v", tc, p.MTU, p.UnderlayMTU(), err)
+		}
+	}
+}
+
+func TestVTEP(t *testing.T) {
+	p, _ := New("x", 3, 2, Dual, 1)
+	n := p.Nodes[1]
+	if got := strings.Join(n.VTEPIPs(), " "); got != "100.99.2.0 fd0d:3:1:2::" {
+		t.Errorf("VTEPIPs = %s", got)
+	}
+	if got := p.VTEPMAC(n); got != "0e:dd:03:00:02:01" {
+		t.Errorf("VTEPMAC = %s", got)
+	}
+	if p.VTEPMAC(p.Nodes[0]) == p.VTEPMAC(n) {
+		t.Error("two nodes share a MAC")
 	}
 }

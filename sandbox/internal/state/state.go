@@ -48,6 +48,13 @@ type Change struct {
 	Route  string `json:"route,omitempty"`
 	Link   string `json:"link,omitempty"`
 	OldMTU int    `json:"oldMTU,omitempty"`
+	// "process": the fault started PID (killed on remove and by down);
+	// "kube-proxy-stopped": Node's kube-proxy (PID) was stopped, remove
+	// starts it again; "sysctl": Key in Netns was Value before.
+	PID   int    `json:"pid,omitempty"`
+	Node  string `json:"node,omitempty"`
+	Key   string `json:"key,omitempty"`
+	Value string `json:"value,omitempty"`
 }
 
 // State is everything known about one cluster.
