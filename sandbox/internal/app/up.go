@@ -48,6 +48,10 @@ func newUpCommand(out, errOut io.Writer) *cobra.Command {
 	f.StringVar(&o.NetctlBinary, "netctl-binary", "", "binary run for images ghcr.io/netdoctor/netctl:* (default: netctl next to this binary)")
 	f.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "give up (and tear down) after this long")
 	f.BoolVar(&o.KeepOnError, "keep-on-error", false, "keep a cluster that failed to come up, for inspection")
+	f.StringVar(&o.PodSecurity, "pod-security", "", "privileged, baseline or restricted: cluster-wide PodSecurity admission default (enforce, audit, warn; kube-system exempt)")
+	f.BoolVar(&o.IsolatedControlPlane, "isolated-control-plane", false, "the host (API server) gets no routes to pod CIDRs: pod proxy to pod IPs fails, port-forward/exec/logs work")
+	f.IntVar(&o.WindowsNodes, "windows-nodes", 0, "extra Ready nodes labelled kubernetes.io/os=windows that run no Linux pod")
+	f.IntVar(&o.VirtualNodes, "virtual-nodes", 0, "extra Ready virtual-kubelet nodes (taint virtual-kubelet.io/provider) that run no pod")
 	cmd.MarkFlagRequired("name")
 	return cmd
 }

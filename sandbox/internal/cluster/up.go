@@ -40,11 +40,20 @@ type UpOptions struct {
 	Self         string // path of the netdoctor-sandbox binary
 	Timeout      time.Duration
 	KeepOnError  bool
+
+	// Conditions of real clusters (issue 8); the zero values keep today's cluster.
+	PodSecurity          string // privileged, baseline or restricted: PodSecurity admission default
+	IsolatedControlPlane bool   // no host routes to pod CIDRs
+	WindowsNodes         int    // Ready nodes labelled kubernetes.io/os=windows that run no pod
+	VirtualNodes         int    // Ready virtual-kubelet nodes (tainted) that run no pod
 }
 
 // Validate checks the options without touching the machine.
 func (o *UpOptions) Validate() error {
 	if _, err := plan.New(o.Name, 0, o.Nodes, o.IPFamily, o.Zones); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadInput, err)
+	}
+	if err := plan.ValidateRealism(o.PodSecurity, o.Nodes, o.WindowsNodes, o.VirtualNodes); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
 	if o.Peer == o.Name {
@@ -135,6 +144,10 @@ func (u *upper) reserve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	p.IsolatedControlPlane = u.o.IsolatedControlPlane
+	if err := p.AddAgentless(u.o.WindowsNodes, u.o.VirtualNodes); err != nil {
+		return err
+	}
 	dir := state.Dir(u.o.Name)
 	coredns := filepath.Join(filepath.Dir(u.o.Self), "netdoctor-coredns")
 	u.s = &state.State{
@@ -153,6 +166,7 @@ func (u *upper) reserve(ctx context.Context) error {
 		},
 		Phase: "creating",
 	}
+	u.s.PodSecurity = u.o.PodSecurity
 	u.s.APIServerURL = "https://" + hostPort(p.APIServerIP, 6443)
 	u.l = controlplane.NewLayout(dir)
 	if err := u.s.Save(); err != nil {
@@ -263,7 +277,11 @@ func (u *upper) run(ctx context.Context) error {
 		return err
 	}
 	u.logf("etcd ready")
-	api, err := u.component("kube-apiserver", controlplane.APIServerArgs(s, l))
+	apiArgs, err := controlplane.WithPodSecurity(s, l, controlplane.APIServerArgs(s, l))
+	if err != nil {
+		return err
+	}
+	api, err := u.component("kube-apiserver", apiArgs)
 	if err != nil {
 		return err
 	}

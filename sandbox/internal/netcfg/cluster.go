@@ -63,6 +63,9 @@ func CreateNodes(ctx context.Context, p *plan.Plan) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	if p.IsolatedControlPlane {
+		return nil // the host never reaches pods: the guards cover the pod ranges
+	}
 	var routes []string
 	for _, n := range p.Nodes {
 		for i, c := range n.PodCIDRs {

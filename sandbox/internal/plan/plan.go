@@ -67,6 +67,9 @@ type Plan struct {
 	DNSIPs      []string `json:"dnsIPs"` // kube-dns ClusterIPs (10th service IP)
 	APIServerIP string   `json:"apiServerIP"`
 	Nodes       []Node   `json:"nodes"`
+	// IsolatedControlPlane: the host (API server) gets no routes to pod CIDRs.
+	IsolatedControlPlane bool            `json:"isolatedControlPlane,omitempty"`
+	AgentlessNodes       []AgentlessNode `json:"agentlessNodes,omitempty"` // Windows and virtual nodes
 }
 
 // New builds the plan for a cluster. zones <= 0 means one zone.
