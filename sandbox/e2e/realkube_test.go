@@ -36,7 +36,7 @@ var realKubeName = os.Getenv("NETDOCTOR_E2E_PREFIX") + "e2ek"
 // TestRealKubeBadInput: the new flags reject bad values with exit 2 and a
 // message naming the flag, and nothing is created.
 func TestRealKubeBadInput(t *testing.T) {
-	need(t)
+	needOwnCluster(t)
 	name := os.Getenv("NETDOCTOR_E2E_PREFIX") + "e2ekbad"
 	for _, c := range []struct {
 		args []string
@@ -62,7 +62,7 @@ func TestRealKubeBadInput(t *testing.T) {
 // (baseline Pod Security, isolated control plane, a Windows and a virtual
 // node) and checks each mechanism, then that down leaves no cgroup.
 func TestRealKube(t *testing.T) {
-	need(t)
+	needOwnCluster(t)
 	sandbox("down", "--name", realKubeName) // leftover of an aborted run
 	t0 := time.Now()
 	r := sandbox("up", "--name", realKubeName, "--nodes", "2", "--ip-family", "dual", "--zones", "1",
@@ -374,6 +374,18 @@ func TestRealKube(t *testing.T) {
 			t.Errorf("namespaces left: %v", nss)
 		}
 	})
+}
+
+// needOwnCluster skips like need, except that it runs when only the shared
+// cluster is off (NETDOCTOR_E2E_SHARED=0): these tests bring up their own.
+func needOwnCluster(t *testing.T) {
+	t.Helper()
+	if skipReason != "" && os.Getenv("NETDOCTOR_E2E_SHARED") != "0" {
+		t.Skip(skipReason)
+	}
+	if os.Geteuid() != 0 || os.Getenv("NETDOCTOR_SANDBOX_E2E") == "0" || !exists(binary) {
+		t.Skip("needs root and the built binary")
+	}
 }
 
 // linuxOnly keeps a pod off the Windows node (the virtual one is tainted).

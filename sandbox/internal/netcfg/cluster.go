@@ -64,7 +64,8 @@ func CreateNodes(ctx context.Context, p *plan.Plan) error {
 		return err
 	}
 	if p.IsolatedControlPlane {
-		return nil // the host never reaches pods: the guards cover the pod ranges
+		// The host never reaches pods (the guards cover the pod ranges).
+		return MasqueradeToControlPlane(ctx, p)
 	}
 	var routes []string
 	for _, n := range p.Nodes {
