@@ -238,9 +238,9 @@ func TestRealKube(t *testing.T) {
 			return p.Spec.NodeName == virt && p.Status.Phase == corev1.PodPending && p.Status.Reason == "ProviderFailed"
 		})
 		t.Logf("tolerating pod on the virtual node: %s %s: %s", p.Status.Phase, p.Status.Reason, p.Status.Message)
-		p = check("untolerated", "unschedulable (taint)", func(p *corev1.Pod) bool {
+		check("untolerated", "unschedulable (taint)", func(p *corev1.Pod) bool {
 			for _, cond := range p.Status.Conditions {
-				if cond.Type == corev1.PodScheduled && cond.Status == corev1.ConditionFalse && strings.Contains(cond.Message, "virtual-kubelet.io/provider") {
+				if cond.Type == corev1.PodScheduled && cond.Status == corev1.ConditionFalse && strings.Contains(cond.Message, "untolerated taint") {
 					return true
 				}
 			}
