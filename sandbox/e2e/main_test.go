@@ -42,6 +42,8 @@ func TestMain(m *testing.M) {
 		skipReason = "needs root (network namespaces, routes)"
 	case os.Getenv("NETDOCTOR_SANDBOX_E2E") == "0":
 		skipReason = "NETDOCTOR_SANDBOX_E2E=0"
+	case os.Getenv("NETDOCTOR_E2E_SHARED") == "0": // tests with clusters of their own still run
+		skipReason = "NETDOCTOR_E2E_SHARED=0: the shared cluster is not started"
 	default:
 		if _, err := os.Stat(binary); err != nil {
 			skipReason = fmt.Sprintf("binary %s missing: run `make sandbox` first", binary)

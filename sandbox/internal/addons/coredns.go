@@ -53,6 +53,9 @@ func CoreDNS(ctx context.Context, c kubernetes.Interface, dnsIPs []string) error
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "coredns", Namespace: ns}}
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "coredns", Namespace: ns}, Data: map[string]string{"Corefile": Corefile}}
 	replicas := int32(2)
+	notVirtual := &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+		NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
+			{Key: "type", Operator: corev1.NodeSelectorOpNotIn, Values: []string{"virtual-kubelet"}}}}}}}
 	dep := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "coredns", Namespace: ns, Labels: labels},
 		Spec: appsv1.DeploymentSpec{
@@ -65,8 +68,10 @@ func CoreDNS(ctx context.Context, c kubernetes.Interface, dnsIPs []string) error
 					DNSPolicy:          corev1.DNSDefault,
 					PriorityClassName:  "system-cluster-critical",
 					Tolerations:        []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+					// Linux nodes only, never virtual-kubelet ones (as AKS/EKS add-ons do).
+					NodeSelector: map[string]string{corev1.LabelOSStable: "linux"},
 					// Spread the two replicas over nodes like real clusters do.
-					Affinity: &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+					Affinity: &corev1.Affinity{NodeAffinity: notVirtual, PodAntiAffinity: &corev1.PodAntiAffinity{
 						PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
 							Weight: 100,
 							PodAffinityTerm: corev1.PodAffinityTerm{

@@ -40,6 +40,9 @@ func newKubeletCommand() *cobra.Command {
 			for _, n := range s.Nodes {
 				cfg.Nodes = append(cfg.Nodes, kubelet.Node{Name: n.Name, Netns: n.Netns, IPs: n.IPs, PodCIDRs: n.PodCIDRs, Zone: n.Zone})
 			}
+			for _, n := range s.AgentlessNodes {
+				cfg.Nodes = append(cfg.Nodes, kubelet.Node{Name: n.Name, Kind: n.Kind, IPs: n.IPs, PodCIDRs: n.PodCIDRs, Zone: n.Zone})
+			}
 			if err := kubelet.Run(cmd.Context(), cfg); err != nil {
 				return fmt.Errorf("kubelet: %w", err)
 			}

@@ -50,6 +50,10 @@ func newUpCommand(out, errOut io.Writer) *cobra.Command {
 	f.StringVar(&o.Overlay, "overlay", "", "pod network between nodes: none (routed, default) or vxlan (a vxlan device per node, as flannel)")
 	f.IntVar(&o.MTU, "mtu", 0, "MTU of pod interfaces and the overlay device (default 1450 with --overlay vxlan, else 1500)")
 	f.BoolVar(&o.KeepOnError, "keep-on-error", false, "keep a cluster that failed to come up, for inspection")
+	f.StringVar(&o.PodSecurity, "pod-security", "", "privileged, baseline or restricted: cluster-wide PodSecurity admission default (enforce, audit, warn; kube-system exempt)")
+	f.BoolVar(&o.IsolatedControlPlane, "isolated-control-plane", false, "the host (API server) gets no routes to pod CIDRs: pod proxy to pod IPs fails, port-forward/exec/logs work")
+	f.IntVar(&o.WindowsNodes, "windows-nodes", 0, "extra Ready nodes labelled kubernetes.io/os=windows that run no Linux pod")
+	f.IntVar(&o.VirtualNodes, "virtual-nodes", 0, "extra Ready virtual-kubelet nodes (taint virtual-kubelet.io/provider) that run no pod")
 	cmd.MarkFlagRequired("name")
 	return cmd
 }

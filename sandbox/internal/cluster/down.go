@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/netdoctor/netdoctor/sandbox/internal/controlplane"
+	"github.com/netdoctor/netdoctor/sandbox/internal/kubelet"
 	"github.com/netdoctor/netdoctor/sandbox/internal/netcfg"
 	"github.com/netdoctor/netdoctor/sandbox/internal/plan"
 	"github.com/netdoctor/netdoctor/sandbox/internal/state"
@@ -111,6 +112,7 @@ func Down(ctx context.Context, name string, log io.Writer) error {
 		})
 	}
 	g.Wait()
+	pids = append(pids, kubelet.CgroupPIDs(name)...) // container processes (cgroup.go)
 	pids = uniq(pids)
 	if err := controlplane.Kill(pids, 3*time.Second); err != nil {
 		return err
@@ -127,6 +129,9 @@ func Down(ctx context.Context, name string, log io.Writer) error {
 		return fmt.Errorf("namespaces still present after delete: %v", left)
 	}
 	logf("deleted %d network namespaces", len(nss))
+	if err := kubelet.RemoveClusterCgroups(name); err != nil {
+		return err
+	}
 	unlock, err := state.Lock()
 	if err != nil {
 		return err

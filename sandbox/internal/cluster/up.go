@@ -42,6 +42,12 @@ type UpOptions struct {
 	KeepOnError  bool
 	Overlay      string // "" or "vxlan" (--overlay)
 	MTU          int    // pod/overlay MTU (--mtu); 0 = default
+
+	// Conditions of real clusters (issue 8); the zero values keep today's cluster.
+	PodSecurity          string // privileged, baseline or restricted: PodSecurity admission default
+	IsolatedControlPlane bool   // no host routes to pod CIDRs
+	WindowsNodes         int    // Ready nodes labelled kubernetes.io/os=windows that run no pod
+	VirtualNodes         int    // Ready virtual-kubelet nodes (tainted) that run no pod
 }
 
 // Validate checks the options without touching the machine.
@@ -55,6 +61,9 @@ func (o *UpOptions) Validate() error {
 	}
 	if o.Peer != "" && p.Overlay != "" {
 		return fmt.Errorf("%w: --peer %q with --overlay %s: peering supports routed clusters only", ErrBadInput, o.Peer, p.Overlay)
+	}
+	if err := plan.ValidateRealism(o.PodSecurity, o.Nodes, o.WindowsNodes, o.VirtualNodes); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
 	if o.Peer == o.Name {
 		return fmt.Errorf("%w: --peer %q: a cluster cannot peer with itself", ErrBadInput, o.Peer)
@@ -151,6 +160,10 @@ func (u *upper) reserve(ctx context.Context) error {
 	if err := p.SetNetwork(u.o.Overlay, u.o.MTU); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
+	p.IsolatedControlPlane = u.o.IsolatedControlPlane
+	if err := p.AddAgentless(u.o.WindowsNodes, u.o.VirtualNodes); err != nil {
+		return err
+	}
 	dir := state.Dir(u.o.Name)
 	coredns := filepath.Join(filepath.Dir(u.o.Self), "netdoctor-coredns")
 	u.s = &state.State{
@@ -169,6 +182,7 @@ func (u *upper) reserve(ctx context.Context) error {
 		},
 		Phase: "creating",
 	}
+	u.s.PodSecurity = u.o.PodSecurity
 	u.s.APIServerURL = "https://" + hostPort(p.APIServerIP, 6443)
 	u.l = controlplane.NewLayout(dir)
 	if err := u.s.Save(); err != nil {
@@ -279,7 +293,11 @@ func (u *upper) run(ctx context.Context) error {
 		return err
 	}
 	u.logf("etcd ready")
-	api, err := u.component("kube-apiserver", controlplane.APIServerArgs(s, l))
+	apiArgs, err := controlplane.WithPodSecurity(s, l, controlplane.APIServerArgs(s, l))
+	if err != nil {
+		return err
+	}
+	api, err := u.component("kube-apiserver", apiArgs)
 	if err != nil {
 		return err
 	}

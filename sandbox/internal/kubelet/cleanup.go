@@ -43,6 +43,9 @@ func (k *kubelet) cleanupLeftovers() {
 			}
 		}
 	}
+	if err := RemoveClusterCgroups(k.cfg.ClusterName); err != nil {
+		k.log.Printf("removing leftover cgroups: %v", err)
+	}
 	podEntries, _ := os.ReadDir(filepath.Join(k.cfg.StateDir, "pods"))
 	for _, e := range podEntries {
 		_ = os.RemoveAll(filepath.Join(k.cfg.StateDir, "pods", e.Name()))

@@ -130,7 +130,8 @@ func (w *podWorker) startContainer(ctx context.Context, c *container) error {
 	}
 	overlayDir := filepath.Join(w.dir, "overlay", c.spec.Name)
 	_ = os.RemoveAll(overlayDir)
-	if err := startInNamespaces(nsSpec{netnsPath: w.netnsPath, hostname: w.hostname(pod), mounts: mounts, overlayDir: overlayDir}, cmd); err != nil {
+	cg := w.containerCgroup(c) // resource limits (cgroup.go); nil: none
+	if err := startInNamespaces(nsSpec{netnsPath: w.netnsPath, hostname: w.hostname(pod), mounts: mounts, overlayDir: overlayDir, cgroup: cg}, cmd); err != nil {
 		return fmt.Errorf("starting %s: %w", argv[0], err)
 	}
 	if c.everStarted {
@@ -174,6 +175,9 @@ func (w *podWorker) startContainer(ctx context.Context, c *container) error {
 		reason := "Completed"
 		if code != 0 {
 			reason = "Error"
+		}
+		if cg.oomKilled() {
+			reason = "OOMKilled"
 		}
 		c.running, c.ready, c.started = false, false, false
 		c.terminated = &corev1.ContainerStateTerminated{

@@ -56,6 +56,9 @@ type Node struct {
 	IPs      []string // node InternalIPs (v4 and/or v6)
 	PodCIDRs []string // this node's pod CIDR(s)
 	Zone     string
+	// Kind "" is a Linux node that runs pods; KindWindows and KindVirtual
+	// are agentless nodes (no namespace needed, see agentless.go).
+	Kind string
 }
 
 // Config is everything Run needs.
@@ -117,6 +120,10 @@ func validateConfig(cfg Config) error {
 	}
 	seen := map[string]bool{}
 	for i, n := range cfg.Nodes {
+		if n.Kind != "" {
+			errs = append(errs, validateAgentless(i, n, seen)...)
+			continue
+		}
 		if n.Name == "" || n.Netns == "" {
 			errs = append(errs, fmt.Errorf("kubelet config: Nodes[%d]: Name and Netns are required", i))
 		}

@@ -113,6 +113,7 @@ func (k *kubelet) buildNode(n *nodeState) *corev1.Node {
 			Architecture:            "amd64",
 		},
 	}
+	decorateAgentless(n, node)
 	return node
 }
 
@@ -176,6 +177,9 @@ func (k *kubelet) registerNode(ctx context.Context, n *nodeState) error {
 		}
 		for key, v := range want.Labels {
 			cur.Labels[key] = v
+		}
+		if len(cur.Spec.Taints) == 0 {
+			cur.Spec.Taints = want.Spec.Taints
 		}
 		if len(cur.Spec.PodCIDRs) == 0 { // immutable once set
 			cur.Spec.PodCIDR, cur.Spec.PodCIDRs = want.Spec.PodCIDR, want.Spec.PodCIDRs

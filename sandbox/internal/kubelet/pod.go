@@ -49,6 +49,7 @@ type podWorker struct {
 	setupErr   error
 	// stopRefresh ends the service-account token refresher.
 	stopRefresh context.CancelFunc
+	cgroupWarn  sync.Once // "running without resource limits" is logged once
 }
 
 type condTime struct {
@@ -203,6 +204,9 @@ func (w *podWorker) sync(ctx context.Context) (time.Time, bool) {
 
 	if w.startTime.IsZero() {
 		w.startTime = metav1.Now()
+	}
+	if w.node.agentless() {
+		return w.syncAgentless(ctx, pod), false
 	}
 	var next time.Time
 	soonest := func(t time.Time) {
@@ -422,6 +426,7 @@ func (w *podWorker) terminate(grace time.Duration, deleted bool) {
 	for _, c := range w.containers {
 		w.removePidFile(c.spec.Name)
 	}
+	w.removeCgroups()
 	if err := os.RemoveAll(w.dir); err != nil {
 		w.k.log.Printf("pod %s: removing files: %v", w.uid, err)
 	}

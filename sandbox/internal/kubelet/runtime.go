@@ -26,6 +26,8 @@ type nsSpec struct {
 	hostname   string
 	mounts     []mountSpec
 	overlayDir string // scratch space for overlays that create missing mount points (created here)
+
+	cgroup *containerCgroup // resource limits (cgroup.go); nil: none
 }
 
 // startInNamespaces starts cmd inside netnsPath plus new mount and UTS
@@ -151,6 +153,11 @@ func prepareAndStart(s nsSpec, cmd *exec.Cmd) error {
 			covered = append(covered, filepath.Clean(m.target))
 		}
 	}
+	started, err := s.cgroup.enter(cmd)
+	if err != nil {
+		return err
+	}
+	defer started()
 	return cmd.Start()
 }
 

@@ -30,6 +30,7 @@ func (k *kubelet) startServer(ctx context.Context) (*http.Server, error) {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })
 	mux.HandleFunc("/exec/", k.serveExec)
 	mux.HandleFunc("/containerLogs/", k.serveLogs)
+	mux.HandleFunc("/portForward/", k.servePortForward)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
 	if k.cfg.ServingCert == "" || k.cfg.ServingKey == "" {
 		k.log.Printf("no serving certificate: the exec/logs server is off")
@@ -54,6 +55,9 @@ func (k *kubelet) startServer(ctx context.Context) (*http.Server, error) {
 	srv.TLSConfig = tc
 	var lns []net.Listener
 	for _, n := range k.nodes {
+		if n.agentless() {
+			continue // no kubelet API: nothing listens on its addresses
+		}
 		for _, ip := range n.IPs {
 			var ln net.Listener
 			err := inNetns(n.netnsPath, func() error {

@@ -138,7 +138,11 @@ func podPhase(policy corev1.RestartPolicy, initSt, appSt []corev1.ContainerStatu
 // last write (a strategic merge patch: conditions merge by type, so the
 // scheduler's PodScheduled stays; the uid guards against a recreated pod).
 func (w *podWorker) reportStatus(ctx context.Context, pod *corev1.Pod) bool {
-	st := w.buildStatus(pod)
+	return w.patchStatus(ctx, pod, w.buildStatus(pod))
+}
+
+// patchStatus writes st unless it is what was last written.
+func (w *podWorker) patchStatus(ctx context.Context, pod *corev1.Pod, st corev1.PodStatus) bool {
 	if w.lastStatus != nil && equality.Semantic.DeepEqual(*w.lastStatus, st) {
 		return true
 	}

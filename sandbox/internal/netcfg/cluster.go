@@ -73,6 +73,10 @@ func CreateNodes(ctx context.Context, p *plan.Plan) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	if p.IsolatedControlPlane {
+		// The host never reaches pods (the guards cover the pod ranges).
+		return MasqueradeToControlPlane(ctx, p)
+	}
 	var routes []string
 	for _, n := range p.Nodes {
 		for i, c := range n.PodCIDRs {

@@ -72,6 +72,9 @@ type Plan struct {
 	// 1500). See SetNetwork.
 	Overlay string `json:"overlay,omitempty"`
 	MTU     int    `json:"mtu,omitempty"`
+	// IsolatedControlPlane: the host (API server) gets no routes to pod CIDRs.
+	IsolatedControlPlane bool            `json:"isolatedControlPlane,omitempty"`
+	AgentlessNodes       []AgentlessNode `json:"agentlessNodes,omitempty"` // Windows and virtual nodes
 }
 
 // Overlay modes and their constants.

@@ -70,6 +70,9 @@ type State struct {
 	Faults       []Fault           `json:"faults,omitempty"`
 	Peers        []Peer            `json:"peers,omitempty"`
 	Phase        string            `json:"phase"` // creating, ready, failed
+
+	// PodSecurity is the --pod-security level ("" = the API server's default).
+	PodSecurity string `json:"podSecurity,omitempty"`
 }
 
 // Peer is a link between this cluster's bridge and another cluster's bridge.
