@@ -48,6 +48,8 @@ func newUpCommand(out, errOut io.Writer) *cobra.Command {
 	f.StringVar(&o.NetctlBinary, "netctl-binary", "", "binary run for images ghcr.io/netdoctor/netctl:* (default: netctl next to this binary)")
 	f.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "give up (and tear down) after this long")
 	f.BoolVar(&o.KeepOnError, "keep-on-error", false, "keep a cluster that failed to come up, for inspection")
+	f.BoolVar(&o.NetworkPolicy, "network-policy", false, "enforce NetworkPolicies: kube-router's firewall controller in every node (binary kube-router next to this one: make sandbox-kube-router)")
+	f.StringVar(&o.KubeRouter, "kube-router-binary", "", "kube-router binary for --network-policy (default: kube-router next to this binary)")
 	cmd.MarkFlagRequired("name")
 	return cmd
 }

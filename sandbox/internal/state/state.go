@@ -63,6 +63,9 @@ type State struct {
 	Faults       []Fault           `json:"faults,omitempty"`
 	Peers        []Peer            `json:"peers,omitempty"`
 	Phase        string            `json:"phase"` // creating, ready, failed
+
+	// NetworkPolicy names the NetworkPolicy engine (up --network-policy), "" = none.
+	NetworkPolicy string `json:"networkPolicy,omitempty"`
 }
 
 // Peer is a link between this cluster's bridge and another cluster's bridge.
