@@ -18,7 +18,7 @@ version=${2:-v2.1.0}
 module=github.com/cloudnativelabs/kube-router/v2
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-if [ -x "$out/kube-router" ] && "$out/kube-router" --version 2>/dev/null | grep -qF "version $version,"; then
+if [ -x "$out/kube-router" ] && "$out/kube-router" --version 2>&1 | grep -qF "version $version,"; then
   echo "kube-router $version already built: $out/kube-router"
   exit 0
 fi
