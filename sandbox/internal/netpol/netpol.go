@@ -141,10 +141,35 @@ func EnsureRBAC(ctx context.Context, c kubernetes.Interface) error {
 type StartFunc func(name, netns string, argv []string) (state.Process, error)
 
 // Start creates the RBAC objects and starts one kube-router per node inside
-// the node's network namespace.
+// the node's network namespace, each once its Node object exists
+// (kube-router reads its node's addresses at start and exits without it).
 func Start(ctx context.Context, c kubernetes.Interface, s *state.State, bin, kubeconfig string, start StartFunc) error {
 	if err := EnsureRBAC(ctx, c); err != nil {
 		return err
+	}
+	want := map[string]bool{}
+	for _, n := range s.Nodes {
+		want[n.Name] = true
+	}
+	for {
+		list, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err == nil {
+			have := 0
+			for _, n := range list.Items {
+				if want[n.Name] {
+					have++
+				}
+			}
+			if have == len(want) {
+				break
+			}
+			err = fmt.Errorf("%d/%d nodes registered", have, len(want))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the nodes before starting kube-router: %w (last: %v)", ctx.Err(), err)
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 	for _, n := range s.Nodes {
 		argv := append([]string{bin}, Args(s, kubeconfig, n.Name)...)
