@@ -38,8 +38,11 @@ import (
 const (
 	// Version is the kube-router release the Makefile builds.
 	Version = "v2.1.0"
+	// Build is the version the built binary reports: Version plus the
+	// sandbox's IPv6 ipset-name fix (see hack/build-kube-router.sh).
+	Build = Version + "+netdoctor.1"
 	// Engine names the engine in the state and in messages.
-	Engine = "kube-router " + Version + " (firewall controller)"
+	Engine = "kube-router " + Build + " (firewall controller)"
 	// BinaryName is the file next to netdoctor-sandbox.
 	BinaryName = "kube-router"
 	// MakeTarget builds BinaryName.
@@ -66,7 +69,12 @@ func Binary(self string) string { return filepath.Join(filepath.Dir(self), Binar
 func Check(bin string) error {
 	fi, err := os.Stat(bin)
 	if err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-		return fmt.Errorf("%s is missing: run `%s` (builds kube-router %s)", bin, MakeTarget, Version)
+		return fmt.Errorf("%s is missing: run `%s` (builds kube-router %s)", bin, MakeTarget, Build)
+	}
+	// kube-router prints its version on stderr.
+	out, _ := exec.Command(bin, "--version").CombinedOutput()
+	if !strings.Contains(string(out), "version "+Build+",") {
+		return fmt.Errorf("%s is not kube-router %s (it says %q): run `%s`", bin, Build, strings.TrimSpace(string(out)), MakeTarget)
 	}
 	for _, tool := range []string{"ipset", "iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"} {
 		if _, err := exec.LookPath(tool); err != nil {

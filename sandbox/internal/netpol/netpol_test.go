@@ -55,6 +55,21 @@ func TestCheckNamesMakeTarget(t *testing.T) {
 	if err := Check(f); err == nil {
 		t.Fatal("Check(non-executable file) = nil")
 	}
+	// An executable that is not the patched kube-router build is refused.
+	sh := filepath.Join(t.TempDir(), "kube-router")
+	if err := os.WriteFile(sh, []byte("#!/bin/sh\necho 'Running kube-router version v2.1.0, built on x' >&2\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(sh); err == nil || !strings.Contains(err.Error(), MakeTarget) {
+		t.Fatalf("Check(unpatched v2.1.0) = %v, want an error naming %q", err, MakeTarget)
+	}
+	sh2 := filepath.Join(t.TempDir(), "kube-router")
+	if err := os.WriteFile(sh2, []byte("#!/bin/sh\necho 'Running kube-router version "+Build+", built on x' >&2\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(sh2); err != nil {
+		t.Fatalf("Check(%s) = %v", Build, err)
+	}
 }
 
 func TestBinaryNextToSelf(t *testing.T) {
