@@ -208,6 +208,28 @@ func TestNetworkPolicy(t *testing.T) {
 		npExpect(t, pods, open(everything), 60*time.Second)
 	})
 
+	t.Run("kube-router synced without errors", func(t *testing.T) {
+		// A failed iptables-restore or ipset restore aborts a sync and leaves
+		// stale rules behind (v2.1.0's IPv6 ipset names did exactly that).
+		for _, p := range s.Processes {
+			if !strings.HasPrefix(p.Name, netpol.ProcessPrefix) {
+				continue
+			}
+			b, err := os.ReadFile(p.Log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				if strings.Contains(line, "Aborting sync") || strings.Contains(line, "Failed to") || strings.HasPrefix(line, "panic") {
+					t.Errorf("%s: %s", p.Name, line)
+				}
+			}
+			if !strings.Contains(string(b), "sync iptables took") {
+				t.Errorf("%s: no completed sync in %s", p.Name, p.Log)
+			}
+		}
+	})
+
 	t.Run("down stops every kube-router", func(t *testing.T) {
 		t0 := time.Now()
 		mustSandbox(t, "down", "--name", name)

@@ -6,6 +6,7 @@ set -euo pipefail
 BIN=${BIN:-$(cd "$(dirname "$0")/../.." && pwd)/_output/bin/linux/amd64/netdoctor-sandbox}
 NAME=${NAME:-scale}
 FAMILY=${FAMILY:-dual}
+UP_FLAGS=${UP_FLAGS:-} # e.g. UP_FLAGS=--network-policy
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(4 20 50 100)
 
 now() { date +%s.%N; }
@@ -29,7 +30,7 @@ echo "|---|---|---|---|---|---|"
 for n in "${sizes[@]}"; do
   "$BIN" down --name "$NAME" >/dev/null 2>&1 || true
   t=$(now)
-  kc=$("$BIN" up --name "$NAME" --nodes "$n" --ip-family "$FAMILY" --timeout 10m 2>/tmp/scale-up-$n.log)
+  kc=$("$BIN" up --name "$NAME" --nodes "$n" --ip-family "$FAMILY" $UP_FLAGS --timeout 10m 2>/tmp/scale-up-$n.log)
   up=$(since "$t")
   t=$(now)
   kubectl --kubeconfig "$kc" apply -f - >/dev/null <<YAML
@@ -52,5 +53,5 @@ YAML
   t=$(now)
   "$BIN" down --name "$NAME" >/dev/null 2>/tmp/scale-down-$n.log
   down=$(since "$t")
-  echo "| $n | $FAMILY | ${up} s | +${ds} s | ${mem} MiB | ${down} s |"
+  echo "| $n | $FAMILY${UP_FLAGS:+ $UP_FLAGS} | ${up} s | +${ds} s | ${mem} MiB | ${down} s |"
 done
