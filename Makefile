@@ -78,6 +78,14 @@ sandbox: ## local real cluster: $(OUT)/netdoctor-sandbox and $(OUT)/netdoctor-co
 	cd sandbox && go build -ldflags '$(SANDBOX_LDFLAGS)' -o ../$(OUT)/netdoctor-sandbox ./cmd/netdoctor-sandbox
 	cd sandbox/coredns && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o ../../$(OUT)/netdoctor-coredns .
 
+# kube-router's firewall controller is the NetworkPolicy engine of `up
+# --network-policy` (sandbox only, never shipped: see sandbox/README.md).
+KUBE_ROUTER_VERSION := v2.1.0
+.PHONY: sandbox-kube-router
+sandbox: sandbox-kube-router
+sandbox-kube-router: ## $(OUT)/kube-router $(KUBE_ROUTER_VERSION) for `up --network-policy` (skipped when built; cold ~2-4 min)
+	GOOS=$(GOOS) GOARCH=$(GOARCH) sandbox/hack/build-kube-router.sh $(OUT) $(KUBE_ROUTER_VERSION)
+
 sandbox-kubectl: sandbox ## $(OUT)/kubectl: the sandbox binary as kubectl v1.34.4 (for machines without kubectl)
 	ln -sf netdoctor-sandbox $(OUT)/kubectl
 

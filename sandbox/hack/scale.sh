@@ -7,7 +7,7 @@ set -euo pipefail
 BIN=${BIN:-$(cd "$(dirname "$0")/../.." && pwd)/_output/bin/linux/amd64/netdoctor-sandbox}
 NAME=${NAME:-scale}
 FAMILY=${FAMILY:-dual}
-UPFLAGS=${UPFLAGS:-}
+UPFLAGS=${UPFLAGS:-${UP_FLAGS:-}} # e.g. UPFLAGS="--overlay vxlan --network-policy"
 MODE=${UPFLAGS:-routed}
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(4 20 50 100)
 

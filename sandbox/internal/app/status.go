@@ -30,6 +30,8 @@ type Status struct {
 	Processes    []StatusProcess `json:"processes"`
 	Faults       []state.Fault   `json:"faults"`
 	Peers        []state.Peer    `json:"peers"`
+
+	NetworkPolicy string `json:"networkPolicy,omitempty"` // engine of up --network-policy
 }
 
 // StatusNode is one node in Status.
@@ -65,7 +67,7 @@ func newStatusCommand(out io.Writer) *cobra.Command {
 			}
 			st := Status{Name: s.Name, Phase: s.Phase, Slot: s.Slot, IPFamily: s.IPFamily, Kubeconfig: s.Kubeconfig,
 				APIServerURL: s.APIServerURL, Bridge: s.Bridge, ClusterCIDR: s.ClusterCIDR, ServiceCIDR: s.ServiceCIDR,
-				DNSIPs: s.DNSIPs, Faults: s.Faults, Peers: s.Peers}
+				DNSIPs: s.DNSIPs, Faults: s.Faults, Peers: s.Peers, NetworkPolicy: s.NetworkPolicy}
 			for _, n := range s.Nodes {
 				st.Nodes = append(st.Nodes, StatusNode{Name: n.Name, Netns: n.Netns, IPs: n.IPs, PodCIDRs: n.PodCIDRs, Zone: n.Zone})
 			}
@@ -101,6 +103,7 @@ func printStatus(out io.Writer, st Status) {
 	w = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "PROCESS\tPID\tRUNNING")
 	running := 0
+	routers, routersRunning := 0, 0
 	for _, p := range st.Processes {
 		if strings.HasPrefix(p.Name, "kube-proxy/") {
 			if p.Running {
@@ -108,9 +111,19 @@ func printStatus(out io.Writer, st Status) {
 			}
 			continue
 		}
+		if strings.HasPrefix(p.Name, "kube-router/") {
+			routers++
+			if p.Running {
+				routersRunning++
+			}
+			continue
+		}
 		fmt.Fprintf(w, "%s\t%d\t%v\n", p.Name, p.PID, p.Running)
 	}
 	fmt.Fprintf(w, "kube-proxy\t(%d)\t%d running\n", len(st.Nodes), running)
+	if routers > 0 {
+		fmt.Fprintf(w, "kube-router\t(%d)\t%d running\n", routers, routersRunning)
+	}
 	w.Flush()
 	fmt.Fprintln(out)
 	if len(st.Faults) == 0 {
@@ -121,5 +134,8 @@ func printStatus(out io.Writer, st Status) {
 	}
 	for _, p := range st.Peers {
 		fmt.Fprintf(out, "peer: %s (veth %s)\n", p.Cluster, p.Veth)
+	}
+	if st.NetworkPolicy != "" {
+		fmt.Fprintf(out, "network policy: %s\n", st.NetworkPolicy)
 	}
 }

@@ -54,6 +54,8 @@ func newUpCommand(out, errOut io.Writer) *cobra.Command {
 	f.BoolVar(&o.IsolatedControlPlane, "isolated-control-plane", false, "the host (API server) gets no routes to pod CIDRs: pod proxy to pod IPs fails, port-forward/exec/logs work")
 	f.IntVar(&o.WindowsNodes, "windows-nodes", 0, "extra Ready nodes labelled kubernetes.io/os=windows that run no Linux pod")
 	f.IntVar(&o.VirtualNodes, "virtual-nodes", 0, "extra Ready virtual-kubelet nodes (taint virtual-kubelet.io/provider) that run no pod")
+	f.BoolVar(&o.NetworkPolicy, "network-policy", false, "enforce NetworkPolicies: kube-router's firewall controller in every node (binary kube-router next to this one: make sandbox-kube-router)")
+	f.StringVar(&o.KubeRouter, "kube-router-binary", "", "kube-router binary for --network-policy (default: kube-router next to this binary)")
 	cmd.MarkFlagRequired("name")
 	return cmd
 }

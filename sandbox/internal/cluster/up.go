@@ -21,6 +21,7 @@ import (
 	"github.com/netdoctor/netdoctor/sandbox/internal/addons"
 	"github.com/netdoctor/netdoctor/sandbox/internal/controlplane"
 	"github.com/netdoctor/netdoctor/sandbox/internal/netcfg"
+	"github.com/netdoctor/netdoctor/sandbox/internal/netpol"
 	"github.com/netdoctor/netdoctor/sandbox/internal/pki"
 	"github.com/netdoctor/netdoctor/sandbox/internal/plan"
 	"github.com/netdoctor/netdoctor/sandbox/internal/state"
@@ -48,6 +49,10 @@ type UpOptions struct {
 	IsolatedControlPlane bool   // no host routes to pod CIDRs
 	WindowsNodes         int    // Ready nodes labelled kubernetes.io/os=windows that run no pod
 	VirtualNodes         int    // Ready virtual-kubelet nodes (tainted) that run no pod
+	// NetworkPolicy runs kube-router's firewall controller in every node
+	// (package netpol); KubeRouter is its binary (default: next to Self).
+	NetworkPolicy bool
+	KubeRouter    string
 }
 
 // Validate checks the options without touching the machine.
@@ -82,6 +87,18 @@ func (o *UpOptions) Validate() error {
 	}
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("%w: the sandbox needs root (network namespaces, routes)", ErrBadInput)
+	}
+	if o.KubeRouter != "" && !o.NetworkPolicy {
+		return fmt.Errorf("%w: --kube-router-binary needs --network-policy", ErrBadInput)
+	}
+	if o.NetworkPolicy {
+		if o.KubeRouter == "" {
+			o.KubeRouter = netpol.Binary(o.Self)
+		}
+		o.KubeRouter, _ = filepath.Abs(o.KubeRouter)
+		if err := netpol.Check(o.KubeRouter); err != nil {
+			return fmt.Errorf("%w: --network-policy: %w", ErrBadInput, err)
+		}
 	}
 	return nil
 }
@@ -336,6 +353,14 @@ func (u *upper) run(ctx context.Context) error {
 	}
 	u.save()
 	u.logf("controller-manager, scheduler, kubelet and %d kube-proxies started", len(s.Nodes))
+	if u.o.NetworkPolicy {
+		s.NetworkPolicy = netpol.Engine
+		if err := netpol.Start(ctx, client, s, u.o.KubeRouter, l.Kubeconfig(netpol.KubeconfigFile), u.start); err != nil {
+			return err
+		}
+		u.save()
+		u.logf("NetworkPolicy engine: %d x %s started", len(s.Nodes), netpol.Engine)
+	}
 	if u.o.Peer != "" {
 		if err := Peer(ctx, s, u.o.Peer); err != nil {
 			return err
@@ -350,6 +375,12 @@ func (u *upper) run(ctx context.Context) error {
 	}
 	if err := u.waitReady(ctx, client); err != nil {
 		return err
+	}
+	if u.o.NetworkPolicy {
+		if err := netpol.WaitSynced(ctx, s, controlplane.CheckAlive); err != nil {
+			return err
+		}
+		u.logf("kube-router synced on %d nodes: NetworkPolicies enforced", len(s.Nodes))
 	}
 	s.Phase = "ready"
 	u.save()

@@ -23,12 +23,15 @@ type Identity struct {
 }
 
 // Identities the sandbox authenticates with static tokens. The default RBAC
-// bindings of the API server already grant each of them what it needs.
+// bindings of the API server grant each of them what it needs, except
+// kube-router's (package netpol creates its ClusterRole and binding).
 var Identities = []Identity{
 	{File: "kubeconfig", User: "netdoctor-admin", Groups: []string{"system:masters"}},
 	{File: "controller-manager.kubeconfig", User: "system:kube-controller-manager"},
 	{File: "scheduler.kubeconfig", User: "system:kube-scheduler"},
 	{File: "kube-proxy.kubeconfig", User: "system:kube-proxy"},
+	// kube-router (up --network-policy); bound to its ClusterRole by package netpol.
+	{File: "kube-router.kubeconfig", User: "netdoctor:kube-router"},
 }
 
 // Layout names the files of a cluster's state directory.

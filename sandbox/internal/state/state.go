@@ -73,6 +73,8 @@ type State struct {
 
 	// PodSecurity is the --pod-security level ("" = the API server's default).
 	PodSecurity string `json:"podSecurity,omitempty"`
+	// NetworkPolicy names the NetworkPolicy engine (up --network-policy), "" = none.
+	NetworkPolicy string `json:"networkPolicy,omitempty"`
 }
 
 // Peer is a link between this cluster's bridge and another cluster's bridge.

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Builds kube-router (only its firewall controller is used: the sandbox's
+# NetworkPolicy engine, `up --network-policy`) from the Go module proxy into
+# OUT/kube-router. Skipped when OUT/kube-router already reports VERSION.
+#
+#   hack/build-kube-router.sh OUT_DIR [VERSION]
+#
+# The module directory from the module cache is read-only, so it is built
+# from a writable temporary copy (removed afterwards). CGO_ENABLED=0 gives a
+# static binary; GOFLAGS=-mod=mod lets go fill in missing go.sum lines.
+#
+# One fix is applied to the copy (the binary reports VERSION+netdoctor.1):
+# v2.1.0 writes IPv6 policy rules that name the IPv6 ipsets without the
+# "inet6:" prefix it gives them when it creates them, so every ip6tables-restore
+# of a policy with a pod selector or ipBlock fails ("Set KUBE-SRC-... doesn't
+# exist") and the sync aborts, leaving IPv6 (and, depending on map order,
+# IPv4) rules stale. The fix passes both names through the family's
+# ipset handler's Name(), which adds the prefix for IPv6 only. v2.1.0 is the
+# only v2 release the module proxy serves.
+#
+# Security advisories are reported against kube-router v2.1.0: it is
+# tolerable only inside the sandbox (a local test cluster in network
+# namespaces of this machine). netdoctor never ships this binary.
+set -euo pipefail
+out=${1:?usage: $0 OUT_DIR [VERSION]}
+version=${2:-v2.1.0}
+stamp=$version+netdoctor.1
+module=github.com/cloudnativelabs/kube-router/v2
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+if [ -x "$out/kube-router" ] && "$out/kube-router" --version 2>&1 | grep -qF "version $stamp,"; then
+  echo "kube-router $stamp already built: $out/kube-router"
+  exit 0
+fi
+t0=$(date +%s)
+dir=$(GOFLAGS= go mod download -json "$module@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
+if [ -z "$dir" ] || [ ! -d "$dir" ]; then
+  echo "build-kube-router: go mod download $module@$version gave no directory" >&2
+  exit 1
+fi
+work=$(mktemp -d /tmp/netdoctor-kube-router.XXXXXX)
+trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
+cp -r "$dir/." "$work/"
+chmod -R u+w "$work"
+policy=$work/pkg/controllers/netpol/policy.go
+sed -i \
+  -e 's|"--match-set", srcIPSetName, "src")|"--match-set", npc.ipSetHandlers[ipFamily].Name(srcIPSetName), "src")|' \
+  -e 's|"--match-set", dstIPSetName, "dst")|"--match-set", npc.ipSetHandlers[ipFamily].Name(dstIPSetName), "dst")|' \
+  "$policy"
+if [ "$(grep -c 'npc.ipSetHandlers\[ipFamily\].Name(\(src\|dst\)IPSetName)' "$policy")" != 2 ]; then
+  echo "build-kube-router: the IPv6 ipset-name fix did not apply to $policy" >&2
+  exit 1
+fi
+(
+  cd "$work"
+  CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=mod \
+    go build -trimpath \
+      -ldflags "-s -w -X $module/pkg/version.Version=$stamp -X $module/pkg/version.BuildDate=1970-01-01T00:00:00Z" \
+      -o "$out/kube-router.tmp" ./cmd/kube-router
+)
+mv "$out/kube-router.tmp" "$out/kube-router"
+echo "built kube-router $stamp in $(( $(date +%s) - t0 )) s: $out/kube-router"
