@@ -31,11 +31,11 @@ var ErrBadInput = errors.New("bad input")
 
 // UpOptions are the inputs of Up.
 type UpOptions struct {
-	Name         string
-	Nodes        int
-	IPFamily     string
-	Zones        int
-	Peer         string
+	Name     string
+	Nodes    int
+	IPFamily string
+	Zones    int
+	Peer     string
 	// NetctlBinary, when set, is pushed as the image
 	// <registry>/netdoctor/netctl:<its version> once the registry is up
 	// (a convenience: `netctl image push` does the work).
@@ -158,7 +158,7 @@ func (u *upper) reserve(ctx context.Context) error {
 		},
 		Registry:    fmt.Sprintf("127.0.0.1:%d", 12383+10*slot),
 		RegistryDir: filepath.Join("/dev/shm/netdoctor-sandbox", u.o.Name, "registry"),
-		Phase: "creating",
+		Phase:       "creating",
 	}
 	u.s.APIServerURL = "https://" + hostPort(p.APIServerIP, 6443)
 	u.l = controlplane.NewLayout(dir)

@@ -83,7 +83,7 @@ type Config struct {
 	// Registries are the registry hosts ("127.0.0.1:PORT") images not in
 	// Images are pulled from; no other registry is ever contacted.
 	Registries []string
-	StateDir      string            // pods/<uid>/..., pids/, ipam/
+	StateDir   string // pods/<uid>/..., pids/, ipam/
 	// TLS for the :10250 exec/logs server. With ClientCA set, clients must
 	// present a certificate it signed (the API server's kubelet client cert).
 	ServingCert, ServingKey, ClientCA string

@@ -62,11 +62,11 @@ type State struct {
 	Images       map[string]string `json:"images"`
 	// Registry is the cluster's OCI registry ("127.0.0.1:PORT", no auth):
 	// the kubelet pulls every image not in Images from it.
-	Registry    string `json:"registry,omitempty"`
-	RegistryDir string `json:"registryDir,omitempty"`
-	Faults       []Fault           `json:"faults,omitempty"`
-	Peers        []Peer            `json:"peers,omitempty"`
-	Phase        string            `json:"phase"` // creating, ready, failed
+	Registry    string  `json:"registry,omitempty"`
+	RegistryDir string  `json:"registryDir,omitempty"`
+	Faults      []Fault `json:"faults,omitempty"`
+	Peers       []Peer  `json:"peers,omitempty"`
+	Phase       string  `json:"phase"` // creating, ready, failed
 }
 
 // Peer is a link between this cluster's bridge and another cluster's bridge.
