@@ -1,6 +1,7 @@
 # netctl image: the CLI and the in-cluster agent (`netctl agent`) in one
 # static binary. The agents run <srcImageRepository>/netctl:<version>, so
-# build it as ghcr.io/netdoctor/netctl:<version> (`make image`).
+# build it as ghcr.io/netdoctor/netctl:<version>. `make image` builds the
+# same image without Docker (netctl image build); this file is for Docker users.
 
 FROM golang:1.26 AS build
 WORKDIR /src
@@ -16,10 +17,15 @@ RUN CGO_ENABLED=0 go build -trimpath \
       -ldflags "-s -w -X github.com/netdoctor/netdoctor/internal/version.Version=${VERSION} -X github.com/netdoctor/netdoctor/internal/version.Commit=${COMMIT}" \
       -o /out/netctl ./cmd/netctl
 
-# distroless/static: no shell, no package manager, CA certificates included.
-# It runs as root (uid 0) on purpose: the agent's ICMP probes need the
-# NET_RAW capability, and Kubernetes grants added capabilities to the
-# effective set of root only; the DaemonSets drop every other capability.
+# distroless/static: no shell, no package manager; /etc/passwd names the
+# non-root user 65532 ("nonroot"). `netctl image build` (what `make image`
+# uses, no Docker needed) makes the same layout: the binary at
+# /usr/local/bin/netctl, user 65532:65532, entrypoint netctl
+# (internal/image's TestDockerfileSameLayout checks this file against it).
+# The check DaemonSets ask for uid 0 explicitly (runAsUser: 0): the agent's
+# ICMP probes need NET_RAW, which Kubernetes grants to root's effective set
+# only; they drop every other capability.
 FROM gcr.io/distroless/static-debian12
 COPY --from=build /out/netctl /usr/local/bin/netctl
+USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/netctl"]

@@ -12,7 +12,7 @@ IMAGE_REPOSITORY ?= ghcr.io/netdoctor
 IMAGE    ?= $(IMAGE_REPOSITORY)/netctl:$(VERSION)
 LDFLAGS  := -s -w -X $(MODULE)/internal/version.Version=$(VERSION) -X $(MODULE)/internal/version.Commit=$(COMMIT)
 
-.PHONY: help netctl build test unit-test e2e bench demo demo-down monitor-check vet image docs clean sandbox sandbox-kubectl sandbox-test
+.PHONY: help netctl build test unit-test e2e bench demo demo-down monitor-check vet image docker-image docs clean sandbox sandbox-kubectl sandbox-test
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -52,7 +52,18 @@ vet: ## go vet, gofmt and staticcheck (both modules)
 	$(STATICCHECK) ./...
 	cd sandbox && $(STATICCHECK) ./...
 
-image: ## container image $(IMAGE) (needs docker and network access)
+IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
+IMAGE_OUT ?= _output/image/netctl-$(VERSION).tar
+
+image: ## OCI image of netctl for $(IMAGE_PLATFORMS) -> $(IMAGE_OUT) (no Docker; push: netctl image push REF -i $(IMAGE_OUT))
+	$(MAKE) netctl GOOS=linux GOARCH=amd64
+	$(MAKE) netctl GOOS=linux GOARCH=arm64
+	@mkdir -p $(dir $(IMAGE_OUT))
+	_output/bin/$(GOOS)/$(GOARCH)/netctl image build -o $(IMAGE_OUT) --platform $(IMAGE_PLATFORMS) \
+		--binary linux/amd64=_output/bin/linux/amd64/netctl --binary linux/arm64=_output/bin/linux/arm64/netctl \
+		--version $(VERSION) --revision $(COMMIT)
+
+docker-image: ## the same image with Docker (Dockerfile; needs docker and network access)
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
 
 docs: ## regenerate docs/cli/ (command reference) from the cobra commands

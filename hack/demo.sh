@@ -15,15 +15,18 @@ if ! "$bin/netdoctor-sandbox" status --name "$name" >/dev/null 2>&1; then
   "$bin/netdoctor-sandbox" up --name "$name" --nodes "${DEMO_NODES:-4}" --ip-family dual
 fi
 kubeconfig=$("$bin/netdoctor-sandbox" status --name "$name" -o json | sed -n 's/.*"kubeconfig": *"\([^"]*\)".*/\1/p' | head -1)
+registry=$("$bin/netdoctor-sandbox" status --name "$name" -o json | sed -n 's/.*"registry": *"\([^"]*\)".*/\1/p' | head -1)
+# The agents come from the cluster's own registry: push this netctl's image there.
+"$bin/netctl" image push --insecure "$registry/netdoctor/netctl:$("$bin/netctl" version -o json | sed -n 's/.*"version": *"\([^"]*\)".*/\1/p')"
 work="_output/demo"
 mkdir -p "$work"
 netctl="$(pwd)/$bin/netctl"
 cd "$work"
 "$netctl" init --force
 echo
-echo "+ netctl check --kubeconfig $kubeconfig $*"
+echo "+ netctl check --kubeconfig $kubeconfig --image-repository $registry/netdoctor $*"
 set +e
-"$netctl" check --kubeconfig "$kubeconfig" "$@"
+"$netctl" check --kubeconfig "$kubeconfig" --image-repository "$registry/netdoctor" "$@"
 code=$?
 set -e
 echo

@@ -43,7 +43,8 @@ func Main() int {
 		case <-finished:
 		}
 	}()
-	code := Run(ctx, os.Args[1:], streams, DefaultDeps())
+	args, use := pluginArgs(os.Args[0], os.Args[1:])
+	code := runAs(ctx, args, use, streams, DefaultDeps())
 	close(finished)
 	return code
 }
@@ -51,7 +52,17 @@ func Main() int {
 // Run executes the command line args and returns the exit code. Each error
 // is printed once, here.
 func Run(ctx context.Context, args []string, streams genericiooptions.IOStreams, deps Deps) int {
+	return runAs(ctx, args, "netctl", streams, deps)
+}
+
+// runAs is Run with the root command's name: "netctl", or "kubectl netdoctor"
+// when the binary runs as a kubectl plugin.
+func runAs(ctx context.Context, args []string, use string, streams genericiooptions.IOStreams, deps Deps) int {
 	root := NewRootCommand(streams, deps)
+	if use != "netctl" {
+		root.Use = "kubectl-netdoctor"
+		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: use}
+	}
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/netdoctor/netdoctor/internal/cli/checkcmd"
 	"github.com/netdoctor/netdoctor/internal/cli/cleancmd"
 	"github.com/netdoctor/netdoctor/internal/cli/diagnosecmd"
+	"github.com/netdoctor/netdoctor/internal/cli/imagecmd"
 	"github.com/netdoctor/netdoctor/internal/cli/monitorcmd"
 	"github.com/netdoctor/netdoctor/internal/cli/probecmd"
 	"github.com/netdoctor/netdoctor/internal/report"
@@ -41,6 +42,7 @@ func DefaultDeps() Deps {
 		More: []func(genericiooptions.IOStreams) *cobra.Command{
 			agentcmd.NewCommand,
 			diagnosecmd.NewCommand,
+			imagecmd.NewCommand,
 			monitorcmd.NewCommand,
 			probecmd.NewCommand,
 		},

@@ -90,6 +90,9 @@ func TestAgentDaemonSetPodNetwork(t *testing.T) {
 	if sc == nil || *sc.AllowPrivilegeEscalation || *sc.Privileged || !*sc.ReadOnlyRootFilesystem {
 		t.Errorf("security context %+v", sc)
 	}
+	if sc.RunAsUser == nil || *sc.RunAsUser != 0 {
+		t.Errorf("runAsUser %v, want 0 explicitly (the image's user is 65532; NET_RAW needs root)", sc.RunAsUser)
+	}
 	if fmt.Sprint(sc.Capabilities.Drop) != "[ALL]" || fmt.Sprint(sc.Capabilities.Add) != "[NET_RAW]" {
 		t.Errorf("capabilities %+v", sc.Capabilities)
 	}

@@ -108,6 +108,7 @@ func AgentDaemonSet(s AgentSpec) *appsv1.DaemonSet {
 	labels := agentLabels(s.Network)
 	selector := map[string]string{NameLabel: AgentName, NetworkLabel: string(s.Network)}
 	f, t := false, true
+	rootUID := int64(0)
 	mode := int32(0o400)
 	grace := int64(2) // the agent drains in well under this; clean stays fast
 	// All pods may be replaced at once: the agents hold no state and a
@@ -181,7 +182,10 @@ func AgentDaemonSet(s AgentSpec) *appsv1.DaemonSet {
 						// non-root process's effective set only through file
 						// capabilities; NET_RAW is the one power granted
 						// (raw ICMP sockets), nothing can be gained later.
+						// The image's default user is 65532 (non-root), so
+						// uid 0 is asked for explicitly.
 						SecurityContext: &corev1.SecurityContext{
+							RunAsUser:                &rootUID,
 							AllowPrivilegeEscalation: &f,
 							Privileged:               &f,
 							ReadOnlyRootFilesystem:   &t,

@@ -74,7 +74,8 @@ func measure(bin string, nodes, sample int) (f figures) {
 	sandbox := filepath.Join(bin, "netdoctor-sandbox")
 	netctl, _ := filepath.Abs(filepath.Join(bin, "netctl"))
 	start := time.Now()
-	if o, err := cmd(15*time.Minute, "", sandbox, "up", "--name", name, "--nodes", strconv.Itoa(nodes), "--ip-family", "dual"); err != nil {
+	if o, err := cmd(15*time.Minute, "", sandbox, "up", "--name", name, "--nodes", strconv.Itoa(nodes), "--ip-family", "dual",
+		"--netctl-binary", netctl); err != nil {
 		cmd(5*time.Minute, "", sandbox, "down", "--name", name)
 		f.Err = "sandbox up: " + err.Error() + ": " + lastLine(o)
 		return f
@@ -83,7 +84,7 @@ func measure(bin string, nodes, sample int) (f figures) {
 	defer cmd(5*time.Minute, "", sandbox, "down", "--name", name)
 
 	o, err := cmd(time.Minute, "", sandbox, "status", "--name", name, "-o", "json")
-	var st struct{ Kubeconfig string }
+	var st struct{ Kubeconfig, Registry string }
 	if err != nil || json.Unmarshal([]byte(o), &st) != nil {
 		f.Err = "sandbox status: " + lastLine(o)
 		return f
@@ -96,7 +97,7 @@ func measure(bin string, nodes, sample int) (f figures) {
 	}
 	for i, p := range []*phases{&f.Cold, &f.Warm} {
 		o, err := cmd(10*time.Minute, dir, netctl, "check", "--kubeconfig", st.Kubeconfig, "--mode", "pod",
-			"--protocol", "tcp", "-o", "json", "--no-progress")
+			"--protocol", "tcp", "-o", "json", "--no-progress", "--image-repository", st.Registry+"/netdoctor")
 		var rep report.JSONReport
 		if jerr := json.Unmarshal([]byte(o), &rep); jerr != nil {
 			f.Err = fmt.Sprintf("check %d: %v: %s", i+1, err, lastLine(o))

@@ -18,6 +18,7 @@ type cluster struct {
 	Name       string
 	Family     string // ipv4, ipv6, dual
 	Kubeconfig string
+	Registry   string // host:port of the cluster's own registry (status -o json)
 	Nodes      []node
 	DNSIPs     []string // kube-dns Service IPs
 }
@@ -61,6 +62,7 @@ func sharedCluster(t *testing.T, name string, nodes int, family string, extra ..
 	t.Logf("sandbox %s (%d nodes, %s) up in %s", name, nodes, family, time.Since(start).Round(time.Millisecond))
 	clusters[name] = c
 	c.load(t)
+	c.pushImage(t)
 	return c
 }
 
@@ -74,11 +76,13 @@ func (c *cluster) load(t *testing.T) {
 	}
 	var st struct {
 		Kubeconfig string `json:"kubeconfig"`
+		Registry   string `json:"registry"`
 	}
 	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Kubeconfig == "" {
 		t.Fatalf("sandbox status -o json has no kubeconfig (%v):\n%s", err, out)
 	}
 	c.Kubeconfig = st.Kubeconfig
+	c.Registry = st.Registry
 
 	var nl struct {
 		Items []struct {

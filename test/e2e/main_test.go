@@ -49,6 +49,9 @@ func TestMain(m *testing.M) {
 		c.down()
 	}
 	clustersMu.Unlock()
+	if imageDir != "" {
+		os.RemoveAll(imageDir)
+	}
 	os.Exit(code)
 }
 

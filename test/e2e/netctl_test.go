@@ -41,6 +41,24 @@ func workdir(t *testing.T) string {
 // only what the test passes reaches a cluster).
 func netctl(t *testing.T, dir string, args ...string) run {
 	t.Helper()
+	r, err := netctlRun(dir, withRegistry(dir, args)...)
+	if err != nil {
+		t.Fatalf("netctl %s: %v", strings.Join(args, " "), err)
+	}
+	return r
+}
+
+// netctlRaw runs netctl without a test (image build/push from helpers);
+// a failure to start shows as exit code -1.
+func netctlRaw(dir string, args ...string) run {
+	r, err := netctlRun(dir, args...)
+	if err != nil {
+		r.Code, r.Stderr = -1, err.Error()
+	}
+	return r
+}
+
+func netctlRun(dir string, args ...string) (run, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, netctlBin, args...)
@@ -56,9 +74,9 @@ func netctl(t *testing.T, dir string, args ...string) run {
 	case errors.As(err, &ee):
 		r.Code = ee.ExitCode()
 	case err != nil:
-		t.Fatalf("netctl %s: %v", strings.Join(args, " "), err)
+		return r, err
 	}
-	return r
+	return r, nil
 }
 
 // check runs `netctl check -o json` against c with extra flags and decodes it.

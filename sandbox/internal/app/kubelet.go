@@ -31,6 +31,7 @@ func newKubeletCommand() *cobra.Command {
 				ClusterDNS:    s.DNSIPs,
 				ClusterDomain: "cluster.local",
 				Images:        s.Images,
+				Registries:    registries(s),
 				StateDir:      filepath.Join(s.Dir, "kubelet"),
 				ServingCert:   l.PKI.KubeletServingCert,
 				ServingKey:    l.PKI.KubeletServingKey,
@@ -66,4 +67,11 @@ func newEchoCommand() *cobra.Command {
 	}
 	cmd.Flags().IntVar(&port, "port", 8080, "TCP and UDP port")
 	return cmd
+}
+
+func registries(s *state.State) []string {
+	if s.Registry == "" {
+		return nil
+	}
+	return []string{s.Registry}
 }

@@ -22,6 +22,7 @@ type Status struct {
 	IPFamily     string          `json:"ipFamily"`
 	Kubeconfig   string          `json:"kubeconfig"`
 	APIServerURL string          `json:"apiServerURL"`
+	Registry     string          `json:"registry"` // host:port of the cluster's OCI registry (plain HTTP, no auth)
 	Bridge       string          `json:"bridge"`
 	ClusterCIDR  []string        `json:"clusterCIDR"`
 	ServiceCIDR  []string        `json:"serviceCIDR"`
@@ -66,7 +67,7 @@ func newStatusCommand(out io.Writer) *cobra.Command {
 				return fmt.Errorf("%w: %w", cluster.ErrBadInput, err)
 			}
 			st := Status{Name: s.Name, Phase: s.Phase, Slot: s.Slot, IPFamily: s.IPFamily, Kubeconfig: s.Kubeconfig,
-				APIServerURL: s.APIServerURL, Bridge: s.Bridge, ClusterCIDR: s.ClusterCIDR, ServiceCIDR: s.ServiceCIDR,
+				APIServerURL: s.APIServerURL, Registry: s.Registry, Bridge: s.Bridge, ClusterCIDR: s.ClusterCIDR, ServiceCIDR: s.ServiceCIDR,
 				DNSIPs: s.DNSIPs, Faults: s.Faults, Peers: s.Peers, NetworkPolicy: s.NetworkPolicy}
 			for _, n := range s.Nodes {
 				st.Nodes = append(st.Nodes, StatusNode{Name: n.Name, Netns: n.Netns, IPs: n.IPs, PodCIDRs: n.PodCIDRs, Zone: n.Zone})
@@ -90,8 +91,8 @@ func newStatusCommand(out io.Writer) *cobra.Command {
 }
 
 func printStatus(out io.Writer, st Status) {
-	fmt.Fprintf(out, "cluster %s (%s, slot %d, %s)\nkubeconfig: %s\napi server: %s\npods: %s  services: %s  dns: %s\n\n",
-		st.Name, st.Phase, st.Slot, st.IPFamily, st.Kubeconfig, st.APIServerURL,
+	fmt.Fprintf(out, "cluster %s (%s, slot %d, %s)\nkubeconfig: %s\napi server: %s\nregistry: %s\npods: %s  services: %s  dns: %s\n\n",
+		st.Name, st.Phase, st.Slot, st.IPFamily, st.Kubeconfig, st.APIServerURL, st.Registry,
 		strings.Join(st.ClusterCIDR, ","), strings.Join(st.ServiceCIDR, ","), strings.Join(st.DNSIPs, ","))
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "NODE\tNETNS\tZONE\tIPS\tPOD CIDRS")

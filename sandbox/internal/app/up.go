@@ -25,11 +25,10 @@ func newUpCommand(out, errOut io.Writer) *cobra.Command {
 				return fmt.Errorf("finding own binary: %w", err)
 			}
 			o.Self = self
-			if o.NetctlBinary == "" {
-				o.NetctlBinary = filepath.Join(filepath.Dir(self), "netctl")
-			}
-			if o.NetctlBinary, err = filepath.Abs(o.NetctlBinary); err != nil {
-				return err
+			if o.NetctlBinary != "" {
+				if o.NetctlBinary, err = filepath.Abs(o.NetctlBinary); err != nil {
+					return err
+				}
 			}
 			s, err := cluster.Up(cmd.Context(), o, errOut)
 			if err != nil {
@@ -45,7 +44,7 @@ func newUpCommand(out, errOut io.Writer) *cobra.Command {
 	f.StringVar(&o.IPFamily, "ip-family", plan.Dual, "ipv4, ipv6 or dual")
 	f.IntVar(&o.Zones, "zones", 3, "number of zones the nodes are spread over (topology.kubernetes.io/zone)")
 	f.StringVar(&o.Peer, "peer", "", "an existing sandbox cluster to connect to (node and pod ranges routed both ways)")
-	f.StringVar(&o.NetctlBinary, "netctl-binary", "", "binary run for images ghcr.io/netdoctor/netctl:* (default: netctl next to this binary)")
+	f.StringVar(&o.NetctlBinary, "netctl-binary", "", "push this netctl's image to the cluster's registry as <registry>/netdoctor/netctl:<its version> (convenience for `netctl image push`)")
 	f.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "give up (and tear down) after this long")
 	f.StringVar(&o.Overlay, "overlay", "", "pod network between nodes: none (routed, default) or vxlan (a vxlan device per node, as flannel)")
 	f.IntVar(&o.MTU, "mtu", 0, "MTU of pod interfaces and the overlay device (default 1450 with --overlay vxlan, else 1500)")

@@ -32,11 +32,14 @@ var ErrBadInput = errors.New("bad input")
 
 // UpOptions are the inputs of Up.
 type UpOptions struct {
-	Name         string
-	Nodes        int
-	IPFamily     string
-	Zones        int
-	Peer         string
+	Name     string
+	Nodes    int
+	IPFamily string
+	Zones    int
+	Peer     string
+	// NetctlBinary, when set, is pushed as the image
+	// <registry>/netdoctor/netctl:<its version> once the registry is up
+	// (a convenience: `netctl image push` does the work).
 	NetctlBinary string
 	Self         string // path of the netdoctor-sandbox binary
 	Timeout      time.Duration
@@ -191,13 +194,17 @@ func (u *upper) reserve(ctx context.Context) error {
 		Ports: map[string]int{
 			"apiserver": 6443, "etcd": 12379 + 10*slot, "etcd-peer": 12380 + 10*slot,
 			"controller-manager": 12381 + 10*slot, "scheduler": 12382 + 10*slot,
+			"registry": 12383 + 10*slot,
 		},
+		// CoreDNS and the echo server run from local binaries; everything
+		// else (netctl's agents) is pulled from the cluster's registry.
 		Images: map[string]string{
-			"sandbox.local/coredns:*":    coredns,
-			"sandbox.local/echo:*":       u.o.Self,
-			"ghcr.io/netdoctor/netctl:*": u.o.NetctlBinary,
+			"sandbox.local/coredns:*": coredns,
+			"sandbox.local/echo:*":    u.o.Self,
 		},
-		Phase: "creating",
+		Registry:    fmt.Sprintf("127.0.0.1:%d", 12383+10*slot),
+		RegistryDir: filepath.Join("/dev/shm/netdoctor-sandbox", u.o.Name, "registry"),
+		Phase:       "creating",
 	}
 	u.s.PodSecurity = u.o.PodSecurity
 	u.s.APIServerURL = "https://" + hostPort(p.APIServerIP, 6443)
@@ -292,6 +299,10 @@ func (u *upper) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	registry, err := u.startRegistry()
+	if err != nil {
+		return err
+	}
 	u.save()
 	// The network and etcd come up in parallel.
 	if err := netcfg.CreateBridge(ctx, &s.Plan); err != nil {
@@ -360,6 +371,9 @@ func (u *upper) run(ctx context.Context) error {
 		}
 		u.save()
 		u.logf("NetworkPolicy engine: %d x %s started", len(s.Nodes), netpol.Engine)
+	}
+	if err := u.waitRegistry(ctx, registry); err != nil {
+		return err
 	}
 	if u.o.Peer != "" {
 		if err := Peer(ctx, s, u.o.Peer); err != nil {

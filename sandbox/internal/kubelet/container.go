@@ -32,6 +32,7 @@ type container struct {
 	mu           sync.Mutex
 	binary       string // "" while the image is unknown
 	imageKnown   bool
+	img          imageState // pulled image (images.go)
 	pullFailedAt time.Time
 	waitReason   string
 	waitMessage  string
@@ -96,10 +97,11 @@ func (w *podWorker) startContainer(ctx context.Context, c *container) error {
 	if err != nil {
 		return err
 	}
+	env = c.withImageEnv(env)
 	command, args := expandCommand(c.spec.Command, c.spec.Args, env)
-	argv, err := containerCommand(c.binary, c.spec.Image, command, args)
+	argv, err := c.command(command, args, env)
 	if err != nil {
-		return errConfig{fmt.Errorf("command: %w", err)}
+		return commandError(err)
 	}
 	n := c.restartCount
 	if c.everStarted {
@@ -124,6 +126,9 @@ func (w *podWorker) startContainer(ctx context.Context, c *container) error {
 		// the whole group can be stopped at once.
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
+	if err := c.applyImage(cmd, pod); err != nil {
+		return err
+	}
 	mounts, err := w.containerMounts(&c.spec)
 	if err != nil {
 		return err
@@ -131,7 +136,7 @@ func (w *podWorker) startContainer(ctx context.Context, c *container) error {
 	overlayDir := filepath.Join(w.dir, "overlay", c.spec.Name)
 	_ = os.RemoveAll(overlayDir)
 	cg := w.containerCgroup(c) // resource limits (cgroup.go); nil: none
-	if err := startInNamespaces(nsSpec{netnsPath: w.netnsPath, hostname: w.hostname(pod), mounts: mounts, overlayDir: overlayDir, cgroup: cg}, cmd); err != nil {
+	if err := startInNamespaces(nsSpec{netnsPath: w.netnsPath, hostname: w.hostname(pod), mounts: mounts, overlayDir: overlayDir, cgroup: cg, rootfs: c.imageRootfs()}, cmd); err != nil {
 		return fmt.Errorf("starting %s: %w", argv[0], err)
 	}
 	if c.everStarted {
@@ -258,6 +263,9 @@ func (c *container) status(w *podWorker) corev1.ContainerStatus {
 	}
 	if c.imageKnown {
 		s.ImageID = "sandbox://" + c.binary
+	}
+	if c.img.pulled != nil {
+		s.ImageID = c.img.pulled.imageID()
 	}
 	if c.everStarted {
 		s.ContainerID = w.containerID(c.spec.Name, c.restartCount)

@@ -11,8 +11,22 @@
 //
 // # Images
 //
-// There is no image store: Config.Images maps image references to local
-// binaries. Keys are matched in this order:
+// Images from Config.Registries (the sandbox's own registry) are pulled over
+// the registry API (go-containerregistry): the manifest for this node's
+// platform is chosen from an index ("no matching platform" otherwise), blobs
+// are checked against their digests, the flattened root filesystem is
+// unpacked once per manifest digest under StateDir/images, and each
+// container runs chrooted into an overlay of it (with /proc, /sys, /dev and
+// its mounts inside), as the image's user unless the securityContext says
+// otherwise, with the image's entrypoint/cmd/env/workingDir under the
+// Kubernetes rules. ContainerStatus.imageID is repo@sha256:... A failed
+// pull (manifest unknown, unauthorized, unreachable, no matching platform,
+// any registry outside Config.Registries, which is never contacted) shows
+// ErrImagePull with the registry's message, then ImagePullBackOff, and is
+// retried with back-off.
+//
+// Config.Images maps a few image references to local binaries instead (the
+// sandbox's CoreDNS and echo server). Keys are matched in this order:
 //
 //   - an exact reference, e.g. "ghcr.io/netdoctor/netctl:v1.2.3";
 //   - "REPO:*": any tag (or digest) of exactly that repository,
@@ -69,7 +83,10 @@ type Config struct {
 	ClusterDNS    []string          // kube-dns service IPs for pod resolv.conf
 	ClusterDomain string            // "cluster.local"
 	Images        map[string]string // image reference or pattern -> local binary path (see package doc)
-	StateDir      string            // pods/<uid>/..., pids/, ipam/
+	// Registries are the registry hosts ("127.0.0.1:PORT") images not in
+	// Images are pulled from; no other registry is ever contacted.
+	Registries []string
+	StateDir   string // pods/<uid>/..., pids/, ipam/
 	// TLS for the :10250 exec/logs server. With ClientCA set, clients must
 	// present a certificate it signed (the API server's kubelet client cert).
 	ServingCert, ServingKey, ClientCA string
@@ -102,6 +119,8 @@ type kubelet struct {
 	// finished holds pods whose worker deleted them; cleared on their delete event.
 	finished map[types.UID]bool
 	wg       sync.WaitGroup
+
+	images *imageStore // nil without Registries
 
 	svcEnvMu sync.Mutex
 	svcEnv   []corev1.EnvVar
@@ -172,10 +191,13 @@ func newKubeletWithClient(cfg Config, client kubernetes.Interface) (*kubelet, er
 		workers:  map[types.UID]*podWorker{},
 		finished: map[types.UID]bool{},
 	}
-	for _, dir := range []string{"pods", "pids", "ipam"} {
+	for _, dir := range []string{"pods", "pids", "ipam", "images"} {
 		if err := os.MkdirAll(filepath.Join(cfg.StateDir, dir), 0o755); err != nil {
 			return nil, fmt.Errorf("creating state dir: %w", err)
 		}
+	}
+	if len(cfg.Registries) > 0 {
+		k.images = newImageStore(filepath.Join(cfg.StateDir, "images"), cfg.Registries)
 	}
 	for _, n := range cfg.Nodes {
 		ns, err := newNodeState(n, filepath.Join(cfg.StateDir, "ipam", n.Name+".json"))

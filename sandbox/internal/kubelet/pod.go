@@ -358,20 +358,9 @@ func (w *podWorker) ensureRunning(ctx context.Context, c *container, policy core
 		policy = corev1.RestartPolicyOnFailure // init containers never restart after success
 	}
 	c.mu.Lock()
-	if !c.imageKnown {
-		defer c.mu.Unlock()
-		now := time.Now()
-		if c.pullFailedAt.IsZero() {
-			c.pullFailedAt = now
-		}
-		if now.Sub(c.pullFailedAt) < pullBackoffAfter {
-			c.waitReason = "ErrImagePull"
-			c.waitMessage = fmt.Sprintf("image %q is not in the sandbox image table", c.spec.Image)
-			return c.pullFailedAt.Add(pullBackoffAfter)
-		}
-		c.waitReason = "ImagePullBackOff"
-		c.waitMessage = fmt.Sprintf("Back-off pulling image %q: not in the sandbox image table", c.spec.Image)
-		return time.Time{}
+	if next, ok := w.ensureImage(ctx, c); !ok {
+		c.mu.Unlock()
+		return next
 	}
 	run, at := c.shouldRun(policy, time.Now())
 	if !run {

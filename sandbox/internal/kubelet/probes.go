@@ -135,7 +135,7 @@ func (w *podWorker) runProbe(ctx context.Context, c *container, p *corev1.Probe,
 		c.mu.Lock()
 		pid, env, dir := c.pid, c.env, c.spec.WorkingDir
 		c.mu.Unlock()
-		argv, err := containerCommand(c.binary, c.spec.Image, p.Exec.Command, nil)
+		argv, err := c.execCommand(p.Exec.Command)
 		if err != nil {
 			return err
 		}

@@ -28,6 +28,7 @@ type nsSpec struct {
 	overlayDir string // scratch space for overlays that create missing mount points (created here)
 
 	cgroup *containerCgroup // resource limits (cgroup.go); nil: none
+	rootfs string           // an image's unpacked root filesystem to run in (rootfs.go); "" = the host's
 }
 
 // startInNamespaces starts cmd inside netnsPath plus new mount and UTS
@@ -65,6 +66,9 @@ func prepareAndStart(s nsSpec, cmd *exec.Cmd) error {
 	_ = unix.Unmount(netnsDir, unix.MNT_DETACH)
 	if err := unix.Sethostname([]byte(s.hostname)); err != nil {
 		return fmt.Errorf("sethostname: %w", err)
+	}
+	if s.rootfs != "" {
+		return prepareRootfs(s, cmd)
 	}
 	mounts := append([]mountSpec(nil), s.mounts...)
 	sort.SliceStable(mounts, func(i, j int) bool {
@@ -228,7 +232,7 @@ func nsenterCommand(pid int, dir string, argv []string) *exec.Cmd {
 	if dir == "" {
 		dir = "/"
 	}
-	args := []string{"--target", fmt.Sprint(pid), "--net", "--mount", "--uts", "--wd=" + dir, "--"}
+	args := []string{"--target", fmt.Sprint(pid), "--net", "--mount", "--uts", "--root", "--wd=" + dir, "--"}
 	return exec.Command("nsenter", append(args, argv...)...)
 }
 

@@ -143,12 +143,12 @@ type execer struct {
 
 func (e execer) ExecInContainer(ctx context.Context, _ string, _ types.UID, _ string, cmd []string, in io.Reader, out, errw io.WriteCloser, tty bool, _ <-chan remotecommand.TerminalSize, _ time.Duration) error {
 	e.c.mu.Lock()
-	running, pid, env, binary := e.c.running, e.c.pid, e.c.env, e.c.binary
+	running, pid, env := e.c.running, e.c.pid, e.c.env
 	e.c.mu.Unlock()
 	if !running {
 		return fmt.Errorf("container %s is not running", e.c.spec.Name)
 	}
-	argv, err := containerCommand(binary, e.c.spec.Image, cmd, nil)
+	argv, err := e.c.execCommand(cmd)
 	if err != nil {
 		return err
 	}

@@ -67,9 +67,13 @@ type State struct {
 	Ports        map[string]int    `json:"ports"`
 	Processes    []Process         `json:"processes"`
 	Images       map[string]string `json:"images"`
-	Faults       []Fault           `json:"faults,omitempty"`
-	Peers        []Peer            `json:"peers,omitempty"`
-	Phase        string            `json:"phase"` // creating, ready, failed
+	// Registry is the cluster's OCI registry ("127.0.0.1:PORT", no auth):
+	// the kubelet pulls every image not in Images from it.
+	Registry    string  `json:"registry,omitempty"`
+	RegistryDir string  `json:"registryDir,omitempty"`
+	Faults      []Fault `json:"faults,omitempty"`
+	Peers       []Peer  `json:"peers,omitempty"`
+	Phase       string  `json:"phase"` // creating, ready, failed
 
 	// PodSecurity is the --pod-security level ("" = the API server's default).
 	PodSecurity string `json:"podSecurity,omitempty"`
