@@ -408,3 +408,23 @@ func TestRunEmptyResumeDoesNothing(t *testing.T) {
 		t.Fatalf("rep %+v err %v log %s", rep, err, log.String())
 	}
 }
+
+// TestRowForHonestClasses: only a network "no" is FAILED; an error in the
+// agent and an unanswered datagram are EXCEPTION, never FAILED or SUCCEEDED.
+func TestRowForHonestClasses(t *testing.T) {
+	cases := []struct {
+		res  probe.Result
+		want report.Result
+	}{
+		{probe.Result{OK: true}, report.Succeeded},
+		{probe.Result{Class: probe.ClassRefused, Reason: "connection refused"}, report.Failed},
+		{probe.Result{Class: probe.ClassAgentError, Reason: "tcp connect to 10.0.0.1:80: too many open files (an error in the agent, not an answer from the network)"}, report.Exception},
+		{probe.Result{Class: probe.ClassUnconfirmed, Reason: "sent to 10.0.0.1:53, no reply"}, report.Exception},
+	}
+	for _, c := range cases {
+		row := rowFor(report.Pair{}, c.res)
+		if row.Result != c.want || row.Class != c.res.Class || row.Log != c.res.Reason && !c.res.OK {
+			t.Errorf("%+v: row %+v, want %s with the class and reason", c.res, row, c.want)
+		}
+	}
+}
