@@ -24,6 +24,11 @@ const (
 	NameLabel      = "app.kubernetes.io/name"
 	AgentName      = "netdoctor-agent"
 	NetworkLabel   = "netdoctor.io/network"
+	// PartOfLabel tells the check's objects (PartOfValue) from the
+	// monitor's (part-of=netdoctor-monitor, same managed-by): `netctl clean`
+	// and `netctl monitor uninstall` each touch only their own.
+	PartOfLabel = "app.kubernetes.io/part-of"
+	PartOfValue = "netdoctor-check"
 	// CreatedByAnnotation marks a namespace netctl created; only such a
 	// namespace is ever deleted.
 	CreatedByAnnotation = "netdoctor.io/created-by-netctl"
@@ -46,8 +51,9 @@ const (
 // DaemonSetName is the DaemonSet of agents on network n.
 func DaemonSetName(n Network) string { return "netdoctor-agent-" + string(n) }
 
-// ManagedSelector selects every object netctl manages.
-var ManagedSelector = ManagedByLabel + "=" + ManagedByValue
+// ManagedSelector selects every object a check (or diagnose) created, and
+// never the monitor's.
+var ManagedSelector = ManagedByLabel + "=" + ManagedByValue + "," + PartOfLabel + "=" + PartOfValue
 
 // AgentSelector selects the agent pods of network n.
 func AgentSelector(n Network) string {
@@ -55,11 +61,11 @@ func AgentSelector(n Network) string {
 }
 
 func managedLabels() map[string]string {
-	return map[string]string{ManagedByLabel: ManagedByValue}
+	return map[string]string{ManagedByLabel: ManagedByValue, PartOfLabel: PartOfValue}
 }
 
 func agentLabels(n Network) map[string]string {
-	return map[string]string{ManagedByLabel: ManagedByValue, NameLabel: AgentName, NetworkLabel: string(n)}
+	return map[string]string{ManagedByLabel: ManagedByValue, PartOfLabel: PartOfValue, NameLabel: AgentName, NetworkLabel: string(n)}
 }
 
 // Image is <repository>/netctl:<version>.
