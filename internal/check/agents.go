@@ -95,8 +95,20 @@ func readInventory(ctx context.Context, c *cluster, namespace string) (*Inventor
 			byNode[p.Node] = a
 		}
 		inv.Agents[net] = byNode
+		failedCreate, asked := "", false
 		for _, n := range inv.Nodes {
 			a := inv.agent(net, n)
+			if a.Pod == "" {
+				// No pod at all: the DaemonSet controller's FailedCreate
+				// event (admission, quota, ...) says why, when there is one.
+				if !asked {
+					failedCreate, asked = c.client.FailedCreate(ctx, namespace, deploy.DaemonSetName(net)), true
+				}
+				if failedCreate != "" {
+					a.Reason = "FailedCreate: " + failedCreate
+					a.Problem = fmt.Sprintf("no %s-network agent pod on %s: DaemonSet %s/%s cannot create pods: %s", net, n.Name, namespace, deploy.DaemonSetName(net), failedCreate)
+				}
+			}
 			byNode[n.Name] = a
 			if !a.Ready {
 				done = false

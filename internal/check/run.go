@@ -245,6 +245,7 @@ func deployAll(ctx context.Context, cfg config.Config, clusters []*cluster, log 
 		g.Go(func() error {
 			res, err := deploy.Apply(gctx, c.client, deploy.Plan{
 				Namespace: cfg.Namespace, Image: deploy.Image(repo, cfg.Version), Port: port, Networks: c.networks,
+				RawICMP: cfg.Protocol == "icmp" || cfg.Protocol == "ping",
 			}, log)
 			if err != nil {
 				return err

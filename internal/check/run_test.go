@@ -428,3 +428,29 @@ func TestRowForHonestClasses(t *testing.T) {
 		}
 	}
 }
+
+// TestReadInventoryFailedCreate: a node without an agent pod, whose
+// DaemonSet cannot create pods, gets the FailedCreate event's message as
+// its reason instead of "no agent pod scheduled".
+func TestReadInventoryFailedCreate(t *testing.T) {
+	const msg = `pods "netdoctor-agent-host-x" is forbidden: violates PodSecurity "baseline:latest": host namespaces (hostNetwork=true)`
+	ev := func(name, reason, message string, at time.Time) *corev1.Event {
+		return &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "nd"}, Reason: reason, Message: message,
+			InvolvedObject: corev1.ObjectReference{Kind: "DaemonSet", Name: deploy.DaemonSetName(deploy.HostNetwork), Namespace: "nd"},
+			LastTimestamp:  metav1.NewTime(at)}
+	}
+	now := time.Now()
+	cs := fake.NewClientset(node("n1", "10.0.0.1"),
+		ev("e1", "FailedCreate", "an older failure", now.Add(-time.Minute)),
+		ev("e2", "FailedCreate", msg, now),
+		ev("e3", "SuccessfulCreate", "created pod", now.Add(time.Minute)))
+	c := &cluster{name: SrcCluster, client: &kube.Client{Name: SrcCluster, Clientset: cs}, networks: []deploy.Network{deploy.HostNetwork}}
+	inv, done, err := readInventory(context.Background(), c, "nd")
+	if err != nil || done {
+		t.Fatalf("done %v err %v", done, err)
+	}
+	a := inv.Agents[deploy.HostNetwork]["n1"]
+	if a == nil || a.Reason != "FailedCreate: "+msg || !strings.Contains(a.Problem, msg) {
+		t.Errorf("agent %+v, want the FailedCreate message as reason", a)
+	}
+}

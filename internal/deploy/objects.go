@@ -29,6 +29,12 @@ const (
 	// and `netctl monitor uninstall` each touch only their own.
 	PartOfLabel = "app.kubernetes.io/part-of"
 	PartOfValue = "netdoctor-check"
+	// PodSecurityLabel is the Pod Security admission level a namespace
+	// enforces; netctl sets it on namespaces it creates (PodSecurityLevel).
+	PodSecurityLabel = "pod-security.kubernetes.io/enforce"
+	// AgentUser is the non-root user (and group) the pod-network agent runs
+	// as; ping_group_range admits its group to unprivileged ICMP sockets.
+	AgentUser = 65532
 	// CreatedByAnnotation marks a namespace netctl created; only such a
 	// namespace is ever deleted.
 	CreatedByAnnotation = "netdoctor.io/created-by-netctl"
@@ -73,11 +79,26 @@ func Image(repository, version string) string {
 	return strings.TrimSuffix(repository, "/") + "/netctl:" + version
 }
 
-// Namespace is the namespace netctl creates when it is missing.
-func Namespace(name string) *corev1.Namespace {
+// PodSecurityLevel is the least Pod Security level that admits the agents
+// of networks: "restricted" for pod-network agents, "privileged" once a
+// host-network agent is among them (hostNetwork is outside baseline).
+func PodSecurityLevel(networks []Network) string {
+	for _, n := range networks {
+		if n == HostNetwork {
+			return "privileged"
+		}
+	}
+	return "restricted"
+}
+
+// Namespace is the namespace netctl creates when it is missing, enforcing
+// Pod Security level (PodSecurityLevel of its agents).
+func Namespace(name, level string) *corev1.Namespace {
+	labels := managedLabels()
+	labels[PodSecurityLabel] = level
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Name:        name,
-		Labels:      managedLabels(),
+		Labels:      labels,
 		Annotations: map[string]string{CreatedByAnnotation: "true"},
 	}}
 }
@@ -106,6 +127,10 @@ type AgentSpec struct {
 	Image     string
 	Port      int
 	Network   Network
+	// RawICMP grants the host-network agent CAP_NET_RAW, for icmp checks
+	// (a host's net.ipv4.ping_group_range is not netctl's to set). The
+	// pod-network agent never needs it: its pod sets ping_group_range.
+	RawICMP bool
 }
 
 // AgentDaemonSet runs `netctl agent` on every Linux node, tainted or not.
@@ -114,8 +139,8 @@ func AgentDaemonSet(s AgentSpec) *appsv1.DaemonSet {
 	labels := agentLabels(s.Network)
 	selector := map[string]string{NameLabel: AgentName, NetworkLabel: string(s.Network)}
 	f, t := false, true
-	mode := int32(0o400)
-	grace := int64(2) // the agent drains in well under this; clean stays fast
+	mode := int32(0o440) // readable by the agent's group (fsGroup)
+	grace := int64(2)    // the agent drains in well under this; clean stays fast
 	// All pods may be replaced at once: the agents hold no state and a
 	// check waits for all of them anyway; one-at-a-time rollouts would
 	// take minutes on large clusters.
@@ -140,6 +165,7 @@ func AgentDaemonSet(s AgentSpec) *appsv1.DaemonSet {
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{
+					SecurityContext:               podSecurity(host),
 					ServiceAccountName:            ServiceAccountName,
 					AutomountServiceAccountToken:  &f,
 					EnableServiceLinks:            &f,
@@ -183,19 +209,12 @@ func AgentDaemonSet(s AgentSpec) *appsv1.DaemonSet {
 							Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
 							Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
 						},
-						// Root is kept because added capabilities reach a
-						// non-root process's effective set only through file
-						// capabilities; NET_RAW is the one power granted
-						// (raw ICMP sockets), nothing can be gained later.
 						SecurityContext: &corev1.SecurityContext{
 							AllowPrivilegeEscalation: &f,
 							Privileged:               &f,
 							ReadOnlyRootFilesystem:   &t,
-							Capabilities: &corev1.Capabilities{
-								Drop: []corev1.Capability{"ALL"},
-								Add:  []corev1.Capability{"NET_RAW"},
-							},
-							SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+							Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: rawICMP(host && s.RawICMP)},
+							SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 						},
 						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 					}},
@@ -210,4 +229,29 @@ func AgentDaemonSet(s AgentSpec) *appsv1.DaemonSet {
 			},
 		},
 	}
+}
+
+// podSecurity is the agent pod's security context. The pod-network agent
+// passes Pod Security "restricted": non-root, and unprivileged ICMP sockets
+// through the safe sysctl net.ipv4.ping_group_range (per pod network
+// namespace) instead of CAP_NET_RAW. The host-network agent shares the
+// node's network namespace, where pod sysctls are not allowed; it runs as
+// root so that CAP_NET_RAW, when granted, is effective (added capabilities
+// reach a non-root process only through file capabilities).
+func podSecurity(host bool) *corev1.PodSecurityContext {
+	sc := &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
+	if host {
+		return sc
+	}
+	id, t := int64(AgentUser), true
+	sc.RunAsUser, sc.RunAsGroup, sc.FSGroup, sc.RunAsNonRoot = &id, &id, &id, &t
+	sc.Sysctls = []corev1.Sysctl{{Name: "net.ipv4.ping_group_range", Value: fmt.Sprintf("%d %d", AgentUser, AgentUser)}}
+	return sc
+}
+
+func rawICMP(need bool) []corev1.Capability {
+	if need {
+		return []corev1.Capability{"NET_RAW"}
+	}
+	return nil
 }

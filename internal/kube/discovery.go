@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -257,4 +258,40 @@ func sortCIDRs(cidrs []string) []string {
 		}
 	}
 	return out
+}
+
+// FailedCreate returns the message of the newest FailedCreate event of
+// DaemonSet name (why its controller cannot create pods: admission, quota,
+// ...), or "" when there is none or events cannot be read (reading them is
+// optional: it only improves a reason).
+func (c *Client) FailedCreate(ctx context.Context, namespace, name string) string {
+	evs, err := c.Clientset.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{
+		FieldSelector: "involvedObject.kind=DaemonSet,involvedObject.name=" + name + ",reason=FailedCreate"})
+	if err != nil {
+		return ""
+	}
+	var newest *corev1.Event
+	for i := range evs.Items {
+		e := &evs.Items[i]
+		if e.Reason != "FailedCreate" || e.InvolvedObject.Kind != "DaemonSet" || e.InvolvedObject.Name != name {
+			continue // a client that ignores field selectors
+		}
+		if newest == nil || eventTime(e).After(eventTime(newest)) {
+			newest = e
+		}
+	}
+	if newest == nil {
+		return ""
+	}
+	return strings.Join(strings.Fields(newest.Message), " ")
+}
+
+func eventTime(e *corev1.Event) time.Time {
+	switch {
+	case !e.LastTimestamp.IsZero():
+		return e.LastTimestamp.Time
+	case !e.EventTime.IsZero():
+		return e.EventTime.Time
+	}
+	return e.CreationTimestamp.Time
 }
