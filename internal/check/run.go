@@ -107,6 +107,14 @@ func execute(ctx context.Context, opts Options, spec Spec, clusters []*cluster, 
 		}()
 	}
 
+	for _, c := range clusters {
+		skipped, err := selectNodes(ctx, c, cfg.NodeSelector, log)
+		if err != nil {
+			return nil, err
+		}
+		rep.Skipped = append(rep.Skipped, skipped...)
+	}
+
 	start := time.Now()
 	if err := deployAll(ctx, cfg, clusters, log); err != nil {
 		return nil, err
@@ -245,7 +253,7 @@ func deployAll(ctx context.Context, cfg config.Config, clusters []*cluster, log 
 		g.Go(func() error {
 			res, err := deploy.Apply(gctx, c.client, deploy.Plan{
 				Namespace: cfg.Namespace, Image: deploy.Image(repo, cfg.Version), Port: port, Networks: c.networks,
-				RawICMP: cfg.Protocol == "icmp" || cfg.Protocol == "ping",
+				RawICMP: cfg.Protocol == "icmp" || cfg.Protocol == "ping", Nodes: c.nodeNames(),
 			}, log)
 			if err != nil {
 				return err

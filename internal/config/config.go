@@ -35,6 +35,9 @@ type Config struct {
 	// PacketSize is the IP packet size tcp/udp/icmp probes carry (0 = 1500)
 	// so that MTU black holes are found.
 	PacketSize int `json:"packetSize,omitempty"`
+	// NodeSelector (a label selector, e.g. "pool=blue") scopes a check to
+	// the matching nodes; "" = every node that can run an agent.
+	NodeSelector string `json:"nodeSelector,omitempty"`
 }
 
 // Port is a TCP/UDP port that decodes from a JSON string ("8889") or number.

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"k8s.io/apimachinery/pkg/labels"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -95,6 +96,9 @@ func (c Config) Validate() error {
 	oneOf(&errs, "ipFamily", c.IPFamily, IPFamilies)
 	if c.PacketSize < 64 || c.PacketSize > 65535 {
 		add("packetSize: %d is out of range; use 64 to 65535 (0 means %d)", c.PacketSize, DefaultPacketSize)
+	}
+	if _, err := labels.Parse(c.NodeSelector); err != nil {
+		add("nodeSelector: %q is not a label selector (%v); use e.g. \"pool=blue\" or \"zone in (a,b)\"", c.NodeSelector, err)
 	}
 	return errors.Join(errs...)
 }

@@ -131,6 +131,9 @@ type AgentSpec struct {
 	// (a host's net.ipv4.ping_group_range is not netctl's to set). The
 	// pod-network agent never needs it: its pod sets ping_group_range.
 	RawICMP bool
+	// Nodes, when set, are the only nodes the agents may run on (those a
+	// check covers); windows and virtual-kubelet nodes are always kept out.
+	Nodes []string
 }
 
 // AgentDaemonSet runs `netctl agent` on every Linux node, tainted or not.
@@ -175,11 +178,8 @@ func AgentDaemonSet(s AgentSpec) *appsv1.DaemonSet {
 					// Every taint: a check must cover control-plane and
 					// cordoned nodes too.
 					Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
-					// NotIn also matches nodes without the label.
 					Affinity: &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
-						RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
-							MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelOSStable, Operator: corev1.NodeSelectorOpNotIn, Values: []string{"windows"}}},
-						}}},
+						RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{nodeTerm(s.Nodes)}},
 					}},
 					Containers: []corev1.Container{{
 						Name:  containerName,
@@ -247,6 +247,19 @@ func podSecurity(host bool) *corev1.PodSecurityContext {
 	sc.RunAsUser, sc.RunAsGroup, sc.FSGroup, sc.RunAsNonRoot = &id, &id, &id, &t
 	sc.Sysctls = []corev1.Sysctl{{Name: "net.ipv4.ping_group_range", Value: fmt.Sprintf("%d %d", AgentUser, AgentUser)}}
 	return sc
+}
+
+// nodeTerm keeps agents off nodes that cannot run them (NotIn also matches
+// nodes without the label) and, when nodes is set, on exactly those nodes.
+func nodeTerm(nodes []string) corev1.NodeSelectorTerm {
+	t := corev1.NodeSelectorTerm{MatchExpressions: []corev1.NodeSelectorRequirement{
+		{Key: corev1.LabelOSStable, Operator: corev1.NodeSelectorOpNotIn, Values: []string{"windows", "darwin"}},
+		{Key: "type", Operator: corev1.NodeSelectorOpNotIn, Values: []string{"virtual-kubelet"}},
+	}}
+	if len(nodes) > 0 {
+		t.MatchFields = []corev1.NodeSelectorRequirement{{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: nodes}}
+	}
+	return t
 }
 
 func rawICMP(need bool) []corev1.Capability {

@@ -18,8 +18,11 @@ type Node struct {
 	Name string
 	// InternalIPs from node.status.addresses, IPv4 first.
 	InternalIPs []string
-	// Windows nodes get no agent (the agent is a Linux binary).
-	Windows bool
+	// Skip says why no agent can run on the node ("" = one can): not
+	// Linux, a virtual-kubelet node, or no InternalIP.
+	Skip string
+	// Labels of the node, for nodeSelector.
+	Labels map[string]string
 	// PodCIDRs from spec.podCIDRs (or the older spec.podCIDR), IPv4 first.
 	PodCIDRs []string
 }
@@ -64,7 +67,8 @@ func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
 		nodes = append(nodes, Node{
 			Name:        n.Name,
 			InternalIPs: SortIPs(ips),
-			Windows:     n.Labels[corev1.LabelOSStable] == "windows",
+			Skip:        skipReason(n, ips),
+			Labels:      n.Labels,
 			PodCIDRs:    sortCIDRs(cidrs),
 		})
 	}
@@ -294,4 +298,26 @@ func eventTime(e *corev1.Event) time.Time {
 		return e.EventTime.Time
 	}
 	return e.CreationTimestamp.Time
+}
+
+// VirtualKubeletTaint is the taint virtual-kubelet nodes carry.
+const VirtualKubeletTaint = "virtual-kubelet.io/provider"
+
+// skipReason says why no agent can run on n, or "".
+func skipReason(n *corev1.Node, ips []string) string {
+	if os := n.Labels[corev1.LabelOSStable]; os != "" && os != "linux" {
+		return fmt.Sprintf("%s=%s: the agent is a Linux binary", corev1.LabelOSStable, os)
+	}
+	if n.Labels["type"] == "virtual-kubelet" {
+		return "virtual-kubelet node (type=virtual-kubelet): no node network to check"
+	}
+	for _, t := range n.Spec.Taints {
+		if t.Key == VirtualKubeletTaint {
+			return fmt.Sprintf("virtual-kubelet node (taint %s=%s): no node network to check", t.Key, t.Value)
+		}
+	}
+	if len(ips) == 0 {
+		return "no InternalIP in status.addresses: the node cannot be addressed"
+	}
+	return ""
 }

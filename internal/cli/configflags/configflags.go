@@ -26,7 +26,7 @@ type Flags struct {
 	Kubeconfig, Context, DstKubeconfig, DstContext, Namespace string
 
 	Mode, Protocol, IPFamily, Port, ImageRepository, VersionTag string
-	DNSServer, DNSName                                          string
+	DNSServer, DNSName, NodeSelector                            string
 	MaxNum, CmdTimeout, PodWaitTime, PacketSize                 int
 	AutoClean                                                   bool
 
@@ -58,6 +58,7 @@ func (f *Flags) AddCheckFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&f.MaxNum, "max-num", config.DefaultMaxNum, "probes in flight per source agent (overrides maxNum)")
 	fs.IntVar(&f.CmdTimeout, "cmd-timeout", config.DefaultCmdTimeout, "seconds allowed per probe (overrides cmdTimeout)")
 	fs.IntVar(&f.PodWaitTime, "pod-wait-time", config.DefaultPodWaitTime, "seconds to wait for all agents to be ready (overrides podWaitTime)")
+	fs.StringVar(&f.NodeSelector, "node-selector", "", "label selector: check only the nodes it matches, e.g. pool=blue (overrides nodeSelector)")
 	fs.IntVar(&f.PacketSize, "packet-size", config.DefaultPacketSize, "IP packet size of tcp/udp/icmp probes, to find MTU problems (overrides packetSize)")
 	fs.StringVar(&f.ImageRepository, "image-repository", config.DefaultImageRepository, "repository of the netctl image; the agent image is <repository>/netctl:<version> (overrides srcImageRepository)")
 	fs.StringVar(&f.VersionTag, "version-tag", "", "image tag of the agents (overrides version; default this netctl's version)")
@@ -112,6 +113,7 @@ func (f *Flags) apply(c *config.Config) {
 	override(f, "cmd-timeout", &c.CmdTimeout, f.CmdTimeout)
 	override(f, "pod-wait-time", &c.PodWaitTime, f.PodWaitTime)
 	override(f, "packet-size", &c.PacketSize, f.PacketSize)
+	override(f, "node-selector", &c.NodeSelector, f.NodeSelector)
 	override(f, "auto-clean", &c.AutoClean, f.AutoClean)
 }
 
