@@ -517,7 +517,7 @@ func TestRunSkipsNodesThatCannotRunAgents(t *testing.T) {
 			}
 		}
 	}
-	if len(terms) != 1 || fmt.Sprint(terms[0].MatchFields) != "[{metadata.name In [node-1]}]" {
+	if len(terms) != 1 || fmt.Sprint(terms[0].MatchFields) != "[{metadata.name In [node-1]}]" || len(terms[0].MatchExpressions) != 0 {
 		t.Errorf("DaemonSet node affinity %+v, want the checked node only", terms)
 	}
 }

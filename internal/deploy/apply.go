@@ -30,6 +30,8 @@ type Plan struct {
 	RawICMP bool
 	// Nodes the agents run on (AgentSpec.Nodes); nil = every eligible node.
 	Nodes []string
+	// Resources of the agents (AgentSpec.Resources).
+	Resources corev1.ResourceRequirements
 }
 
 // Applied is the outcome of Apply.
@@ -251,7 +253,7 @@ func apply(ctx context.Context, c *kube.Client, p Plan, log io.Writer, undo *[]f
 	// exists, so a rejection is a clear setup error, not missing agents.
 	var sets []*appsv1.DaemonSet
 	for _, n := range p.Networks {
-		sets = append(sets, AgentDaemonSet(AgentSpec{Namespace: p.Namespace, Image: p.Image, Port: p.Port, Network: n, RawICMP: p.RawICMP, Nodes: p.Nodes}))
+		sets = append(sets, AgentDaemonSet(AgentSpec{Namespace: p.Namespace, Image: p.Image, Port: p.Port, Network: n, RawICMP: p.RawICMP, Nodes: p.Nodes, Resources: p.Resources}))
 	}
 	for _, ds := range sets {
 		if err := dryRunPod(ctx, c, ds, level); err != nil {

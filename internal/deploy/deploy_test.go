@@ -13,6 +13,7 @@ import (
 	authzv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
@@ -101,9 +102,15 @@ func TestAgentDaemonSetPodNetwork(t *testing.T) {
 	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" || c.ReadinessProbe.HTTPGet.Port.IntValue() != 8890 {
 		t.Errorf("readiness %+v", c.ReadinessProbe)
 	}
-	if c.Resources.Requests.Cpu().String() != "10m" || c.Resources.Requests.Memory().String() != "16Mi" ||
-		c.Resources.Limits.Cpu().String() != "200m" || c.Resources.Limits.Memory().String() != "64Mi" {
+	// Requests sized for maxNum probes at once; no CPU limit (throttling
+	// would turn probes into timeouts).
+	if c.Resources.Requests.Cpu().String() != "50m" || c.Resources.Requests.Memory().String() != "32Mi" ||
+		!c.Resources.Limits.Cpu().IsZero() || c.Resources.Limits.Memory().String() != "128Mi" {
 		t.Errorf("resources %+v", c.Resources)
+	}
+	custom := corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}
+	if got := AgentDaemonSet(AgentSpec{Network: PodNetwork, Resources: custom}).Spec.Template.Spec.Containers[0].Resources; got.Limits.Cpu().String() != "1" {
+		t.Errorf("configured resources not used: %+v", got)
 	}
 	if len(c.VolumeMounts) != 1 || c.VolumeMounts[0].MountPath != "/etc/netdoctor" || !c.VolumeMounts[0].ReadOnly ||
 		ps.Volumes[0].Secret == nil || ps.Volumes[0].Secret.SecretName != TokenSecretName {

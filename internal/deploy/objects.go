@@ -7,6 +7,7 @@ package deploy
 import (
 	"fmt"
 	"github.com/netdoctor/netdoctor/internal/agent"
+	"github.com/netdoctor/netdoctor/internal/config"
 	"strconv"
 	"strings"
 
@@ -131,6 +132,8 @@ type AgentSpec struct {
 	// (a host's net.ipv4.ping_group_range is not netctl's to set). The
 	// pod-network agent never needs it: its pod sets ping_group_range.
 	RawICMP bool
+	// Resources of the agent container; zero = DefaultResources.
+	Resources corev1.ResourceRequirements
 	// Nodes, when set, are the only nodes the agents may run on (those a
 	// check covers); windows and virtual-kubelet nodes are always kept out.
 	Nodes []string
@@ -179,7 +182,7 @@ func AgentDaemonSet(s AgentSpec) *appsv1.DaemonSet {
 					// cordoned nodes too.
 					Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
 					Affinity: &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
-						RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{nodeTerm(s.Nodes)}},
+						RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: nodeTerms(s.Nodes)},
 					}},
 					Containers: []corev1.Container{{
 						Name:  containerName,
@@ -205,10 +208,7 @@ func AgentDaemonSet(s AgentSpec) *appsv1.DaemonSet {
 							TimeoutSeconds:   2,
 							FailureThreshold: 3,
 						},
-						Resources: corev1.ResourceRequirements{
-							Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
-							Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
-						},
+						Resources: resources(s.Resources),
 						SecurityContext: &corev1.SecurityContext{
 							AllowPrivilegeEscalation: &f,
 							Privileged:               &f,
@@ -249,17 +249,23 @@ func podSecurity(host bool) *corev1.PodSecurityContext {
 	return sc
 }
 
-// nodeTerm keeps agents off nodes that cannot run them (NotIn also matches
-// nodes without the label) and, when nodes is set, on exactly those nodes.
-func nodeTerm(nodes []string) corev1.NodeSelectorTerm {
-	t := corev1.NodeSelectorTerm{MatchExpressions: []corev1.NodeSelectorRequirement{
-		{Key: corev1.LabelOSStable, Operator: corev1.NodeSelectorOpNotIn, Values: []string{"windows", "darwin"}},
-		{Key: "type", Operator: corev1.NodeSelectorOpNotIn, Values: []string{"virtual-kubelet"}},
-	}}
-	if len(nodes) > 0 {
-		t.MatchFields = []corev1.NodeSelectorRequirement{{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: nodes}}
+// nodeTerms keeps agents off nodes that cannot run them (NotIn also
+// matches nodes without the label) and, when nodes is set, on exactly those
+// nodes: one term per node (terms are ORed; a pod's metadata.name field
+// selector takes one value).
+func nodeTerms(nodes []string) []corev1.NodeSelectorTerm {
+	if len(nodes) == 0 {
+		return []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
+			{Key: corev1.LabelOSStable, Operator: corev1.NodeSelectorOpNotIn, Values: []string{"windows", "darwin"}},
+			{Key: "type", Operator: corev1.NodeSelectorOpNotIn, Values: []string{"virtual-kubelet"}},
+		}}}
 	}
-	return t
+	terms := make([]corev1.NodeSelectorTerm, 0, len(nodes))
+	for _, n := range nodes {
+		terms = append(terms, corev1.NodeSelectorTerm{MatchFields: []corev1.NodeSelectorRequirement{
+			{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{n}}}})
+	}
+	return terms
 }
 
 func rawICMP(need bool) []corev1.Capability {
@@ -267,4 +273,21 @@ func rawICMP(need bool) []corev1.Capability {
 		return []corev1.Capability{"NET_RAW"}
 	}
 	return nil
+}
+
+// DefaultResources are the agent's requests and limits when none are given:
+// what maxNum probes in flight need, and no CPU limit (throttling would
+// turn probes into timeouts).
+func DefaultResources() corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(config.DefaultAgentCPURequest), corev1.ResourceMemory: resource.MustParse(config.DefaultAgentMemoryRequest)},
+		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(config.DefaultAgentMemoryLimit)},
+	}
+}
+
+func resources(r corev1.ResourceRequirements) corev1.ResourceRequirements {
+	if len(r.Requests) == 0 && len(r.Limits) == 0 {
+		return DefaultResources()
+	}
+	return r
 }

@@ -190,7 +190,10 @@ func notReadyReason(p *corev1.Pod) string {
 }
 
 func withMessage(reason, msg string) string {
-	msg = strings.TrimSpace(strings.SplitN(msg, "\n", 2)[0])
+	// The last line: with TerminationMessageFallbackToLogsOnError the
+	// message is the log's tail, whose last line is the error.
+	lines := strings.Split(strings.TrimSpace(msg), "\n")
+	msg = strings.TrimSpace(lines[len(lines)-1])
 	if msg == "" {
 		return reason
 	}
