@@ -398,3 +398,24 @@ func TestSeparateAPIPort(t *testing.T) {
 		t.Errorf("APIPortFor: %d %d", APIPortFor(8889), APIPortFor(65535))
 	}
 }
+
+// TestListenPortTaken: a probe port another process holds (on the host
+// network: the node's port) is an error naming the port and the node.
+func TestListenPortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	s := NewServer(Options{Identity: Identity{Node: "node-7"}, Port: port})
+	err = s.Listen()
+	if err == nil {
+		t.Fatal("Listen on a taken port succeeded")
+	}
+	for _, want := range []string{fmt.Sprintf("port %d", port), "already in use on node node-7"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+}

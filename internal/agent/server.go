@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -71,7 +72,17 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // Listen opens the TCP listener and the UDP echo sockets on one port number.
+// A port another process holds is named with the node, since on the host
+// network it is the node's port (the CLI shows this as the agent's reason).
 func (s *Server) Listen() error {
+	err := s.listen()
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("port already in use on node %s (another process listens there; set port/--port to a free one): %w", s.opts.Identity.Node, err)
+	}
+	return err
+}
+
+func (s *Server) listen() error {
 	const attempts = 10 // only port 0 can retry: TCP's free port may be taken for UDP
 	var lastErr error
 	for i := 0; i < attempts; i++ {

@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/netdoctor/netdoctor/internal/deploy"
 	"github.com/netdoctor/netdoctor/internal/kube"
+	"github.com/netdoctor/netdoctor/internal/report"
 )
 
 // pollInterval is how often readiness is re-read while waiting.
@@ -22,6 +25,53 @@ type cluster struct {
 	networks []deploy.Network
 	token    string
 	deployed bool // Apply succeeded (or partially ran): clean may be needed
+	// nodes are the nodes checked (can run an agent, match nodeSelector);
+	// nil before selectNodes ran (tests): every node that can run one.
+	nodes map[string]bool
+}
+
+// selectNodes decides which nodes of c a check covers: those that can run
+// an agent and match selector. It returns the others that cannot run an
+// agent, each once with the reason, and says how many selector left out.
+func selectNodes(ctx context.Context, c *cluster, selector string, log io.Writer) ([]report.SkippedNode, error) {
+	sel, err := labels.Parse(selector)
+	if err != nil {
+		return nil, fmt.Errorf("nodeSelector: %w", err)
+	}
+	nodes, err := c.client.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.nodes = map[string]bool{}
+	var skipped []report.SkippedNode
+	outside := 0
+	for _, n := range nodes {
+		switch {
+		case !sel.Matches(labels.Set(n.Labels)):
+			outside++
+		case n.Skip != "":
+			skipped = append(skipped, report.SkippedNode{Cluster: c.name, Node: n.Name, Reason: n.Skip})
+			fmt.Fprintf(log, "cluster %s: skipping node %s: %s\n", c.name, n.Name, n.Skip)
+		default:
+			c.nodes[n.Name] = true
+		}
+	}
+	if outside > 0 {
+		fmt.Fprintf(log, "cluster %s: %d of %d nodes do not match nodeSelector %q and are not checked\n", c.name, outside, len(nodes), selector)
+	}
+	if len(c.nodes) == 0 {
+		return nil, fmt.Errorf("cluster %s: no node to check: none of its %d nodes can run an agent and matches nodeSelector %q", c.name, len(nodes), selector)
+	}
+	return skipped, nil
+}
+
+func (c *cluster) nodeNames() []string {
+	var out []string
+	for n := range c.nodes {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // waitAgents polls the agent pods of c's networks until every Linux node has
@@ -65,7 +115,7 @@ func readInventory(ctx context.Context, c *cluster, namespace string) (*Inventor
 	}
 	inv := &Inventory{Cluster: c.name, Agents: map[deploy.Network]map[string]*Agent{}}
 	for _, n := range nodes {
-		if !n.Windows {
+		if (c.nodes == nil && n.Skip == "") || c.nodes[n.Name] {
 			inv.Nodes = append(inv.Nodes, n)
 		}
 	}
@@ -95,8 +145,20 @@ func readInventory(ctx context.Context, c *cluster, namespace string) (*Inventor
 			byNode[p.Node] = a
 		}
 		inv.Agents[net] = byNode
+		failedCreate, asked := "", false
 		for _, n := range inv.Nodes {
 			a := inv.agent(net, n)
+			if a.Pod == "" {
+				// No pod at all: the DaemonSet controller's FailedCreate
+				// event (admission, quota, ...) says why, when there is one.
+				if !asked {
+					failedCreate, asked = c.client.FailedCreate(ctx, namespace, deploy.DaemonSetName(net)), true
+				}
+				if failedCreate != "" {
+					a.Reason = "FailedCreate: " + failedCreate
+					a.Problem = fmt.Sprintf("no %s-network agent pod on %s: DaemonSet %s/%s cannot create pods: %s", net, n.Name, namespace, deploy.DaemonSetName(net), failedCreate)
+				}
+			}
 			byNode[n.Name] = a
 			if !a.Ready {
 				done = false

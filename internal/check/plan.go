@@ -21,10 +21,10 @@ const (
 )
 
 // DNSTargetName is the DST NODE NAME of pairs to the discovered cluster DNS.
-const DNSTargetName = "cluster-dns"
+const DNSTargetName = report.DNSTargetName
 
 // CustomizedTargetName is the DST NODE NAME of customizedTargetIPList pairs.
-const CustomizedTargetName = "customized"
+const CustomizedTargetName = report.CustomizedTargetName
 
 // Agent is one node's agent on one network, or what is known of its
 // absence.

@@ -356,6 +356,38 @@ func TestSelectResume(t *testing.T) {
 	}
 }
 
+// TestSelectResumeNetDoctorRows: NetDoctor's dns and customized-target rows
+// (as report.ReadResume reads them) select the source's dns queries and the
+// listed customized targets, and nothing else.
+func TestSelectResumeNetDoctorRows(t *testing.T) {
+	inv := inventory("src", dual)
+	inv.DNS = []string{"10.96.0.10", "fd00:96::a"}
+	spec := Spec{Mode: "pod", Protocol: probe.KindDNS, Families: both(), LookupHost: "kubernetes.default.svc.cluster.local",
+		CustomIPs: []string{"192.0.2.10", "192.0.2.11"}, CustomPorts: []int{80, 443}}
+	checks := Plan(spec, inv, nil)
+	pairs := []report.Pair{
+		{Mode: "pod", Protocol: probe.KindDNS, SrcNode: "n2", DstNode: report.DNSTargetName},
+		{Mode: "pod", Protocol: probe.KindDNS, SrcNode: "n1", DstNode: "customized", TargetIP: "192.0.2.11", Port: 443, Family: probe.IPv4},
+	}
+	var log bytes.Buffer
+	var out []string
+	for _, c := range selectResume(checks, pairs, spec, &log) {
+		out = append(out, fmt.Sprintf("%s->%s %s:%d %s skip=%v", c.Pair.SrcNode, c.Pair.DstNode, c.Pair.TargetIP, c.Pair.Port, c.Pair.Family, c.Skip != ""))
+	}
+	want := []string{
+		"n1->customized 192.0.2.11:443 IPv4 skip=false",
+		"n2->cluster-dns 10.96.0.10:0 IPv4 skip=false",
+		"n2->cluster-dns fd00:96::a:0 IPv6 skip=false",
+	}
+	sort.Strings(out)
+	if fmt.Sprint(out) != fmt.Sprint(want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(out, "\n"), strings.Join(want, "\n"))
+	}
+	if log.Len() != 0 {
+		t.Errorf("a NetDoctor dns row is not a replaced target; log: %s", log.String())
+	}
+}
+
 func TestResumeSpecFollowsPairs(t *testing.T) {
 	var log bytes.Buffer
 	spec := resumeSpec(Spec{Mode: "pod", Protocol: probe.KindTCP},

@@ -67,6 +67,9 @@ func selectResume(checks []Check, pairs []report.Pair, spec Spec, log io.Writer)
 			for _, i := range byNode[key{p.SrcNode, p.DstNode}] {
 				if matches(p, checks[i].Pair, false) {
 					chosen[i], found = true, true
+					if p.TargetIP == "" {
+						continue // a NetDoctor dns row: every query from the source
+					}
 					fmt.Fprintf(log, "resume: %s -> %s: target %s is gone, checking %s (the agent there was replaced)\n",
 						p.SrcNode, p.DstNode, p.TargetIP, checks[i].Pair.TargetIP)
 				}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"net/http"
 	"sort"
 	"strings"
@@ -105,6 +107,14 @@ func execute(ctx context.Context, opts Options, spec Spec, clusters []*cluster, 
 				}
 			}
 		}()
+	}
+
+	for _, c := range clusters {
+		skipped, err := selectNodes(ctx, c, cfg.NodeSelector, log)
+		if err != nil {
+			return nil, err
+		}
+		rep.Skipped = append(rep.Skipped, skipped...)
 	}
 
 	start := time.Now()
@@ -245,6 +255,7 @@ func deployAll(ctx context.Context, cfg config.Config, clusters []*cluster, log 
 		g.Go(func() error {
 			res, err := deploy.Apply(gctx, c.client, deploy.Plan{
 				Namespace: cfg.Namespace, Image: deploy.Image(repo, cfg.Version), Port: port, Networks: c.networks,
+				RawICMP: cfg.Protocol == "icmp" || cfg.Protocol == "ping", Nodes: c.nodeNames(), Resources: agentResources(cfg),
 			}, log)
 			if err != nil {
 				return err
@@ -493,4 +504,23 @@ func Clean(ctx context.Context, opts CleanOptions) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// agentResources turns the config's agent quantities (validated) into the
+// container's requests and limits.
+func agentResources(cfg config.Config) corev1.ResourceRequirements {
+	r := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
+	for _, q := range []struct {
+		list corev1.ResourceList
+		name corev1.ResourceName
+		v    string
+	}{
+		{r.Requests, corev1.ResourceCPU, cfg.AgentCPURequest}, {r.Requests, corev1.ResourceMemory, cfg.AgentMemoryRequest},
+		{r.Limits, corev1.ResourceCPU, cfg.AgentCPULimit}, {r.Limits, corev1.ResourceMemory, cfg.AgentMemoryLimit},
+	} {
+		if v, err := resource.ParseQuantity(q.v); err == nil {
+			q.list[q.name] = v
+		}
+	}
+	return r
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	authzv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -406,5 +407,117 @@ func TestRunEmptyResumeDoesNothing(t *testing.T) {
 	rep, err := Run(context.Background(), Options{Config: testConfig(1), Resume: []report.Pair{}, Log: &log})
 	if err != nil || rep == nil || len(rep.Rows) != 0 || !strings.Contains(log.String(), "no pairs") {
 		t.Fatalf("rep %+v err %v log %s", rep, err, log.String())
+	}
+}
+
+// TestRowForHonestClasses: only a network "no" is FAILED; an error in the
+// agent and an unanswered datagram are EXCEPTION, never FAILED or SUCCEEDED.
+func TestRowForHonestClasses(t *testing.T) {
+	cases := []struct {
+		res  probe.Result
+		want report.Result
+	}{
+		{probe.Result{OK: true}, report.Succeeded},
+		{probe.Result{Class: probe.ClassRefused, Reason: "connection refused"}, report.Failed},
+		{probe.Result{Class: probe.ClassAgentError, Reason: "tcp connect to 10.0.0.1:80: too many open files (an error in the agent, not an answer from the network)"}, report.Exception},
+		{probe.Result{Class: probe.ClassUnconfirmed, Reason: "sent to 10.0.0.1:53, no reply"}, report.Exception},
+	}
+	for _, c := range cases {
+		row := rowFor(report.Pair{}, c.res)
+		if row.Result != c.want || row.Class != c.res.Class || row.Log != c.res.Reason && !c.res.OK {
+			t.Errorf("%+v: row %+v, want %s with the class and reason", c.res, row, c.want)
+		}
+	}
+}
+
+// TestReadInventoryFailedCreate: a node without an agent pod, whose
+// DaemonSet cannot create pods, gets the FailedCreate event's message as
+// its reason instead of "no agent pod scheduled".
+func TestReadInventoryFailedCreate(t *testing.T) {
+	const msg = `pods "netdoctor-agent-host-x" is forbidden: violates PodSecurity "baseline:latest": host namespaces (hostNetwork=true)`
+	ev := func(name, reason, message string, at time.Time) *corev1.Event {
+		return &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "nd"}, Reason: reason, Message: message,
+			InvolvedObject: corev1.ObjectReference{Kind: "DaemonSet", Name: deploy.DaemonSetName(deploy.HostNetwork), Namespace: "nd"},
+			LastTimestamp:  metav1.NewTime(at)}
+	}
+	now := time.Now()
+	cs := fake.NewClientset(node("n1", "10.0.0.1"),
+		ev("e1", "FailedCreate", "an older failure", now.Add(-time.Minute)),
+		ev("e2", "FailedCreate", msg, now),
+		ev("e3", "SuccessfulCreate", "created pod", now.Add(time.Minute)))
+	c := &cluster{name: SrcCluster, client: &kube.Client{Name: SrcCluster, Clientset: cs}, networks: []deploy.Network{deploy.HostNetwork}}
+	inv, done, err := readInventory(context.Background(), c, "nd")
+	if err != nil || done {
+		t.Fatalf("done %v err %v", done, err)
+	}
+	a := inv.Agents[deploy.HostNetwork]["n1"]
+	if a == nil || a.Reason != "FailedCreate: "+msg || !strings.Contains(a.Problem, msg) {
+		t.Errorf("agent %+v, want the FailedCreate message as reason", a)
+	}
+}
+
+// TestRunSkipsNodesThatCannotRunAgents: windows, virtual-kubelet and
+// address-less nodes get no agent (the DaemonSet's node affinity lists only
+// the checked nodes), are listed once as skipped with the reason, and are in
+// no row and no finding; --node-selector scopes the check.
+func TestRunSkipsNodesThatCannotRunAgents(t *testing.T) {
+	port := startAgent(t, "node-1", "agent-a")
+	proxy := newPodProxy(t, map[string]string{"agent-a": fmt.Sprintf("127.0.0.1:%d", port)})
+	win, vk, noip, other := node("win-1", "10.0.0.5"), node("vk-1", "10.0.0.6"), node("noip-1", ""), node("node-2", "10.0.0.2")
+	win.Labels = map[string]string{corev1.LabelOSStable: "windows"}
+	vk.Spec.Taints = []corev1.Taint{{Key: kube.VirtualKubeletTaint, Effect: corev1.TaintEffectNoSchedule}}
+	noip.Status.Addresses = nil
+	n1 := node("node-1", "10.0.0.1")
+	n1.Labels = map[string]string{"pool": "blue"}
+	other.Labels = map[string]string{"pool": "green"}
+	c, cs := testCluster(proxy, n1, other, win, vk, noip,
+		agentPod("agent-a", "node-1", "127.0.0.1", true),
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: deploy.TokenSecretName, Namespace: "nd"}, Data: map[string][]byte{"token": []byte(testToken)}},
+	)
+	cfg := testConfig(port)
+	cfg.NodeSelector = "pool notin (green)"
+	spec, err := SpecFromConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.networks, _ = spec.Networks()
+	var log bytes.Buffer
+	rep, err := execute(context.Background(), Options{Config: cfg, Log: &log}, spec, []*cluster{c}, &report.Report{Started: time.Now()}, &log)
+	if err != nil {
+		t.Fatalf("%v\nlog:\n%s", err, log.String())
+	}
+	if len(rep.Rows) != 1 || rep.Rows[0].Result != report.Succeeded || rep.Rows[0].SrcNode != "node-1" {
+		t.Errorf("rows %+v, want only node-1 -> node-1, SUCCEEDED", rep.Rows)
+	}
+	got := map[string]string{}
+	for _, s := range rep.Skipped {
+		got[s.Node] = s.Reason
+	}
+	want := map[string]string{
+		"win-1":  "kubernetes.io/os=windows: the agent is a Linux binary",
+		"vk-1":   "virtual-kubelet node (taint virtual-kubelet.io/provider=): no node network to check",
+		"noip-1": "no InternalIP in status.addresses: the node cannot be addressed",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) || len(rep.Skipped) != 3 {
+		t.Errorf("skipped %v, want %v", rep.Skipped, want)
+	}
+	if !strings.Contains(log.String(), `1 of 5 nodes do not match nodeSelector "pool notin (green)"`) {
+		t.Errorf("log does not say what nodeSelector left out:\n%s", log.String())
+	}
+	if strings.Count(log.String(), "skipping node win-1") != 1 {
+		t.Errorf("win-1 not listed exactly once:\n%s", log.String())
+	}
+	// autoClean deleted the DaemonSet; its affinity is what Apply created:
+	// read it from the fake's action log.
+	var terms []corev1.NodeSelectorTerm
+	for _, a := range cs.Actions() {
+		if ca, ok := a.(k8stesting.CreateAction); ok {
+			if ds, ok := ca.GetObject().(*appsv1.DaemonSet); ok {
+				terms = ds.Spec.Template.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+			}
+		}
+	}
+	if len(terms) != 1 || fmt.Sprint(terms[0].MatchFields) != "[{metadata.name In [node-1]}]" || len(terms[0].MatchExpressions) != 0 {
+		t.Errorf("DaemonSet node affinity %+v, want the checked node only", terms)
 	}
 }

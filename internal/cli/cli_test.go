@@ -267,7 +267,7 @@ func TestResume(t *testing.T) {
 		env(t)
 		var entries []report.ResumeEntry
 		for _, r := range []report.Row{row("n1", "n2", "10.0.0.2", report.Failed), row("n1", "n3", "10.0.0.3", report.Failed), row("n2", "n3", "10.0.0.3", report.Failed)} {
-			entries = append(entries, report.ResumeEntry{Status: 1, Pair: r.Pair})
+			entries = append(entries, report.ResumeEntry{Status: report.StatusFailed, Pair: r.Pair})
 		}
 		if err := report.WriteResume("resume.json", entries); err != nil {
 			t.Fatal(err)

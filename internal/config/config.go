@@ -35,6 +35,16 @@ type Config struct {
 	// PacketSize is the IP packet size tcp/udp/icmp probes carry (0 = 1500)
 	// so that MTU black holes are found.
 	PacketSize int `json:"packetSize,omitempty"`
+	// NodeSelector (a label selector, e.g. "pool=blue") scopes a check to
+	// the matching nodes; "" = every node that can run an agent.
+	NodeSelector string `json:"nodeSelector,omitempty"`
+	// Agent container resources (Kubernetes quantities). There is no CPU
+	// limit unless AgentCPULimit is set: a limit throttles a busy agent and
+	// turns its probes into timeouts.
+	AgentCPURequest    string `json:"agentCPURequest,omitempty"`
+	AgentMemoryRequest string `json:"agentMemoryRequest,omitempty"`
+	AgentMemoryLimit   string `json:"agentMemoryLimit,omitempty"`
+	AgentCPULimit      string `json:"agentCPULimit,omitempty"`
 }
 
 // Port is a TCP/UDP port that decodes from a JSON string ("8889") or number.

@@ -61,7 +61,7 @@ func TestInvalidFixtures(t *testing.T) {
 		"invalid-syntax.json":            "config is not valid JSON: line 3, column 15: invalid character ',' looking for beginning of object key string",
 		"invalid-types.json":             "maxNum: got a string \"3\", want a whole number\nautoClean: got a string \"yes\", want true or false\ncustomizedTargetIPList: got a string \"10.0.0.1\", want a list of strings ([\"10.0.0.1\"])",
 		"invalid-unknown-field.json":     "unknown field \"modee\" (did you mean \"mode\"?)",
-		"invalid-unknown-fields.json":    "unknown field \"MaxNum\" (did you mean \"maxNum\"?)\nunknown field \"protocl\" (did you mean \"protocol\"?)\nunknown field \"colour\" (known fields: namespace, version, mode, protocol, podWaitTime, port, maxNum, cmdTimeout, srcKubeConfig, srcImageRepository, dstKubeConfig, dstImageRepository, autoClean, targetDNSServer, targetHostToLookup, customizedTargetIPList, customizedTargetPortList, ipFamily, srcContext, dstContext, packetSize)",
+		"invalid-unknown-fields.json":    "unknown field \"MaxNum\" (did you mean \"maxNum\"?)\nunknown field \"protocl\" (did you mean \"protocol\"?)\nunknown field \"colour\" (known fields: namespace, version, mode, protocol, podWaitTime, port, maxNum, cmdTimeout, srcKubeConfig, srcImageRepository, dstKubeConfig, dstImageRepository, autoClean, targetDNSServer, targetHostToLookup, customizedTargetIPList, customizedTargetPortList, ipFamily, srcContext, dstContext, packetSize, nodeSelector, agentCPURequest, agentMemoryRequest, agentMemoryLimit, agentCPULimit)",
 	}
 	files, _ := filepath.Glob("testdata/invalid-*.json")
 	for _, f := range files {
@@ -252,5 +252,19 @@ func TestSuggest(t *testing.T) {
 		if got := suggest(in, names); got != want {
 			t.Errorf("suggest(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestAgentResources: agent quantities default to requests without a CPU
+// limit, and a bad one names the field.
+func TestAgentResources(t *testing.T) {
+	d := Default()
+	if d.AgentCPURequest != "50m" || d.AgentMemoryRequest != "32Mi" || d.AgentMemoryLimit != "128Mi" || d.AgentCPULimit != "" {
+		t.Errorf("defaults %q %q %q %q", d.AgentCPURequest, d.AgentMemoryRequest, d.AgentMemoryLimit, d.AgentCPULimit)
+	}
+	d.AgentCPULimit = "lots"
+	err := d.Validate()
+	if err == nil || !strings.Contains(err.Error(), `agentCPULimit: "lots" is not a Kubernetes quantity`) {
+		t.Errorf("Validate: %v", err)
 	}
 }

@@ -18,6 +18,11 @@ const (
 	DefaultTargetHostToLookup = "kubernetes.default.svc.cluster.local"
 	DefaultIPFamily           = "auto"
 	DefaultPacketSize         = 1500
+	// Agent resources: requests sized for maxNum probes in flight at once
+	// (docs/configuration.md); no CPU limit by default.
+	DefaultAgentCPURequest    = "50m"
+	DefaultAgentMemoryRequest = "32Mi"
+	DefaultAgentMemoryLimit   = "128Mi"
 )
 
 // Default returns a Config with every default set. Version is this binary's
@@ -38,6 +43,9 @@ func Default() Config {
 		CustomizedTargetPortList: []Port{},
 		IPFamily:                 DefaultIPFamily,
 		PacketSize:               DefaultPacketSize,
+		AgentCPURequest:          DefaultAgentCPURequest,
+		AgentMemoryRequest:       DefaultAgentMemoryRequest,
+		AgentMemoryLimit:         DefaultAgentMemoryLimit,
 	}
 }
 
@@ -58,6 +66,9 @@ func (c *Config) fillEmpty() {
 		{&c.SrcImageRepository, d.SrcImageRepository},
 		{&c.TargetHostToLookup, d.TargetHostToLookup},
 		{&c.IPFamily, d.IPFamily},
+		{&c.AgentCPURequest, d.AgentCPURequest},
+		{&c.AgentMemoryRequest, d.AgentMemoryRequest},
+		{&c.AgentMemoryLimit, d.AgentMemoryLimit},
 	} {
 		if *f.v == "" {
 			*f.v = f.def

@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/labels"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -95,6 +97,17 @@ func (c Config) Validate() error {
 	oneOf(&errs, "ipFamily", c.IPFamily, IPFamilies)
 	if c.PacketSize < 64 || c.PacketSize > 65535 {
 		add("packetSize: %d is out of range; use 64 to 65535 (0 means %d)", c.PacketSize, DefaultPacketSize)
+	}
+	for _, q := range []struct{ name, v string }{
+		{"agentCPURequest", c.AgentCPURequest}, {"agentMemoryRequest", c.AgentMemoryRequest},
+		{"agentMemoryLimit", c.AgentMemoryLimit}, {"agentCPULimit", c.AgentCPULimit},
+	} {
+		if _, err := resource.ParseQuantity(q.v); q.v != "" && err != nil {
+			add("%s: %q is not a Kubernetes quantity; use e.g. \"50m\" (CPU) or \"64Mi\" (memory)", q.name, q.v)
+		}
+	}
+	if _, err := labels.Parse(c.NodeSelector); err != nil {
+		add("nodeSelector: %q is not a label selector (%v); use e.g. \"pool=blue\" or \"zone in (a,b)\"", c.NodeSelector, err)
 	}
 	return errors.Join(errs...)
 }

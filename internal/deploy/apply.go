@@ -9,7 +9,9 @@ import (
 	"io"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
 	authzv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
@@ -24,6 +26,12 @@ type Plan struct {
 	Port      int
 	// Networks lists the agent DaemonSets the check needs.
 	Networks []Network
+	// RawICMP: the check probes icmp (the host-network agent gets NET_RAW).
+	RawICMP bool
+	// Nodes the agents run on (AgentSpec.Nodes); nil = every eligible node.
+	Nodes []string
+	// Resources of the agents (AgentSpec.Resources).
+	Resources corev1.ResourceRequirements
 }
 
 // Applied is the outcome of Apply.
@@ -158,15 +166,24 @@ func apply(ctx context.Context, c *kube.Client, p Plan, log io.Writer, undo *[]f
 	bg := metav1.DeletePropagationBackground
 	del := metav1.DeleteOptions{PropagationPolicy: &bg}
 
-	// Namespace: only when missing, and marked so clean may delete it.
-	_, err := core.Namespaces().Get(ctx, p.Namespace, metav1.GetOptions{})
+	// Namespace: only when missing, and marked so clean may delete it. A
+	// namespace netctl created enforces the least Pod Security level its
+	// agents need; a user's namespace is never changed.
+	level := PodSecurityLevel(p.Networks)
+	ns, err := core.Namespaces().Get(ctx, p.Namespace, metav1.GetOptions{})
 	switch {
+	case err == nil && ns.Annotations[CreatedByAnnotation] == "true" && ns.Labels[PartOfLabel] == PartOfValue && ns.Labels[PodSecurityLabel] != level:
+		ns.Labels[PodSecurityLabel] = level
+		if _, err := core.Namespaces().Update(ctx, ns, metav1.UpdateOptions{}); err != nil {
+			return nil, fmt.Errorf("setting %s=%s on namespace %s (netctl created it) in cluster %s: %w", PodSecurityLabel, level, p.Namespace, c.Name, err)
+		}
+		fmt.Fprintf(log, "namespace %s in cluster %s now enforces Pod Security %q (what its agents need)\n", p.Namespace, c.Name, level)
 	case apierrors.IsNotFound(err):
-		if _, err := core.Namespaces().Create(ctx, Namespace(p.Namespace), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		if _, err := core.Namespaces().Create(ctx, Namespace(p.Namespace, level), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return nil, fmt.Errorf("creating namespace %s in cluster %s: %w", p.Namespace, c.Name, err)
 		} else if err == nil {
 			res.CreatedNamespace = true
-			fmt.Fprintf(log, "created namespace %s in cluster %s\n", p.Namespace, c.Name)
+			fmt.Fprintf(log, "created namespace %s in cluster %s (Pod Security %s)\n", p.Namespace, c.Name, level)
 			*undo = append(*undo, func(ctx context.Context) error {
 				return core.Namespaces().Delete(ctx, p.Namespace, del)
 			})
@@ -231,9 +248,21 @@ func apply(ctx context.Context, c *kube.Client, p Plan, log io.Writer, undo *[]f
 		return nil, fmt.Errorf("reading Secret %s/%s in cluster %s: %w", p.Namespace, TokenSecretName, c.Name, err)
 	}
 
-	// DaemonSets.
+	// Admission (Pod Security, webhooks) judges pods, not DaemonSets: ask it
+	// about each agent pod (server-side dry run) before any DaemonSet
+	// exists, so a rejection is a clear setup error, not missing agents.
+	var sets []*appsv1.DaemonSet
 	for _, n := range p.Networks {
-		ds := AgentDaemonSet(AgentSpec{Namespace: p.Namespace, Image: p.Image, Port: p.Port, Network: n})
+		sets = append(sets, AgentDaemonSet(AgentSpec{Namespace: p.Namespace, Image: p.Image, Port: p.Port, Network: n, RawICMP: p.RawICMP, Nodes: p.Nodes, Resources: p.Resources}))
+	}
+	for _, ds := range sets {
+		if err := dryRunPod(ctx, c, ds, level); err != nil {
+			return nil, err
+		}
+	}
+
+	// DaemonSets.
+	for _, ds := range sets {
 		created, err := createOrUpdate(ctx,
 			func() error {
 				_, err := apps.DaemonSets(p.Namespace).Create(ctx, ds, metav1.CreateOptions{})
@@ -294,3 +323,39 @@ func newToken() (string, error) {
 	}
 	return hex.EncodeToString(b), nil
 }
+
+// dryRunPod asks the API server to admit one pod of ds without creating it.
+// A rejection is an error quoting the admission message and naming what
+// to change; level is what the agents need from Pod Security.
+func dryRunPod(ctx context.Context, c *kube.Client, ds *appsv1.DaemonSet, level string) error {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: ds.Name + "-admission-check", Namespace: ds.Namespace, Labels: ds.Spec.Template.Labels},
+		Spec:       ds.Spec.Template.Spec,
+	}
+	_, err := c.Clientset.CoreV1().Pods(ds.Namespace).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if err == nil || apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	msg := err.Error()
+	var st apierrors.APIStatus
+	if errors.As(err, &st) && st.Status().Message != "" {
+		msg = st.Status().Message
+	}
+	fix := "ask a cluster admin to exempt the netdoctor-agent pods, or use another namespace (--namespace)"
+	if strings.Contains(msg, "PodSecurity") {
+		why := "the pod-network agent runs non-root with no capabilities and needs only Pod Security \"restricted\""
+		if level == "privileged" {
+			why = "the host-network agent (modes node, node-to-pod, pod-to-node) uses hostNetwork, which only Pod Security \"privileged\" admits"
+		}
+		fix = fmt.Sprintf("%s: label the namespace `kubectl label namespace %s %s=%s --overwrite`, or set namespace (--namespace) to a namespace netctl creates (it labels its own)",
+			why, ds.Namespace, PodSecurityLabel, level)
+	}
+	return &AdmissionError{Message: fmt.Sprintf("admission rejected the agent pods of DaemonSet %s/%s in cluster %s (nothing was created): %s\n%s",
+		ds.Namespace, ds.Name, c.Name, msg, fix)}
+}
+
+// AdmissionError is a pod template the cluster's admission rejects: a setup
+// error the user fixes (exit status 2).
+type AdmissionError struct{ Message string }
+
+func (e *AdmissionError) Error() string { return e.Message }

@@ -28,10 +28,12 @@ type CleanScope struct {
 }
 
 // Clean deletes the DaemonSets, Secrets and ServiceAccounts labelled
-// app.kubernetes.io/managed-by=netctl, and namespaces that carry netctl's
-// created-by annotation. Objects without the label are never touched; a
-// namespace the user had before is never deleted. Finding nothing is not
-// an error.
+// app.kubernetes.io/managed-by=netctl and app.kubernetes.io/part-of=
+// netdoctor-check, and namespaces that carry those labels and netctl's
+// created-by annotation. Objects without the labels (the user's, the
+// monitor's) are never touched; a namespace the user had before, or one
+// the monitor also runs in, is never deleted. Finding nothing is not an
+// error.
 func Clean(ctx context.Context, c *kube.Client, scope CleanScope, log io.Writer) error {
 	if log == nil {
 		log = io.Discard
@@ -205,7 +207,7 @@ func cleanNamespaces(ctx context.Context, c *kube.Client, scope CleanScope, log 
 		case err != nil:
 			return nil, fmt.Errorf("reading namespace %s in cluster %s: %w", scope.Namespace, c.Name, err)
 		}
-		if ns.Annotations[CreatedByAnnotation] == "true" && ns.Labels[ManagedByLabel] == ManagedByValue {
+		if ns.Annotations[CreatedByAnnotation] == "true" && ns.Labels[ManagedByLabel] == ManagedByValue && ns.Labels[PartOfLabel] == PartOfValue {
 			names = append(names, ns.Name)
 		} else {
 			fmt.Fprintf(log, "kept namespace %s in cluster %s: netctl did not create it\n", ns.Name, c.Name)
@@ -214,6 +216,14 @@ func cleanNamespaces(ctx context.Context, c *kube.Client, scope CleanScope, log 
 	var errs []error
 	var deleted []string
 	for _, name := range names {
+		if other, err := othersIn(ctx, c, name); err != nil || other != "" {
+			if err != nil {
+				errs = append(errs, err)
+			} else {
+				fmt.Fprintf(log, "kept namespace %s in cluster %s: %s runs there too\n", name, c.Name, other)
+			}
+			continue
+		}
 		err := c.Clientset.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
 		switch {
 		case err == nil:
@@ -225,4 +235,27 @@ func cleanNamespaces(ctx context.Context, c *kube.Client, scope CleanScope, log 
 		}
 	}
 	return deleted, errors.Join(errs...)
+}
+
+// othersIn names a netctl workload in namespace ns that is not the check's
+// (the monitor's), or returns "": deleting the namespace would delete it.
+func othersIn(ctx context.Context, c *kube.Client, ns string) (string, error) {
+	sel := metav1.ListOptions{LabelSelector: ManagedByLabel + "=" + ManagedByValue + "," + PartOfLabel + "!=" + PartOfValue}
+	deps, err := c.Clientset.AppsV1().Deployments(ns).List(ctx, sel)
+	if err != nil {
+		return "", fmt.Errorf("listing netctl Deployments in namespace %s of cluster %s: %w", ns, c.Name, err)
+	}
+	if len(deps.Items) > 0 {
+		d := deps.Items[0]
+		return fmt.Sprintf("Deployment %s (%s)", d.Name, d.Labels[PartOfLabel]), nil
+	}
+	dss, err := c.Clientset.AppsV1().DaemonSets(ns).List(ctx, sel)
+	if err != nil {
+		return "", fmt.Errorf("listing netctl DaemonSets in namespace %s of cluster %s: %w", ns, c.Name, err)
+	}
+	if len(dss.Items) > 0 {
+		d := dss.Items[0]
+		return fmt.Sprintf("DaemonSet %s (%s)", d.Name, d.Labels[PartOfLabel]), nil
+	}
+	return "", nil
 }

@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -11,12 +12,17 @@ import (
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/netdoctor/netdoctor/internal/kube"
+	"github.com/netdoctor/netdoctor/internal/monitor/manifest"
+	psapi "k8s.io/pod-security-admission/api"
+	"k8s.io/pod-security-admission/policy"
 )
 
 // allowAllExcept makes SelfSubjectAccessReviews answer allowed, except for
@@ -90,18 +96,21 @@ func TestAgentDaemonSetPodNetwork(t *testing.T) {
 	if sc == nil || *sc.AllowPrivilegeEscalation || *sc.Privileged || !*sc.ReadOnlyRootFilesystem {
 		t.Errorf("security context %+v", sc)
 	}
-	if sc.RunAsUser == nil || *sc.RunAsUser != 0 {
-		t.Errorf("runAsUser %v, want 0 explicitly (the image's user is 65532; NET_RAW needs root)", sc.RunAsUser)
-	}
-	if fmt.Sprint(sc.Capabilities.Drop) != "[ALL]" || fmt.Sprint(sc.Capabilities.Add) != "[NET_RAW]" {
-		t.Errorf("capabilities %+v", sc.Capabilities)
+	if fmt.Sprint(sc.Capabilities.Drop) != "[ALL]" || len(sc.Capabilities.Add) != 0 {
+		t.Errorf("capabilities %+v, want drop ALL and nothing added", sc.Capabilities)
 	}
 	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" || c.ReadinessProbe.HTTPGet.Port.IntValue() != 8890 {
 		t.Errorf("readiness %+v", c.ReadinessProbe)
 	}
-	if c.Resources.Requests.Cpu().String() != "10m" || c.Resources.Requests.Memory().String() != "16Mi" ||
-		c.Resources.Limits.Cpu().String() != "200m" || c.Resources.Limits.Memory().String() != "64Mi" {
+	// Requests sized for maxNum probes at once; no CPU limit (throttling
+	// would turn probes into timeouts).
+	if c.Resources.Requests.Cpu().String() != "50m" || c.Resources.Requests.Memory().String() != "32Mi" ||
+		!c.Resources.Limits.Cpu().IsZero() || c.Resources.Limits.Memory().String() != "128Mi" {
 		t.Errorf("resources %+v", c.Resources)
+	}
+	custom := corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}
+	if got := AgentDaemonSet(AgentSpec{Network: PodNetwork, Resources: custom}).Spec.Template.Spec.Containers[0].Resources; got.Limits.Cpu().String() != "1" {
+		t.Errorf("configured resources not used: %+v", got)
 	}
 	if len(c.VolumeMounts) != 1 || c.VolumeMounts[0].MountPath != "/etc/netdoctor" || !c.VolumeMounts[0].ReadOnly ||
 		ps.Volumes[0].Secret == nil || ps.Volumes[0].Secret.SecretName != TokenSecretName {
@@ -109,6 +118,63 @@ func TestAgentDaemonSetPodNetwork(t *testing.T) {
 	}
 	if ds.Spec.UpdateStrategy.Type != appsv1.RollingUpdateDaemonSetStrategyType {
 		t.Errorf("update strategy %+v", ds.Spec.UpdateStrategy)
+	}
+}
+
+// podSecurityViolations evaluates a pod template with the Pod Security
+// admission's own checks (k8s.io/pod-security-admission) at level.
+func podSecurityViolations(t *testing.T, ds *appsv1.DaemonSet, level string) []string {
+	t.Helper()
+	ev, err := policy.NewEvaluator(policy.DefaultChecks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lvl, err := psapi.ParseLevel(level)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range ev.EvaluatePod(psapi.LevelVersion{Level: lvl, Version: psapi.LatestVersion()}, &ds.Spec.Template.ObjectMeta, &ds.Spec.Template.Spec) {
+		if !r.Allowed {
+			out = append(out, r.ForbiddenReason+": "+r.ForbiddenDetail)
+		}
+	}
+	return out
+}
+
+// TestAgentPodSecurity: the pod-network agent passes Pod Security
+// "restricted" for every protocol (ICMP through ping_group_range, never
+// NET_RAW); the host-network agent needs "privileged", and gets NET_RAW only
+// for icmp checks.
+func TestAgentPodSecurity(t *testing.T) {
+	for _, icmp := range []bool{false, true} {
+		pod := AgentDaemonSet(AgentSpec{Namespace: "nd", Image: "x/netctl:v1", Port: 8889, Network: PodNetwork, RawICMP: icmp})
+		if v := podSecurityViolations(t, pod, "restricted"); len(v) != 0 {
+			t.Errorf("pod-network agent (icmp %v) violates restricted: %v", icmp, v)
+		}
+		ps := pod.Spec.Template.Spec
+		if ps.SecurityContext.RunAsNonRoot == nil || !*ps.SecurityContext.RunAsNonRoot || *ps.SecurityContext.RunAsUser == 0 ||
+			fmt.Sprint(ps.SecurityContext.Sysctls) != fmt.Sprintf("[{net.ipv4.ping_group_range %d %d}]", AgentUser, AgentUser) {
+			t.Errorf("pod-network agent security context %+v", ps.SecurityContext)
+		}
+		host := AgentDaemonSet(AgentSpec{Namespace: "nd", Image: "x/netctl:v1", Port: 8889, Network: HostNetwork, RawICMP: icmp})
+		if v := podSecurityViolations(t, host, "baseline"); len(v) == 0 {
+			t.Error("the host-network agent passes baseline: then it need not ask for privileged")
+		}
+		if v := podSecurityViolations(t, host, "privileged"); len(v) != 0 {
+			t.Errorf("host-network agent violates privileged: %v", v)
+		}
+		if u := host.Spec.Template.Spec.SecurityContext.RunAsUser; u == nil || *u != 0 {
+			t.Errorf("host-network agent runAsUser %v, want 0 explicitly (the image's user is 65532; NET_RAW needs root)", u)
+		}
+		c := host.Spec.Template.Spec.Containers[0].SecurityContext
+		if got := fmt.Sprint(c.Capabilities.Add); (got == "[NET_RAW]") != icmp || fmt.Sprint(c.Capabilities.Drop) != "[ALL]" ||
+			*c.AllowPrivilegeEscalation || !*c.ReadOnlyRootFilesystem || c.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+			t.Errorf("host-network agent (icmp %v) security context %+v", icmp, c)
+		}
+	}
+	if PodSecurityLevel([]Network{PodNetwork}) != "restricted" || PodSecurityLevel([]Network{PodNetwork, HostNetwork}) != "privileged" {
+		t.Error("PodSecurityLevel")
 	}
 }
 
@@ -329,5 +395,134 @@ func TestCleanDeletesOnlyLabelledObjects(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "kept namespace users-ns") || !strings.Contains(log.String(), "nothing to clean") {
 		t.Errorf("log: %s", log.String())
+	}
+}
+
+// TestCleanLeavesTheMonitor: with the monitor's own objects (as `monitor
+// install` builds them) in the cluster, in their namespace and in a
+// namespace a check created, clean deletes the check's objects only and
+// keeps both namespaces.
+func TestCleanLeavesTheMonitor(t *testing.T) {
+	var objs []runtime.Object
+	for _, ns := range []string{manifest.DefaultNamespace, "ours"} {
+		o := manifest.Defaults()
+		o.Namespace, o.Token = ns, "monitor-token"
+		for _, obj := range manifest.Objects(o) {
+			if _, isNS := obj.(*corev1.Namespace); isNS && ns == "ours" {
+				continue // installed into the namespace the check created
+			}
+			objs = append(objs, obj)
+		}
+	}
+	objs = append(objs,
+		Namespace("ours", "restricted"), ServiceAccount("ours"), TokenSecret("ours", "t"),
+		AgentDaemonSet(AgentSpec{Namespace: "ours", Image: "x", Port: 8889, Network: PodNetwork}))
+	cs := fake.NewClientset(objs...)
+	ctx := context.Background()
+	var log bytes.Buffer
+	if err := Clean(ctx, client(cs), CleanScope{Namespace: "ours", AllNamespaces: true}, &log); err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []string{manifest.DefaultNamespace, "ours"} {
+		if _, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err != nil {
+			t.Errorf("namespace %s: %v", ns, err)
+		}
+		for _, name := range []string{manifest.PodAgentDS, manifest.HostAgentDS} {
+			if _, err := cs.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
+				t.Errorf("monitor DaemonSet %s/%s: %v", ns, name, err)
+			}
+		}
+		if _, err := cs.CoreV1().Secrets(ns).Get(ctx, manifest.TokenSecret, metav1.GetOptions{}); err != nil {
+			t.Errorf("monitor Secret %s/%s: %v", ns, manifest.TokenSecret, err)
+		}
+		if _, err := cs.CoreV1().ServiceAccounts(ns).Get(ctx, manifest.AgentSA, metav1.GetOptions{}); err != nil {
+			t.Errorf("monitor ServiceAccount %s/%s: %v", ns, manifest.AgentSA, err)
+		}
+	}
+	if _, err := cs.AppsV1().DaemonSets("ours").Get(ctx, DaemonSetName(PodNetwork), metav1.GetOptions{}); err == nil {
+		t.Error("the check's DaemonSet was kept")
+	}
+	if _, err := cs.CoreV1().Secrets("ours").Get(ctx, TokenSecretName, metav1.GetOptions{}); err == nil {
+		t.Error("the check's Secret was kept")
+	}
+	if !strings.Contains(log.String(), "kept namespace ours in cluster src: Deployment "+manifest.ServerDeploy) {
+		t.Errorf("log does not say why namespace ours was kept:\n%s", log.String())
+	}
+}
+
+// TestApplyAdmissionRejected: when admission rejects an agent pod (here as
+// the PodSecurity plugin answers a dry run in a "baseline" namespace),
+// Apply fails with the admission message and the label that fixes it, asks
+// only with a dry run, and leaves nothing it created.
+func TestApplyAdmissionRejected(t *testing.T) {
+	cs := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team", Labels: map[string]string{PodSecurityLabel: "baseline"}}})
+	allowAllExcept(cs)
+	const msg = `pods "netdoctor-agent-host-admission-check" is forbidden: violates PodSecurity "baseline:latest": host namespaces (hostNetwork=true)`
+	var dryRuns, realPods int
+	cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		ca := a.(k8stesting.CreateActionImpl)
+		if len(ca.CreateOptions.DryRun) == 0 {
+			realPods++
+			return false, nil, nil
+		}
+		dryRuns++
+		if ca.GetObject().(*corev1.Pod).Spec.HostNetwork {
+			return true, nil, apierrors.NewForbidden(corev1.Resource("pods"), "netdoctor-agent-host-admission-check", errors.New(`violates PodSecurity "baseline:latest": host namespaces (hostNetwork=true)`))
+		}
+		return true, ca.GetObject(), nil
+	})
+	_, err := Apply(context.Background(), client(cs), Plan{Namespace: "team", Image: "x/netctl:v1", Port: 8889, Networks: []Network{HostNetwork, PodNetwork}}, nil)
+	var ae *AdmissionError
+	if !errors.As(err, &ae) {
+		t.Fatalf("err %v, want an AdmissionError", err)
+	}
+	for _, want := range []string{msg, "kubectl label namespace team pod-security.kubernetes.io/enforce=privileged --overwrite", "hostNetwork", "nothing was created"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not contain %q:\n%s", want, err)
+		}
+	}
+	if dryRuns == 0 || realPods != 0 {
+		t.Errorf("%d dry runs, %d real pod creates", dryRuns, realPods)
+	}
+	ctx := context.Background()
+	if l, _ := cs.AppsV1().DaemonSets("team").List(ctx, metav1.ListOptions{}); len(l.Items) != 0 {
+		t.Errorf("DaemonSets created: %d", len(l.Items))
+	}
+	if l, _ := cs.CoreV1().Secrets("team").List(ctx, metav1.ListOptions{}); len(l.Items) != 0 {
+		t.Errorf("Secret left behind")
+	}
+	if l, _ := cs.CoreV1().ServiceAccounts("team").List(ctx, metav1.ListOptions{}); len(l.Items) != 0 {
+		t.Errorf("ServiceAccount left behind")
+	}
+	if ns, _ := cs.CoreV1().Namespaces().Get(ctx, "team", metav1.GetOptions{}); ns.Labels[PodSecurityLabel] != "baseline" {
+		t.Errorf("the user's namespace labels changed: %v", ns.Labels)
+	}
+}
+
+// TestApplyNamespacePodSecurityLevel: a namespace netctl creates enforces
+// the least level its agents need, raised when a later check needs more.
+func TestApplyNamespacePodSecurityLevel(t *testing.T) {
+	cs := fake.NewClientset()
+	c := client(cs)
+	ctx := context.Background()
+	level := func() string {
+		ns, err := cs.CoreV1().Namespaces().Get(ctx, "nd", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ns.Labels[PodSecurityLabel]
+	}
+	if _, err := Apply(ctx, c, Plan{Namespace: "nd", Image: "x", Port: 8889, Networks: []Network{PodNetwork}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := level(); got != "restricted" {
+		t.Errorf("pod mode: namespace enforces %q, want restricted", got)
+	}
+	var log bytes.Buffer
+	if _, err := Apply(ctx, c, Plan{Namespace: "nd", Image: "x", Port: 8889, Networks: []Network{HostNetwork}}, &log); err != nil {
+		t.Fatal(err)
+	}
+	if got := level(); got != "privileged" || !strings.Contains(log.String(), `now enforces Pod Security "privileged"`) {
+		t.Errorf("node mode: namespace enforces %q, log %s", got, log.String())
 	}
 }

@@ -7,6 +7,7 @@ package deploy
 import (
 	"fmt"
 	"github.com/netdoctor/netdoctor/internal/agent"
+	"github.com/netdoctor/netdoctor/internal/config"
 	"strconv"
 	"strings"
 
@@ -24,6 +25,17 @@ const (
 	NameLabel      = "app.kubernetes.io/name"
 	AgentName      = "netdoctor-agent"
 	NetworkLabel   = "netdoctor.io/network"
+	// PartOfLabel tells the check's objects (PartOfValue) from the
+	// monitor's (part-of=netdoctor-monitor, same managed-by): `netctl clean`
+	// and `netctl monitor uninstall` each touch only their own.
+	PartOfLabel = "app.kubernetes.io/part-of"
+	PartOfValue = "netdoctor-check"
+	// PodSecurityLabel is the Pod Security admission level a namespace
+	// enforces; netctl sets it on namespaces it creates (PodSecurityLevel).
+	PodSecurityLabel = "pod-security.kubernetes.io/enforce"
+	// AgentUser is the non-root user (and group) the pod-network agent runs
+	// as; ping_group_range admits its group to unprivileged ICMP sockets.
+	AgentUser = 65532
 	// CreatedByAnnotation marks a namespace netctl created; only such a
 	// namespace is ever deleted.
 	CreatedByAnnotation = "netdoctor.io/created-by-netctl"
@@ -46,8 +58,9 @@ const (
 // DaemonSetName is the DaemonSet of agents on network n.
 func DaemonSetName(n Network) string { return "netdoctor-agent-" + string(n) }
 
-// ManagedSelector selects every object netctl manages.
-var ManagedSelector = ManagedByLabel + "=" + ManagedByValue
+// ManagedSelector selects every object a check (or diagnose) created, and
+// never the monitor's.
+var ManagedSelector = ManagedByLabel + "=" + ManagedByValue + "," + PartOfLabel + "=" + PartOfValue
 
 // AgentSelector selects the agent pods of network n.
 func AgentSelector(n Network) string {
@@ -55,11 +68,11 @@ func AgentSelector(n Network) string {
 }
 
 func managedLabels() map[string]string {
-	return map[string]string{ManagedByLabel: ManagedByValue}
+	return map[string]string{ManagedByLabel: ManagedByValue, PartOfLabel: PartOfValue}
 }
 
 func agentLabels(n Network) map[string]string {
-	return map[string]string{ManagedByLabel: ManagedByValue, NameLabel: AgentName, NetworkLabel: string(n)}
+	return map[string]string{ManagedByLabel: ManagedByValue, PartOfLabel: PartOfValue, NameLabel: AgentName, NetworkLabel: string(n)}
 }
 
 // Image is <repository>/netctl:<version>.
@@ -67,11 +80,26 @@ func Image(repository, version string) string {
 	return strings.TrimSuffix(repository, "/") + "/netctl:" + version
 }
 
-// Namespace is the namespace netctl creates when it is missing.
-func Namespace(name string) *corev1.Namespace {
+// PodSecurityLevel is the least Pod Security level that admits the agents
+// of networks: "restricted" for pod-network agents, "privileged" once a
+// host-network agent is among them (hostNetwork is outside baseline).
+func PodSecurityLevel(networks []Network) string {
+	for _, n := range networks {
+		if n == HostNetwork {
+			return "privileged"
+		}
+	}
+	return "restricted"
+}
+
+// Namespace is the namespace netctl creates when it is missing, enforcing
+// Pod Security level (PodSecurityLevel of its agents).
+func Namespace(name, level string) *corev1.Namespace {
+	labels := managedLabels()
+	labels[PodSecurityLabel] = level
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Name:        name,
-		Labels:      managedLabels(),
+		Labels:      labels,
 		Annotations: map[string]string{CreatedByAnnotation: "true"},
 	}}
 }
@@ -100,6 +128,15 @@ type AgentSpec struct {
 	Image     string
 	Port      int
 	Network   Network
+	// RawICMP grants the host-network agent CAP_NET_RAW, for icmp checks
+	// (a host's net.ipv4.ping_group_range is not netctl's to set). The
+	// pod-network agent never needs it: its pod sets ping_group_range.
+	RawICMP bool
+	// Resources of the agent container; zero = DefaultResources.
+	Resources corev1.ResourceRequirements
+	// Nodes, when set, are the only nodes the agents may run on (those a
+	// check covers); windows and virtual-kubelet nodes are always kept out.
+	Nodes []string
 }
 
 // AgentDaemonSet runs `netctl agent` on every Linux node, tainted or not.
@@ -108,9 +145,8 @@ func AgentDaemonSet(s AgentSpec) *appsv1.DaemonSet {
 	labels := agentLabels(s.Network)
 	selector := map[string]string{NameLabel: AgentName, NetworkLabel: string(s.Network)}
 	f, t := false, true
-	rootUID := int64(0)
-	mode := int32(0o400)
-	grace := int64(2) // the agent drains in well under this; clean stays fast
+	mode := int32(0o440) // readable by the agent's group (fsGroup)
+	grace := int64(2)    // the agent drains in well under this; clean stays fast
 	// All pods may be replaced at once: the agents hold no state and a
 	// check waits for all of them anyway; one-at-a-time rollouts would
 	// take minutes on large clusters.
@@ -135,6 +171,7 @@ func AgentDaemonSet(s AgentSpec) *appsv1.DaemonSet {
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{
+					SecurityContext:               podSecurity(host),
 					ServiceAccountName:            ServiceAccountName,
 					AutomountServiceAccountToken:  &f,
 					EnableServiceLinks:            &f,
@@ -144,11 +181,8 @@ func AgentDaemonSet(s AgentSpec) *appsv1.DaemonSet {
 					// Every taint: a check must cover control-plane and
 					// cordoned nodes too.
 					Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
-					// NotIn also matches nodes without the label.
 					Affinity: &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
-						RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
-							MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelOSStable, Operator: corev1.NodeSelectorOpNotIn, Values: []string{"windows"}}},
-						}}},
+						RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: nodeTerms(s.Nodes)},
 					}},
 					Containers: []corev1.Container{{
 						Name:  containerName,
@@ -174,26 +208,13 @@ func AgentDaemonSet(s AgentSpec) *appsv1.DaemonSet {
 							TimeoutSeconds:   2,
 							FailureThreshold: 3,
 						},
-						Resources: corev1.ResourceRequirements{
-							Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
-							Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
-						},
-						// Root is kept because added capabilities reach a
-						// non-root process's effective set only through file
-						// capabilities; NET_RAW is the one power granted
-						// (raw ICMP sockets), nothing can be gained later.
-						// The image's default user is 65532 (non-root), so
-						// uid 0 is asked for explicitly.
+						Resources: resources(s.Resources),
 						SecurityContext: &corev1.SecurityContext{
-							RunAsUser:                &rootUID,
 							AllowPrivilegeEscalation: &f,
 							Privileged:               &f,
 							ReadOnlyRootFilesystem:   &t,
-							Capabilities: &corev1.Capabilities{
-								Drop: []corev1.Capability{"ALL"},
-								Add:  []corev1.Capability{"NET_RAW"},
-							},
-							SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+							Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: rawICMP(host && s.RawICMP)},
+							SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 						},
 						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 					}},
@@ -208,4 +229,69 @@ func AgentDaemonSet(s AgentSpec) *appsv1.DaemonSet {
 			},
 		},
 	}
+}
+
+// podSecurity is the agent pod's security context. The pod-network agent
+// passes Pod Security "restricted": non-root, and unprivileged ICMP sockets
+// through the safe sysctl net.ipv4.ping_group_range (per pod network
+// namespace) instead of CAP_NET_RAW. The host-network agent shares the
+// node's network namespace, where pod sysctls are not allowed; it runs as
+// root so that CAP_NET_RAW, when granted, is effective (added capabilities
+// reach a non-root process only through file capabilities).
+func podSecurity(host bool) *corev1.PodSecurityContext {
+	sc := &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
+	if host {
+		// The image's default user is 65532 (non-root): uid 0 is asked for
+		// explicitly, or an added NET_RAW would not be effective.
+		root := int64(0)
+		sc.RunAsUser = &root
+		return sc
+	}
+	id, t := int64(AgentUser), true
+	sc.RunAsUser, sc.RunAsGroup, sc.FSGroup, sc.RunAsNonRoot = &id, &id, &id, &t
+	sc.Sysctls = []corev1.Sysctl{{Name: "net.ipv4.ping_group_range", Value: fmt.Sprintf("%d %d", AgentUser, AgentUser)}}
+	return sc
+}
+
+// nodeTerms keeps agents off nodes that cannot run them (NotIn also
+// matches nodes without the label) and, when nodes is set, on exactly those
+// nodes: one term per node (terms are ORed; a pod's metadata.name field
+// selector takes one value).
+func nodeTerms(nodes []string) []corev1.NodeSelectorTerm {
+	if len(nodes) == 0 {
+		return []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
+			{Key: corev1.LabelOSStable, Operator: corev1.NodeSelectorOpNotIn, Values: []string{"windows", "darwin"}},
+			{Key: "type", Operator: corev1.NodeSelectorOpNotIn, Values: []string{"virtual-kubelet"}},
+		}}}
+	}
+	terms := make([]corev1.NodeSelectorTerm, 0, len(nodes))
+	for _, n := range nodes {
+		terms = append(terms, corev1.NodeSelectorTerm{MatchFields: []corev1.NodeSelectorRequirement{
+			{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{n}}}})
+	}
+	return terms
+}
+
+func rawICMP(need bool) []corev1.Capability {
+	if need {
+		return []corev1.Capability{"NET_RAW"}
+	}
+	return nil
+}
+
+// DefaultResources are the agent's requests and limits when none are given:
+// what maxNum probes in flight need, and no CPU limit (throttling would
+// turn probes into timeouts).
+func DefaultResources() corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(config.DefaultAgentCPURequest), corev1.ResourceMemory: resource.MustParse(config.DefaultAgentMemoryRequest)},
+		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(config.DefaultAgentMemoryLimit)},
+	}
+}
+
+func resources(r corev1.ResourceRequirements) corev1.ResourceRequirements {
+	if len(r.Requests) == 0 && len(r.Limits) == 0 {
+		return DefaultResources()
+	}
+	return r
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -17,8 +18,11 @@ type Node struct {
 	Name string
 	// InternalIPs from node.status.addresses, IPv4 first.
 	InternalIPs []string
-	// Windows nodes get no agent (the agent is a Linux binary).
-	Windows bool
+	// Skip says why no agent can run on the node ("" = one can): not
+	// Linux, a virtual-kubelet node, or no InternalIP.
+	Skip string
+	// Labels of the node, for nodeSelector.
+	Labels map[string]string
 	// PodCIDRs from spec.podCIDRs (or the older spec.podCIDR), IPv4 first.
 	PodCIDRs []string
 }
@@ -63,7 +67,8 @@ func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
 		nodes = append(nodes, Node{
 			Name:        n.Name,
 			InternalIPs: SortIPs(ips),
-			Windows:     n.Labels[corev1.LabelOSStable] == "windows",
+			Skip:        skipReason(n, ips),
+			Labels:      n.Labels,
 			PodCIDRs:    sortCIDRs(cidrs),
 		})
 	}
@@ -185,7 +190,10 @@ func notReadyReason(p *corev1.Pod) string {
 }
 
 func withMessage(reason, msg string) string {
-	msg = strings.TrimSpace(strings.SplitN(msg, "\n", 2)[0])
+	// The last line: with TerminationMessageFallbackToLogsOnError the
+	// message is the log's tail, whose last line is the error.
+	lines := strings.Split(strings.TrimSpace(msg), "\n")
+	msg = strings.TrimSpace(lines[len(lines)-1])
 	if msg == "" {
 		return reason
 	}
@@ -257,4 +265,62 @@ func sortCIDRs(cidrs []string) []string {
 		}
 	}
 	return out
+}
+
+// FailedCreate returns the message of the newest FailedCreate event of
+// DaemonSet name (why its controller cannot create pods: admission, quota,
+// ...), or "" when there is none or events cannot be read (reading them is
+// optional: it only improves a reason).
+func (c *Client) FailedCreate(ctx context.Context, namespace, name string) string {
+	evs, err := c.Clientset.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{
+		FieldSelector: "involvedObject.kind=DaemonSet,involvedObject.name=" + name + ",reason=FailedCreate"})
+	if err != nil {
+		return ""
+	}
+	var newest *corev1.Event
+	for i := range evs.Items {
+		e := &evs.Items[i]
+		if e.Reason != "FailedCreate" || e.InvolvedObject.Kind != "DaemonSet" || e.InvolvedObject.Name != name {
+			continue // a client that ignores field selectors
+		}
+		if newest == nil || eventTime(e).After(eventTime(newest)) {
+			newest = e
+		}
+	}
+	if newest == nil {
+		return ""
+	}
+	return strings.Join(strings.Fields(newest.Message), " ")
+}
+
+func eventTime(e *corev1.Event) time.Time {
+	switch {
+	case !e.LastTimestamp.IsZero():
+		return e.LastTimestamp.Time
+	case !e.EventTime.IsZero():
+		return e.EventTime.Time
+	}
+	return e.CreationTimestamp.Time
+}
+
+// VirtualKubeletTaint is the taint virtual-kubelet nodes carry.
+const VirtualKubeletTaint = "virtual-kubelet.io/provider"
+
+// skipReason says why no agent can run on n, or "".
+func skipReason(n *corev1.Node, ips []string) string {
+	if os := n.Labels[corev1.LabelOSStable]; os != "" && os != "linux" {
+		return fmt.Sprintf("%s=%s: the agent is a Linux binary", corev1.LabelOSStable, os)
+	}
+	if n.Labels["type"] == "virtual-kubelet" {
+		return "virtual-kubelet node (type=virtual-kubelet): no node network to check"
+	}
+	for _, t := range n.Spec.Taints {
+		if t.Key == VirtualKubeletTaint {
+			return fmt.Sprintf("virtual-kubelet node (taint %s=%s): no node network to check", t.Key, t.Value)
+		}
+	}
+	if len(ips) == 0 {
+		return "no InternalIP in status.addresses: the node cannot be addressed"
+	}
+	return ""
 }

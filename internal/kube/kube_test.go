@@ -199,6 +199,36 @@ func TestPodProxyURLKeepsServerPath(t *testing.T) {
 	}
 }
 
+// TestNodeSkipReasons: nodes no agent can run on are told apart, each with
+// its reason.
+func TestNodeSkipReasons(t *testing.T) {
+	ip := corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.0.0.9"}}}
+	cs := fake.NewClientset(
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "linux", Labels: map[string]string{corev1.LabelOSStable: "linux"}}, Status: ip},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "vk-label", Labels: map[string]string{"type": "virtual-kubelet"}}, Status: ip},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "vk-taint"}, Status: ip,
+			Spec: corev1.NodeSpec{Taints: []corev1.Taint{{Key: VirtualKubeletTaint, Value: "azure", Effect: corev1.TaintEffectNoSchedule}}}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "win", Labels: map[string]string{corev1.LabelOSStable: "windows"}}, Status: ip},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "noip"}},
+	)
+	nodes, err := (&Client{Name: "src", Clientset: cs}).Nodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"linux":    "",
+		"noip":     "no InternalIP in status.addresses: the node cannot be addressed",
+		"vk-label": "virtual-kubelet node (type=virtual-kubelet): no node network to check",
+		"vk-taint": "virtual-kubelet node (taint virtual-kubelet.io/provider=azure): no node network to check",
+		"win":      "kubernetes.io/os=windows: the agent is a Linux binary",
+	}
+	for _, n := range nodes {
+		if n.Skip != want[n.Name] {
+			t.Errorf("%s: skip %q, want %q", n.Name, n.Skip, want[n.Name])
+		}
+	}
+}
+
 func TestDiscovery(t *testing.T) {
 	cs := fake.NewClientset(
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2"}, Spec: corev1.NodeSpec{PodCIDRs: []string{"fd00:10::/64", "10.244.2.0/24"}}, Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{
@@ -213,7 +243,7 @@ func TestDiscovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(nodes) != 2 || nodes[0].Name != "n1" || !nodes[0].Windows || strings.Join(nodes[1].InternalIPs, ",") != "10.0.0.2,fd00::2" {
+	if len(nodes) != 2 || nodes[0].Name != "n1" || nodes[0].Skip != "kubernetes.io/os=windows: the agent is a Linux binary" || nodes[1].Skip != "" || strings.Join(nodes[1].InternalIPs, ",") != "10.0.0.2,fd00::2" {
 		t.Errorf("nodes = %+v", nodes)
 	}
 	if strings.Join(nodes[0].PodCIDRs, ",") != "10.244.1.0/24" || strings.Join(nodes[1].PodCIDRs, ",") != "10.244.2.0/24,fd00:10::/64" {
@@ -249,6 +279,12 @@ func TestPodInfoReasons(t *testing.T) {
 				State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off 10s restarting failed container"}},
 				LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Message: "listening on tcp port 10250: address already in use\n"}}}}}},
 			reasonHas: "CrashLoopBackOff: exited with code 1 (listening on tcp port 10250: address already in use)"},
+		"crash loop, message from the log tail": {pod: corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodRunning,
+			ContainerStatuses: []corev1.ContainerStatus{{RestartCount: 1,
+				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+				LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1,
+					Message: "{\"level\":\"WARN\",\"msg\":\"no IPv6 UDP echo\"}\nError: agent: port already in use on node n3: listening on tcp port 8889: bind: address already in use\n"}}}}}},
+			reasonHas: "(Error: agent: port already in use on node n3: listening on tcp port 8889"},
 		"unschedulable": {pod: corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending,
 			Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable"}}}},
 			reasonHas: "not scheduled: Unschedulable"},

@@ -15,6 +15,9 @@ import (
 // short human phrase ("connection refused", "no answer within 2s"). The
 // phrase never contains Go's layered "dial tcp ...: connect: ..." text, so
 // callers can prefix it with what they were doing and keep one clean line.
+// Only errors that mean "the network (or the target) said no" are network
+// failures; anything else (EMFILE, ENOMEM, EAFNOSUPPORT, ...) happened in
+// the agent and is an agent error, never a FAILED row.
 func classify(ctx context.Context, err error, start time.Time) (FailureClass, string) {
 	switch {
 	case err == nil:
@@ -23,10 +26,14 @@ func classify(ctx context.Context, err error, start time.Time) (FailureClass, st
 		return ClassRefused, "connection refused"
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
 		return ClassReset, "connection reset"
-	case errors.Is(err, syscall.EHOSTUNREACH):
+	case errors.Is(err, syscall.ECONNABORTED):
+		return ClassReset, "connection aborted"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.EHOSTDOWN):
 		return ClassUnreachable, "host unreachable"
-	case errors.Is(err, syscall.ENETUNREACH):
+	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.ENETDOWN):
 		return ClassUnreachable, "network unreachable"
+	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EACCES):
+		return ClassUnreachable, "not permitted (a firewall rule on the source rejected it)"
 	case errors.Is(err, syscall.EADDRNOTAVAIL):
 		return ClassUnreachable, "address not available on this host"
 	case errors.Is(err, syscall.EMSGSIZE):
@@ -36,7 +43,7 @@ func classify(ctx context.Context, err error, start time.Time) (FailureClass, st
 	case errors.Is(err, context.Canceled):
 		return ClassAgentError, "probe cancelled"
 	}
-	return ClassOther, oneLine(innermost(err).Error())
+	return ClassAgentError, oneLine(innermost(err).Error()) + " (an error in the agent, not an answer from the network)"
 }
 
 // isTimeout reports whether err is the probe running out of time: the

@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// udpSendWait is how long udp-send waits for an ICMP port-unreachable
-// before calling the datagram delivered. Unreachable errors come back in
+// udpSendWait is how long udp-send waits for an answer or an ICMP
+// port-unreachable before calling delivery unconfirmed. Both come back in
 // one round trip, so this is short on purpose.
 const udpSendWait = 500 * time.Millisecond
 
@@ -40,7 +40,8 @@ func (connProber) Probe(ctx context.Context, t Target) Result {
 
 // udpSendProber sends one datagram to any ip:port. UDP has no handshake, so
 // the only "no" the network can give is an ICMP port or host unreachable,
-// which Linux reports on the connected socket's next read.
+// which Linux reports on the connected socket's next read, and the only
+// "yes" is an answer. Silence proves neither: it is ClassUnconfirmed.
 type udpSendProber struct{}
 
 func (udpSendProber) Probe(ctx context.Context, t Target) Result {
@@ -65,6 +66,8 @@ func (udpSendProber) Probe(ctx context.Context, t Target) Result {
 	case ctx.Err() == context.Canceled:
 		return failed(ctx, ctx.Err(), start, "udp to "+target)
 	}
-	// Silence is what a working path to a non-answering service looks like.
-	return Result{OK: true, Reason: fmt.Sprintf("sent to %s (no reply expected)", target), Timings: Timings{Total: total}}
+	// Silence is what a working path to a non-answering service looks like,
+	// and also what a black hole looks like: no evidence either way.
+	return Result{Class: ClassUnconfirmed, Timings: Timings{Total: total},
+		Reason: fmt.Sprintf("sent to %s, no reply within %s and no ICMP error: delivery unconfirmed (UDP has no handshake; a service that answers the datagram confirms it)", target, roundDuration(total))}
 }

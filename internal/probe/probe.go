@@ -17,7 +17,7 @@ const (
 	KindICMP    Kind = "icmp"     // ICMP echo request/reply ("ping" is accepted as an alias in config)
 	KindDNS     Kind = "dns"      // DNS query for a name at a DNS server
 	KindConn    Kind = "conn"     // plain TCP connect to any ip:port (customized targets)
-	KindUDPSend Kind = "udp-send" // plain UDP datagram to any ip:port; passes unless ICMP says unreachable
+	KindUDPSend Kind = "udp-send" // plain UDP datagram to any ip:port; passes only when something answers
 )
 
 // Family is the IP family of a target address.
@@ -47,14 +47,15 @@ const (
 	ClassDNSNoAnswer    FailureClass = "dns-no-answer" // NOERROR but no record of the asked type
 	ClassSkipped        FailureClass = "skipped"       // the probe could not run here (e.g. no ICMP permission)
 	ClassAgentError     FailureClass = "agent-error"   // the check machinery failed, not the network
-	ClassOther          FailureClass = "error"
+	ClassUnconfirmed    FailureClass = "unconfirmed"   // sent, but nothing came back to prove it arrived (udp-send)
+	ClassOther          FailureClass = "error"         // the target answered with an error (e.g. an unexpected DNS answer code)
 )
 
 // IsNetworkFailure reports whether the class means "the network answered no"
 // (a FAILED row) as opposed to "the check could not run" (EXCEPTION / skipped).
 func (c FailureClass) IsNetworkFailure() bool {
 	switch c {
-	case ClassNone, ClassSkipped, ClassAgentError:
+	case ClassNone, ClassSkipped, ClassAgentError, ClassUnconfirmed:
 		return false
 	}
 	return true

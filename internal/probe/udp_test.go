@@ -130,12 +130,17 @@ func TestConnProbes(t *testing.T) {
 			t.Run("udp-send to silent listener", func(t *testing.T) {
 				port, sizes := udpServer(t, lo.addr, func([]byte) [][]byte { return nil })
 				r := runProbe(t, Target{Kind: KindUDPSend, Address: lo.addr, Port: port}, time.Second)
-				wantResult(t, r, true, ClassNone, "(no reply expected)")
+				wantResult(t, r, false, ClassUnconfirmed, "no reply within", "delivery unconfirmed")
 				select {
 				case <-sizes:
 				case <-time.After(time.Second):
 					t.Error("the listener never received the datagram")
 				}
+			})
+			t.Run("udp-send answered", func(t *testing.T) {
+				port, _ := udpServer(t, lo.addr, func(req []byte) [][]byte { return [][]byte{[]byte("ok")} })
+				r := runProbe(t, Target{Kind: KindUDPSend, Address: lo.addr, Port: port}, time.Second)
+				wantResult(t, r, true, ClassNone, "it answered")
 			})
 			t.Run("udp-send refused", func(t *testing.T) {
 				r := runProbe(t, Target{Kind: KindUDPSend, Address: lo.addr, Port: freePort(t, "udp", lo.addr)}, time.Second)

@@ -23,6 +23,8 @@ type JSONReport struct {
 	Rows       []JSONRow   `json:"rows"`
 	// Findings are the likely culprits (docs/output.md); [] when none.
 	Findings []Finding `json:"findings"`
+	// SkippedNodes are the nodes no agent can run on (omitted when none).
+	SkippedNodes []SkippedNode `json:"skippedNodes,omitempty"`
 }
 
 // JSONSummary is Summary plus run timing.
@@ -62,8 +64,9 @@ func ToJSON(r *Report) JSONReport {
 			DurationSeconds: r.Duration.Seconds(),
 			Interrupted:     r.Interrupted,
 		},
-		Rows:     []JSONRow{},
-		Findings: append([]Finding{}, r.Findings...),
+		Rows:         []JSONRow{},
+		Findings:     append([]Finding{}, r.Findings...),
+		SkippedNodes: r.Skipped,
 	}
 	for _, p := range r.Phases {
 		out.Summary.Phases = append(out.Summary.Phases, JSONPhase{Name: p.Name, Seconds: p.Duration.Seconds()})

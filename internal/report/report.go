@@ -75,6 +75,9 @@ type Report struct {
 	// Phases are the durations of the run's phases, in order (deploy agents,
 	// wait for readiness, probe), for users and the benchmark.
 	Phases []Phase `json:"phases,omitempty"`
+	// Skipped lists the nodes no agent can run on (windows, virtual-kubelet,
+	// no InternalIP), once each with the reason; they are in no row.
+	Skipped []SkippedNode `json:"skippedNodes,omitempty"`
 	// Findings name the likely culprits of the failures (package diagnose);
 	// empty when every pair succeeded or no analysis ran.
 	Findings []Finding `json:"findings,omitempty"`
@@ -84,4 +87,11 @@ type Report struct {
 type Phase struct {
 	Name     string        `json:"name"`
 	Duration time.Duration `json:"duration"`
+}
+
+// SkippedNode is a node a check left out because no agent can run there.
+type SkippedNode struct {
+	Cluster string `json:"cluster"`
+	Node    string `json:"node"`
+	Reason  string `json:"reason"`
 }

@@ -212,14 +212,58 @@ func TestReadEarlierResume(t *testing.T) {
 	if !reflect.DeepEqual(pairs, want) {
 		t.Errorf("got %+v\nwant %+v", pairs, want)
 	}
-	bad := `[{"srcNodeName": "node-1", "dstNodeName": "", "targetIP": "10.0.0.1"}, {"srcNodeName": "a", "dstNodeName": "b", "targetIP": "x"}]`
+	bad := `[{"srcNodeName": "node-1", "dstNodeName": "", "targetIP": "10.0.0.1"}, {"srcNodeName": "a", "dstNodeName": "b", "targetIP": "x"},
+	         {"Status": 7, "srcNodeName": "a", "dstNodeName": "b", "targetIP": "10.0.0.1"}, {"srcNodeName": "a", "dstNodeName": "a", "targetIP": "IPs: 10.0.0.1; Ports: http"}]`
 	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, err = ReadResume(path)
-	wantErr := `resume file "` + path + `": entry 0: srcNodeName and dstNodeName are required` + "\n" + `entry 1: targetIP "x" is not an IP address`
+	wantErr := `resume file "` + path + `": entry 0: srcNodeName and dstNodeName are required` + "\n" + `entry 1: targetIP "x" is not an IP address, a NetDoctor dns target ("host: H; dns: S") or customized targets ("IPs: a,b; Ports: p,q")` + "\n" +
+		`entry 2: Status 7 is not 0 (EXCEPTION), 1 (SUCCEEDED) or 2 (FAILED)` + "\n" + `entry 3: targetIP "IPs: 10.0.0.1; Ports: http": "http" is not a port`
 	if err == nil || err.Error() != wantErr {
 		t.Errorf("got %v\nwant %s", err, wantErr)
+	}
+}
+
+// TestReadNetDoctorResume reads a file literally as NetDoctor writes it
+// (Status 0 EXCEPTION, 1 SUCCEEDED, 2 FAILED; dns and customized-target rows
+// whose targetIP is not an IP), independently of netctl's writer.
+func TestReadNetDoctorResume(t *testing.T) {
+	pairs, err := ReadResume(filepath.Join("testdata", "netdoctor-resume.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Pair{
+		{SrcNode: "node-1", DstNode: "node-2", TargetIP: "10.244.2.5", Family: probe.IPv4},
+		{SrcNode: "node-2", DstNode: "node-1", TargetIP: "fd00:10:244:1::5", Family: probe.IPv6},
+		// Status 1 (SUCCEEDED): nothing to re-check.
+		{Protocol: probe.KindDNS, SrcNode: "node-1", DstNode: "cluster-dns"},
+		{Protocol: probe.KindDNS, SrcNode: "node-2", DstNode: "10.96.0.10", TargetIP: "10.96.0.10"},
+		{Protocol: probe.KindDNS, SrcNode: "node-3", DstNode: "cluster-dns"},
+		{SrcNode: "node-1", DstNode: "customized", TargetIP: "192.0.2.10", Port: 80, Family: probe.IPv4},
+		{SrcNode: "node-1", DstNode: "customized", TargetIP: "192.0.2.10", Port: 443, Family: probe.IPv4},
+		{SrcNode: "node-1", DstNode: "customized", TargetIP: "2001:db8::10", Port: 80, Family: probe.IPv6},
+		{SrcNode: "node-1", DstNode: "customized", TargetIP: "2001:db8::10", Port: 443, Family: probe.IPv6},
+	}
+	if !reflect.DeepEqual(pairs, want) {
+		t.Errorf("got\n%+v\nwant\n%+v", pairs, want)
+	}
+}
+
+// TestResumeStatusNumbers fixes the numbers netctl writes: NetDoctor's
+// (scripts read them), not an order of its own.
+func TestResumeStatusNumbers(t *testing.T) {
+	rows := []Row{
+		{Pair: Pair{SrcNode: "a", DstNode: "b", TargetIP: "10.0.0.1"}, Result: Exception, Log: "x"},
+		{Pair: Pair{SrcNode: "a", DstNode: "c", TargetIP: "10.0.0.2"}, Result: Failed, Log: "y"},
+		{Pair: Pair{SrcNode: "a", DstNode: "d", TargetIP: "10.0.0.3"}, Result: Succeeded},
+	}
+	got := map[string]int{}
+	for _, e := range ResumeEntries(&Report{Rows: rows}) {
+		got[e.DstNode] = e.Status
+	}
+	if want := map[string]int{"b": 0, "c": 2}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Status by row = %v, want EXCEPTION 0, FAILED 2, SUCCEEDED not listed", got)
 	}
 }
 

@@ -7,16 +7,33 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/netdoctor/netdoctor/internal/probe"
 )
 
-// Status values in resume.json, as the earlier tool's numeric Status.
+// Status values in resume.json: NetDoctor's result enum, whose numbers
+// scripts read (0 EXCEPTION, 1 SUCCEEDED, 2 FAILED).
 const (
-	StatusSucceeded = 0
-	StatusFailed    = 1
-	StatusException = 2
+	StatusException = 0
+	StatusSucceeded = 1
+	StatusFailed    = 2
 )
+
+// StatusResult maps a resume.json Status number to its result; ok is false
+// for a number NetDoctor never wrote.
+func StatusResult(status int) (r Result, ok bool) {
+	switch status {
+	case StatusException:
+		return Exception, true
+	case StatusSucceeded:
+		return Succeeded, true
+	case StatusFailed:
+		return Failed, true
+	}
+	return "", false
+}
 
 // ResumeEntry is one element of resume.json: the earlier tool's fields
 // (Status, ResultStr, srcNodeName, dstNodeName, targetIP) plus the rest of
@@ -74,10 +91,15 @@ func WriteResume(path string, entries []ResumeEntry) error {
 	return nil
 }
 
-// ReadResume reads the pairs of a resume file. Entries written by the
-// earlier tool carry only node names and the target IP; their Family is
-// derived from the IP and Mode/Protocol are left empty for the caller to
-// fill from the config. A missing file is an error matching os.ErrNotExist.
+// ReadResume reads the pairs of a resume file that did not succeed
+// (entries with Status 1, SUCCEEDED, need no re-check and are left out).
+// Entries written by NetDoctor carry only node names and targetIP; their
+// Family is derived from the IP and Mode/Protocol are left empty for the
+// caller to fill from the config. NetDoctor's rows whose targetIP is not an
+// IP are read too: a dns row ("host: H; dns: S", or "dns:H") re-checks the
+// source's DNS queries (to S, or the cluster DNS for "coredns"), and a
+// customized-target row ("IPs: a,b; Ports: p,q") every listed IP x port from
+// the source. A missing file is an error matching os.ErrNotExist.
 func ReadResume(path string) ([]Pair, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -90,28 +112,90 @@ func ReadResume(path string) ([]Pair, error) {
 	var errs []error
 	pairs := make([]Pair, 0, len(entries))
 	for i, e := range entries {
-		p := e.Pair
-		ip, err := netip.ParseAddr(p.TargetIP)
-		switch {
-		case p.SrcNode == "" || p.DstNode == "":
-			errs = append(errs, fmt.Errorf("entry %d: srcNodeName and dstNodeName are required", i))
-			continue
-		case err != nil:
-			errs = append(errs, fmt.Errorf("entry %d: targetIP %q is not an IP address", i, p.TargetIP))
+		res, ok := StatusResult(e.Status)
+		if !ok {
+			errs = append(errs, fmt.Errorf("entry %d: Status %d is not 0 (EXCEPTION), 1 (SUCCEEDED) or 2 (FAILED)", i, e.Status))
 			continue
 		}
-		if p.Family == "" {
-			p.Family = probe.IPv4
-			if ip.Unmap().Is6() {
-				p.Family = probe.IPv6
-			}
+		if res == Succeeded {
+			continue
 		}
-		pairs = append(pairs, p)
+		ps, err := entryPairs(e.Pair)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("entry %d: %w", i, err))
+			continue
+		}
+		pairs = append(pairs, ps...)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("resume file %q: %w", path, err)
 	}
 	return pairs, nil
+}
+
+// DST NODE NAMEs of pairs that do not end at a node: the discovered
+// cluster DNS and customizedTargetIPList targets.
+const (
+	DNSTargetName        = "cluster-dns"
+	CustomizedTargetName = "customized"
+)
+
+// entryPairs turns one resume entry into the pairs it stands for.
+func entryPairs(p Pair) ([]Pair, error) {
+	if p.SrcNode == "" || p.DstNode == "" {
+		return nil, errors.New("srcNodeName and dstNodeName are required")
+	}
+	if _, err := netip.ParseAddr(p.TargetIP); err == nil {
+		if p.Family == "" {
+			p.Family = familyOf(p.TargetIP)
+		}
+		return []Pair{p}, nil
+	}
+	t := p.TargetIP
+	switch {
+	case strings.HasPrefix(t, "host: ") || strings.HasPrefix(t, "dns:"):
+		server := "coredns"
+		if h, s, ok := strings.Cut(t, "; dns: "); ok && strings.HasPrefix(h, "host: ") {
+			server = strings.TrimSpace(s)
+		}
+		q := Pair{Mode: p.Mode, Protocol: probe.KindDNS, SrcNode: p.SrcNode, DstNode: DNSTargetName}
+		if server != "coredns" {
+			if _, err := netip.ParseAddr(server); err != nil {
+				return nil, fmt.Errorf("targetIP %q: dns server %q is not an IP address or \"coredns\"", t, server)
+			}
+			q.DstNode, q.TargetIP = server, server
+		}
+		return []Pair{q}, nil
+	case strings.HasPrefix(t, "IPs: "):
+		ips, ports, ok := strings.Cut(strings.TrimPrefix(t, "IPs: "), "; Ports: ")
+		if !ok {
+			return nil, fmt.Errorf("targetIP %q: want \"IPs: a,b; Ports: p,q\"", t)
+		}
+		var out []Pair
+		for _, ip := range strings.Split(ips, ",") {
+			ip = strings.TrimSpace(ip)
+			if _, err := netip.ParseAddr(ip); err != nil {
+				return nil, fmt.Errorf("targetIP %q: %q is not an IP address", t, ip)
+			}
+			for _, ps := range strings.Split(ports, ",") {
+				port, err := strconv.Atoi(strings.TrimSpace(ps))
+				if err != nil || port < 1 || port > 65535 {
+					return nil, fmt.Errorf("targetIP %q: %q is not a port", t, ps)
+				}
+				out = append(out, Pair{Mode: p.Mode, Protocol: p.Protocol, Family: familyOf(ip),
+					SrcNode: p.SrcNode, DstNode: CustomizedTargetName, TargetIP: ip, Port: port})
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("targetIP %q is not an IP address, a NetDoctor dns target (\"host: H; dns: S\") or customized targets (\"IPs: a,b; Ports: p,q\")", t)
+}
+
+func familyOf(ip string) probe.Family {
+	if netip.MustParseAddr(ip).Unmap().Is6() {
+		return probe.IPv6
+	}
+	return probe.IPv4
 }
 
 // Unchecked returns the pairs of planned that r has no row for: what an

@@ -41,6 +41,9 @@ func WriteTable(w io.Writer, r *Report, opts TableOptions) error {
 		writeOneTable(w, bad, opts.Wide, true)
 	}
 	writeFindings(w, r.Findings)
+	for _, s := range r.Skipped {
+		fmt.Fprintf(w, "skipped node %s: %s\n", s.Node, s.Reason)
+	}
 	_, err := fmt.Fprintln(w, SummaryLine(r))
 	return err
 }

@@ -181,13 +181,14 @@ func (c *cluster) kubectlJSON(t *testing.T, v any, args ...string) {
 	}
 }
 
-// managedObjects lists the objects netctl labels in namespace ns (and ns
-// itself when netctl labelled it); ns "" means every namespace and every
-// cluster-scoped kind.
+// managedObjects lists the objects a netctl check labels in namespace ns
+// (and ns itself when netctl labelled it); ns "" means every namespace and
+// every cluster-scoped kind. The monitor's objects (part-of=
+// netdoctor-monitor) are not a check's.
 func (c *cluster) managedObjects(t *testing.T, ns string) []string {
 	t.Helper()
 	const kinds = "daemonsets,deployments,pods,secrets,serviceaccounts,services,configmaps,roles,rolebindings"
-	sel := "app.kubernetes.io/managed-by=netctl"
+	sel := "app.kubernetes.io/managed-by=netctl,app.kubernetes.io/part-of!=netdoctor-monitor"
 	if ns == "" {
 		out := c.kubectl(t, "get", kinds, "-A", "-l", sel, "-o", "name")
 		out2 := c.kubectl(t, "get", "namespaces,clusterroles,clusterrolebindings", "-l", sel, "-o", "name")

@@ -41,8 +41,9 @@ func NewCommand(streams genericiooptions.IOStreams, clean Cleaner) *cobra.Comman
 		Use:   "clean",
 		Short: "Delete everything netctl created",
 		Long: "Delete the DaemonSets, Secret and ServiceAccount netctl created (found by the\n" +
-			"label app.kubernetes.io/managed-by=netctl, in every namespace), and the\n" +
-			"namespace only when netctl created it. Nothing else is touched.\n" +
+			"labels app.kubernetes.io/managed-by=netctl,app.kubernetes.io/part-of=netdoctor-check,\n" +
+			"in every namespace), and the namespace only when netctl created it and the\n" +
+			"monitor does not run there. Nothing else (the monitor included) is touched.\n" +
 			"config.json is read when present (namespace, kubeconfigs), never required.",
 		Args: clierr.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

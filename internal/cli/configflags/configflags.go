@@ -26,7 +26,9 @@ type Flags struct {
 	Kubeconfig, Context, DstKubeconfig, DstContext, Namespace string
 
 	Mode, Protocol, IPFamily, Port, ImageRepository, VersionTag string
-	DNSServer, DNSName                                          string
+	DNSServer, DNSName, NodeSelector                            string
+	AgentCPURequest, AgentMemoryRequest, AgentMemoryLimit       string
+	AgentCPULimit                                               string
 	MaxNum, CmdTimeout, PodWaitTime, PacketSize                 int
 	AutoClean                                                   bool
 
@@ -58,6 +60,11 @@ func (f *Flags) AddCheckFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&f.MaxNum, "max-num", config.DefaultMaxNum, "probes in flight per source agent (overrides maxNum)")
 	fs.IntVar(&f.CmdTimeout, "cmd-timeout", config.DefaultCmdTimeout, "seconds allowed per probe (overrides cmdTimeout)")
 	fs.IntVar(&f.PodWaitTime, "pod-wait-time", config.DefaultPodWaitTime, "seconds to wait for all agents to be ready (overrides podWaitTime)")
+	fs.StringVar(&f.AgentCPURequest, "agent-cpu-request", config.DefaultAgentCPURequest, "CPU request of each agent (overrides agentCPURequest)")
+	fs.StringVar(&f.AgentMemoryRequest, "agent-memory-request", config.DefaultAgentMemoryRequest, "memory request of each agent (overrides agentMemoryRequest)")
+	fs.StringVar(&f.AgentMemoryLimit, "agent-memory-limit", config.DefaultAgentMemoryLimit, "memory limit of each agent (overrides agentMemoryLimit)")
+	fs.StringVar(&f.AgentCPULimit, "agent-cpu-limit", "", "CPU limit of each agent; none by default, since throttling turns probes into timeouts (overrides agentCPULimit)")
+	fs.StringVar(&f.NodeSelector, "node-selector", "", "label selector: check only the nodes it matches, e.g. pool=blue (overrides nodeSelector)")
 	fs.IntVar(&f.PacketSize, "packet-size", config.DefaultPacketSize, "IP packet size of tcp/udp/icmp probes, to find MTU problems (overrides packetSize)")
 	fs.StringVar(&f.ImageRepository, "image-repository", config.DefaultImageRepository, "repository of the netctl image; the agent image is <repository>/netctl:<version> (overrides srcImageRepository)")
 	fs.StringVar(&f.VersionTag, "version-tag", "", "image tag of the agents (overrides version; default this netctl's version)")
@@ -112,6 +119,11 @@ func (f *Flags) apply(c *config.Config) {
 	override(f, "cmd-timeout", &c.CmdTimeout, f.CmdTimeout)
 	override(f, "pod-wait-time", &c.PodWaitTime, f.PodWaitTime)
 	override(f, "packet-size", &c.PacketSize, f.PacketSize)
+	override(f, "node-selector", &c.NodeSelector, f.NodeSelector)
+	override(f, "agent-cpu-request", &c.AgentCPURequest, f.AgentCPURequest)
+	override(f, "agent-memory-request", &c.AgentMemoryRequest, f.AgentMemoryRequest)
+	override(f, "agent-memory-limit", &c.AgentMemoryLimit, f.AgentMemoryLimit)
+	override(f, "agent-cpu-limit", &c.AgentCPULimit, f.AgentCPULimit)
 	override(f, "auto-clean", &c.AutoClean, f.AutoClean)
 }
 

@@ -13,6 +13,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/netdoctor/netdoctor/internal/cli/clierr"
+	"github.com/netdoctor/netdoctor/internal/deploy"
 	"github.com/netdoctor/netdoctor/internal/monitor/api"
 	"github.com/netdoctor/netdoctor/internal/monitor/manifest"
 )
@@ -115,7 +116,17 @@ func (o *uninstallOptions) Run(ctx context.Context) error {
 	case err != nil:
 		errs = append(errs, fmt.Errorf("reading namespace %s: %w", o.namespace, err))
 	case ns.Annotations[manifest.CreatedByAnnotation] == "true" && ns.Labels[api.LabelPartOf] == api.PartOf:
-		del(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}, "", o.namespace)
+		// A check's agents in the same namespace keep it: uninstall never
+		// touches a check.
+		checks, err := c.cs.AppsV1().DaemonSets(o.namespace).List(ctx, metav1.ListOptions{LabelSelector: deploy.ManagedSelector})
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("listing netctl check agents in namespace %s: %w", o.namespace, err))
+		case len(checks.Items) > 0:
+			fmt.Fprintf(o.Out, "namespace/%s kept (netctl check agents run there too; `netctl clean` removes them)\n", o.namespace)
+		default:
+			del(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}, "", o.namespace)
+		}
 	default:
 		fmt.Fprintf(o.Out, "namespace/%s kept (not created by netctl monitor install)\n", o.namespace)
 	}
