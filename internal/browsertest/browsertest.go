@@ -162,13 +162,17 @@ func (b *Browser) CheckRequests(t testing.TB, allowed ...string) {
 	}
 }
 
+// startDir is the test binary's working directory before any test
+// changed it (tests may t.Chdir into a temporary directory).
+var startDir, _ = os.Getwd()
+
 // ArtifactDir is where screenshots go: $NETDOCTOR_ARTIFACTS, else
 // _output/artifacts at the repository root.
 func ArtifactDir(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("NETDOCTOR_ARTIFACTS")
 	if dir == "" {
-		wd, _ := os.Getwd()
+		wd := startDir
 		for d := wd; ; d = filepath.Dir(d) {
 			if b, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/netdoctor/netdoctor\n") {
 				dir = filepath.Join(d, "_output", "artifacts")
