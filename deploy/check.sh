@@ -11,10 +11,10 @@ export PATH
 chart=deploy/helm/netdoctor-monitor
 echo "== helm lint"
 helm lint --strict "$chart"
-helm lint --strict "$chart" --set serviceMonitor.enabled=true,prometheusRule.enabled=true,server.nodePort.enabled=true
+helm lint --strict "$chart" --set serviceMonitor.enabled=true,prometheusRule.enabled=true,server.nodePort.enabled=true,grafanaDashboard.enabled=true
 echo "== helm template"
 helm template netdoctor-monitor "$chart" --namespace netdoctor-monitor \
-  --set serviceMonitor.enabled=true,prometheusRule.enabled=true,server.nodePort.enabled=true >/dev/null
+  --set serviceMonitor.enabled=true,prometheusRule.enabled=true,server.nodePort.enabled=true,grafanaDashboard.enabled=true >/dev/null
 echo "== promtool"
 promtool check rules deploy/alerts/rules.yaml
 promtool test rules deploy/alerts/rules_test.yaml

@@ -201,7 +201,7 @@ func TestBadInputExits2BeforeTheEngine(t *testing.T) {
 				"  mode: \"pods\" is not one of pod, node, node-to-pod, pod-to-node\n" +
 				"  maxNum: 0 must be at least 1\n" +
 				"  srcKubeConfig: file \"/nonexistent\" does not exist; set srcKubeConfig or --kubeconfig to a kubeconfig file\n" +
-				"  --output: \"yaml\" is not one of table, wide, json, junit\n"},
+				"  --output: \"yaml\" is not one of table, wide, json, junit, html\n"},
 		"flag value": {``, []string{"check", "--ip-family", "dual"},
 			"no config.json here: using the defaults (`netctl init` writes a file to edit)\n" +
 				"error: invalid settings: ipFamily: \"dual\" is not one of auto, ipv4, ipv6\n"},

@@ -34,7 +34,7 @@ type Request struct {
 type Runner func(ctx context.Context, req Request) (*report.Report, error)
 
 // Output formats.
-var outputs = []string{"table", "wide", "json", "junit"}
+var outputs = []string{"table", "wide", "json", "junit", "html"}
 
 // Options of `netctl check` and `netctl resume`.
 type Options struct {
@@ -64,7 +64,7 @@ func NewCheckCommand(streams genericiooptions.IOStreams, run Runner) *cobra.Comm
 			"resume.json (\"[]\" when every pair succeeded).\n\n" +
 			"Exit status: 0 every pair succeeded, 1 some pair FAILED or was an EXCEPTION\n" +
 			"(or the check was interrupted), 2 a usage, config or setup error.",
-		Example: "  netctl check\n  netctl check --mode node --protocol icmp -o wide\n  netctl check -o junit --output-file netctl.xml",
+		Example: "  netctl check\n  netctl check --mode node --protocol icmp -o wide\n  netctl check -o junit --output-file netctl.xml\n  netctl check -o html --output-file report.html",
 		Args:    clierr.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.Execute(cmd.Context())
@@ -96,7 +96,7 @@ func (o *Options) addFlags(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	o.Flags.AddClusterFlags(fs)
 	o.Flags.AddCheckFlags(fs)
-	fs.StringVarP(&o.Output, "output", "o", "table", "output format: table, wide, json or junit")
+	fs.StringVarP(&o.Output, "output", "o", "table", "output format: table, wide, json, junit or html (one self-contained page)")
 	fs.StringVar(&o.OutputFile, "output-file", "", "write the output to this file instead of stdout (the summary line still goes to stderr)")
 	fs.StringVar(&o.ResumeFile, "resume-file", "resume.json", "file of the pairs that did not succeed")
 	fs.BoolVar(&o.NoProgress, "no-progress", false, "do not show progress on stderr")
@@ -159,7 +159,7 @@ func (o *Options) Validate() error {
 		errs = append(errs, err)
 	}
 	if !oneOf(o.Output, outputs) {
-		errs = append(errs, fmt.Errorf("--output: %q is not one of table, wide, json, junit", o.Output))
+		errs = append(errs, fmt.Errorf("--output: %q is not one of table, wide, json, junit, html", o.Output))
 	}
 	if err := errors.Join(errs...); err != nil {
 		header := "invalid settings"

@@ -55,7 +55,7 @@ func (o *Options) Run(ctx context.Context) error {
 
 // render writes the report in the chosen format to stdout or --output-file.
 // The summary line also goes to stderr when stdout does not carry it
-// (json, junit, or a file), so a person watching still sees the outcome.
+// (json, junit, html, or a file), so a person watching still sees the outcome.
 func (o *Options) render(rep *report.Report) error {
 	var w io.Writer = o.Out
 	var f *os.File
@@ -74,6 +74,8 @@ func (o *Options) render(rep *report.Report) error {
 		err = report.WriteJSON(w, rep)
 	case "junit":
 		err = report.WriteJUnit(w, rep)
+	case "html":
+		err = report.WriteHTML(w, rep)
 	}
 	if f != nil {
 		if cerr := f.Close(); err == nil {
@@ -83,7 +85,7 @@ func (o *Options) render(rep *report.Report) error {
 	if err != nil {
 		return fmt.Errorf("writing the report: %w", err)
 	}
-	if f != nil || o.Output == "json" || o.Output == "junit" {
+	if f != nil || o.Output == "json" || o.Output == "junit" || o.Output == "html" {
 		fmt.Fprintln(o.ErrOut, report.SummaryLine(rep))
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/netdoctor/netdoctor/internal/agent"
 	"github.com/netdoctor/netdoctor/internal/probe"
+	"github.com/netdoctor/netdoctor/internal/report"
 )
 
 // Server paths.
@@ -20,6 +21,7 @@ const (
 	PathConnectivity = "/api/v1/connectivity_check"
 	PathMatrix       = "/api/v1/matrix"
 	PathPeers        = "/api/v1/peers"
+	PathFindings     = "/api/v1/findings"
 	PathMetrics      = "/metrics"
 )
 
@@ -173,6 +175,51 @@ type Matrix struct {
 	Total     int          `json:"total"`
 	Failing   int          `json:"failing"`
 	Pairs     []MatrixPair `json:"pairs"`
+	// Stale counts pairs whose source agent stopped reporting: their
+	// latest result is older than two of its intervals (unknown now).
+	Stale int `json:"stale"`
+	// Nodes are every node the server knows (from the roster and from
+	// reports), with their zone and their agents' status, sorted by name.
+	Nodes []MatrixNode `json:"nodes"`
+}
+
+// MatrixNode is one node of the matrix: its zone and agents.
+type MatrixNode struct {
+	Name string `json:"name"`
+	// Zone is the node's topology.kubernetes.io/zone label ("" = none).
+	Zone   string            `json:"zone,omitempty"`
+	Agents []MatrixNodeAgent `json:"agents"`
+}
+
+// MatrixNodeAgent is one agent of a node and its reporting status.
+type MatrixNodeAgent struct {
+	Name    string  `json:"name"`
+	Network Network `json:"network"`
+	// Status is reporting, outdated (no report for two intervals: its
+	// pairs are stale) or absent (expected, never reported).
+	Status string `json:"status"`
+	// LastReport is when the server received its latest report.
+	LastReport *time.Time `json:"last_report,omitempty"`
+	// Skip is why peers do not probe it (roster), if they do not.
+	Skip string `json:"skip,omitempty"`
+}
+
+// Agent statuses in MatrixNodeAgent.
+const (
+	AgentReporting = "reporting"
+	AgentOutdated  = "outdated"
+	AgentAbsent    = "absent"
+)
+
+// HistoryRounds is how many rounds of each pair the server keeps.
+const HistoryRounds = 20
+
+// Round is one past result of a pair.
+type Round struct {
+	At        time.Time          `json:"at"`
+	OK        bool               `json:"ok"`
+	Class     probe.FailureClass `json:"class,omitempty"`
+	LatencyMs float64            `json:"latency_ms"`
 }
 
 // MatrixPair is one source agent -> target address probe.
@@ -193,6 +240,24 @@ type MatrixPair struct {
 	LastChecked         time.Time          `json:"last_checked"`
 	FailingSince        *time.Time         `json:"failing_since,omitempty"`
 	ConsecutiveFailures int                `json:"consecutive_failures"`
+	// Stale: the source agent has not reported for two of its intervals,
+	// so this result is old; the pair's state now is unknown.
+	Stale bool `json:"stale,omitempty"`
+	// Recent is the last rounds, oldest first: '+' succeeded, '-' failed.
+	Recent string `json:"recent,omitempty"`
+	// LatencyP50Ms and LatencyP99Ms are over the successful rounds kept.
+	LatencyP50Ms float64 `json:"latency_p50_ms,omitempty"`
+	LatencyP99Ms float64 `json:"latency_p99_ms,omitempty"`
+	// History is the last HistoryRounds rounds, oldest first: only with
+	// ?history=true (and in the state file).
+	History []Round `json:"history,omitempty"`
+}
+
+// Findings is GET /api/v1/findings: the likely culprits read from the
+// matrix's current (not stale) results, plus agents that stopped reporting.
+type Findings struct {
+	Generated time.Time        `json:"generated"`
+	Findings  []report.Finding `json:"findings"`
 }
 
 // Kubernetes names shared by the manifest builder, the server's roster and

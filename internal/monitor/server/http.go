@@ -40,8 +40,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET "+api.PathConnectivity, s.handleConnectivity)
 	mux.HandleFunc("GET "+api.PathMatrix, func(w http.ResponseWriter, r *http.Request) {
 		failing, _ := strconv.ParseBool(r.URL.Query().Get("failing"))
-		writeJSON(w, http.StatusOK, s.Matrix(failing))
+		history, _ := strconv.ParseBool(r.URL.Query().Get("history"))
+		writeJSON(w, http.StatusOK, s.MatrixView(MatrixOptions{FailingOnly: failing, History: history}))
 	})
+	mux.HandleFunc("GET "+api.PathFindings, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Findings())
+	})
+	s.handlePage(mux)
 	mux.HandleFunc("GET "+api.PathPeers, func(w http.ResponseWriter, r *http.Request) {
 		if !s.authorized(w, r) {
 			return

@@ -65,6 +65,9 @@ func (k KubeRoster) Expected(ctx context.Context) ([]ExpectedAgent, error) {
 		if len(e.IPs) == 0 && pod.Status.PodIP != "" {
 			e.IPs = []string{pod.Status.PodIP}
 		}
+		if n := byName[pod.Spec.NodeName]; n != nil {
+			e.Zone = n.Labels[corev1.LabelTopologyZone]
+		}
 		e.Skip, e.Counted = skipReason(pod, byName[pod.Spec.NodeName], len(e.IPs) > 0)
 		out = append(out, e)
 	}

@@ -26,7 +26,9 @@ type ExpectedAgent struct {
 	Node    string
 	Network api.Network
 	Pod     string
-	IPs     []string
+	// Zone is the node's topology.kubernetes.io/zone label.
+	Zone string
+	IPs  []string
 	// Port is where the agent listens; 0 = Config.AgentPort.
 	Port int
 	// Since is when the agent's pod started; the agent is not "absent"
@@ -204,10 +206,12 @@ func (s *Server) recordPairsLocked(source string, r *api.Report, now time.Time) 
 		}
 		k := keyOf(p)
 		seen[k] = true
-		if old := s.pairs[k]; old != nil && !pr.OK {
+		old := s.pairs[k]
+		if old != nil && !pr.OK {
 			p.ConsecutiveFailures = old.ConsecutiveFailures
 			p.FailingSince = old.FailingSince
 		}
+		p.History = appendRound(old, api.Round{At: now, OK: pr.OK, Class: pr.Class, LatencyMs: pr.LatencyMs})
 		if !pr.OK {
 			p.ConsecutiveFailures++
 			if p.FailingSince == nil {
@@ -361,19 +365,47 @@ func (s *Server) Agent(name string) (api.AgentEntry, bool) {
 
 // Matrix returns every known pair, sorted; failingOnly keeps failing ones.
 func (s *Server) Matrix(failingOnly bool) api.Matrix {
+	return s.MatrixView(MatrixOptions{FailingOnly: failingOnly})
+}
+
+// MatrixOptions selects what MatrixView returns.
+type MatrixOptions struct {
+	// FailingOnly keeps only pairs whose latest result failed.
+	FailingOnly bool
+	// History includes each pair's kept rounds (large on big clusters).
+	History bool
+}
+
+// MatrixView returns every known pair, sorted, with its staleness, recent
+// rounds and latency quantiles, and the node roster with zones.
+func (s *Server) MatrixView(o MatrixOptions) api.Matrix {
+	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := api.Matrix{Generated: s.now(), Interval: int(s.cfg.Interval / time.Second), Pairs: []api.MatrixPair{}}
+	m := api.Matrix{Generated: now, Interval: int(s.cfg.Interval / time.Second), Pairs: []api.MatrixPair{}}
 	for _, p := range s.pairs {
 		m.Total++
 		if !p.OK {
 			m.Failing++
 		}
-		if failingOnly && p.OK {
+		stale := s.staleLocked(p, now)
+		if stale {
+			m.Stale++
+		}
+		if o.FailingOnly && p.OK {
 			continue
 		}
-		m.Pairs = append(m.Pairs, *p)
+		c := *p
+		c.Stale = stale
+		c.Recent, c.LatencyP50Ms, c.LatencyP99Ms = summarize(p.History)
+		if !o.History {
+			c.History = nil
+		} else {
+			c.History = append([]api.Round(nil), p.History...)
+		}
+		m.Pairs = append(m.Pairs, c)
 	}
+	m.Nodes = s.nodesLocked(now)
 	sort.Slice(m.Pairs, func(i, j int) bool {
 		a, b := m.Pairs[i], m.Pairs[j]
 		if a.Source != b.Source {
