@@ -225,6 +225,9 @@ func TestOverlayMTUOnEveryInterface(t *testing.T) {
 func TestOverlayVXLANDeviceAndFDB(t *testing.T) {
 	e := overlayCluster(t)
 	p := &e.st.Plan
+	if out := mustSandbox(t, "status", "--name", vxName); !strings.Contains(out, "network: overlay vxlan (vxlan0, VNI 1, udp 8472), pod mtu 1450, underlay mtu 1500") {
+		t.Errorf("status does not show the overlay:\n%s", out)
+	}
 	for _, n := range e.st.Nodes {
 		out, err := exec.Command("ip", "-n", n.Netns, "-d", "link", "show", plan.VXLANDevice).CombinedOutput()
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/netdoctor/netdoctor/sandbox/internal/cluster"
 	"github.com/netdoctor/netdoctor/sandbox/internal/controlplane"
+	"github.com/netdoctor/netdoctor/sandbox/internal/plan"
 	"github.com/netdoctor/netdoctor/sandbox/internal/state"
 )
 
@@ -31,6 +32,9 @@ type Status struct {
 	Processes    []StatusProcess `json:"processes"`
 	Faults       []state.Fault   `json:"faults"`
 	Peers        []state.Peer    `json:"peers"`
+	Overlay      string          `json:"overlay,omitempty"`     // "" (routed) or "vxlan"
+	MTU          int             `json:"mtu,omitempty"`         // pod/overlay MTU; 0 = 1500
+	UnderlayMTU  int             `json:"underlayMTU,omitempty"` // node links; 0 = 1500
 
 	NetworkPolicy string `json:"networkPolicy,omitempty"` // engine of up --network-policy
 }
@@ -68,7 +72,8 @@ func newStatusCommand(out io.Writer) *cobra.Command {
 			}
 			st := Status{Name: s.Name, Phase: s.Phase, Slot: s.Slot, IPFamily: s.IPFamily, Kubeconfig: s.Kubeconfig,
 				APIServerURL: s.APIServerURL, Registry: s.Registry, Bridge: s.Bridge, ClusterCIDR: s.ClusterCIDR, ServiceCIDR: s.ServiceCIDR,
-				DNSIPs: s.DNSIPs, Faults: s.Faults, Peers: s.Peers, NetworkPolicy: s.NetworkPolicy}
+				DNSIPs: s.DNSIPs, Faults: s.Faults, Peers: s.Peers, NetworkPolicy: s.NetworkPolicy,
+				Overlay: s.Overlay, MTU: s.MTU, UnderlayMTU: s.UnderlayMTU()}
 			for _, n := range s.Nodes {
 				st.Nodes = append(st.Nodes, StatusNode{Name: n.Name, Netns: n.Netns, IPs: n.IPs, PodCIDRs: n.PodCIDRs, Zone: n.Zone})
 			}
@@ -94,6 +99,13 @@ func printStatus(out io.Writer, st Status) {
 	fmt.Fprintf(out, "cluster %s (%s, slot %d, %s)\nkubeconfig: %s\napi server: %s\nregistry: %s\npods: %s  services: %s  dns: %s\n\n",
 		st.Name, st.Phase, st.Slot, st.IPFamily, st.Kubeconfig, st.APIServerURL, st.Registry,
 		strings.Join(st.ClusterCIDR, ","), strings.Join(st.ServiceCIDR, ","), strings.Join(st.DNSIPs, ","))
+	if st.Overlay != "" || st.MTU != 0 {
+		mode := "routed"
+		if st.Overlay != "" {
+			mode = fmt.Sprintf("overlay %s (%s, VNI %d, udp %d)", st.Overlay, plan.VXLANDevice, plan.VXLANID, plan.VXLANPort)
+		}
+		fmt.Fprintf(out, "network: %s, pod mtu %d, underlay mtu %d\n\n", mode, st.MTU, st.UnderlayMTU)
+	}
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "NODE\tNETNS\tZONE\tIPS\tPOD CIDRS")
 	for _, n := range st.Nodes {
