@@ -231,7 +231,7 @@ func WaitSynced(ctx context.Context, s *state.State, alive func(state.Process) e
 		}
 		var mu sync.Mutex
 		var wg sync.WaitGroup
-		sem := make(chan struct{}, 4)
+		sem := make(chan struct{}, 8)
 		var todo []string
 		for ns := range pending {
 			todo = append(todo, ns)
