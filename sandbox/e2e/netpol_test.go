@@ -206,6 +206,30 @@ func TestNetworkPolicy(t *testing.T) {
 	t.Run("deleting the policies restores everything", func(t *testing.T) {
 		del(t, "deny-egress", "allow-cli-1-to-srv-b-8080")
 		npExpect(t, pods, open(everything), 60*time.Second)
+		// kube-router removes the policies' ipsets of both families (v2.1.0
+		// leaked the IPv6 ones; see hack/kube-router-v2.1.0.patch).
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var left []string
+			for _, n := range s.Nodes {
+				out, err := exec.Command("ip", "netns", "exec", n.Netns, "ipset", "list", "-n").CombinedOutput()
+				if err != nil {
+					t.Fatalf("ipset list in %s: %v: %s", n.Netns, err, out)
+				}
+				for _, set := range strings.Fields(string(out)) {
+					if strings.Contains(set, "KUBE-SRC-") || strings.Contains(set, "KUBE-DST-") {
+						left = append(left, n.Netns+":"+set)
+					}
+				}
+			}
+			if len(left) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("policy ipsets left 30s after the last policy went: %v", left)
+			}
+			time.Sleep(time.Second)
+		}
 	})
 
 	t.Run("kube-router synced without errors", func(t *testing.T) {

@@ -9,14 +9,20 @@
 # from a writable temporary copy (removed afterwards). CGO_ENABLED=0 gives a
 # static binary; GOFLAGS=-mod=mod lets go fill in missing go.sum lines.
 #
-# One fix is applied to the copy (the binary reports VERSION+netdoctor.1):
-# v2.1.0 writes IPv6 policy rules that name the IPv6 ipsets without the
-# "inet6:" prefix it gives them when it creates them, so every ip6tables-restore
-# of a policy with a pod selector or ipBlock fails ("Set KUBE-SRC-... doesn't
-# exist") and the sync aborts, leaving IPv6 (and, depending on map order,
-# IPv4) rules stale. The fix passes both names through the family's
-# ipset handler's Name(), which adds the prefix for IPv6 only. v2.1.0 is the
-# only v2 release the module proxy serves.
+# hack/kube-router-VERSION.patch is applied to the copy (the binary then
+# reports VERSION+netdoctor.N); v2.1.0 is the only v2 release the module
+# proxy serves, and its firewall controller has two IPv6 bugs (both found by
+# e2e TestNetworkPolicy):
+#  1. IPv6 policy rules name the IPv6 ipsets without the "inet6:" prefix they
+#     are created with, so every ip6tables-restore of a policy with a pod
+#     selector or ipBlock fails ("Set KUBE-SRC-... doesn't exist") and the
+#     sync aborts, leaving IPv6 (and, by map order, IPv4) rules stale. Fixed
+#     by passing both names through the family's ipset handler's Name().
+#  2. The stale-ipset cleanup lets each family's handler walk the sets of
+#     both families: the IPv6 handler tries to destroy IPv4 sets under an
+#     "inet6:" name (error, cleanup aborted) and stale IPv6 sets are never
+#     removed (a leak towards the kernel's 256 sets per namespace). Fixed by
+#     keeping each handler to its own family's sets.
 #
 # Security advisories are reported against kube-router v2.1.0: it is
 # tolerable only inside the sandbox (a local test cluster in network
@@ -24,7 +30,7 @@
 set -euo pipefail
 out=${1:?usage: $0 OUT_DIR [VERSION]}
 version=${2:-v2.1.0}
-stamp=$version+netdoctor.1
+stamp=$version+netdoctor.2
 module=github.com/cloudnativelabs/kube-router/v2
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -42,14 +48,9 @@ work=$(mktemp -d /tmp/netdoctor-kube-router.XXXXXX)
 trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
 cp -r "$dir/." "$work/"
 chmod -R u+w "$work"
-policy=$work/pkg/controllers/netpol/policy.go
-sed -i \
-  -e 's|"--match-set", srcIPSetName, "src")|"--match-set", npc.ipSetHandlers[ipFamily].Name(srcIPSetName), "src")|' \
-  -e 's|"--match-set", dstIPSetName, "dst")|"--match-set", npc.ipSetHandlers[ipFamily].Name(dstIPSetName), "dst")|' \
-  "$policy"
-if [ "$(grep -c 'npc.ipSetHandlers\[ipFamily\].Name(\(src\|dst\)IPSetName)' "$policy")" != 2 ]; then
-  echo "build-kube-router: the IPv6 ipset-name fix did not apply to $policy" >&2
-  exit 1
+patch=$(cd "$(dirname "$0")" && pwd)/kube-router-$version.patch
+if [ -f "$patch" ]; then
+  (cd "$work" && git apply --verbose "$patch")
 fi
 (
   cd "$work"

@@ -364,6 +364,7 @@ func (u *upper) run(ctx context.Context) error {
 	}
 	u.save()
 	u.logf("controller-manager, scheduler, kubelet and %d kube-proxies started", len(s.Nodes))
+	var synced chan error // kube-router's first sync (--network-policy)
 	if u.o.NetworkPolicy {
 		s.NetworkPolicy = netpol.Engine
 		if err := netpol.Start(ctx, client, s, u.o.KubeRouter, l.Kubeconfig(netpol.KubeconfigFile), u.start); err != nil {
@@ -371,6 +372,11 @@ func (u *upper) run(ctx context.Context) error {
 		}
 		u.save()
 		u.logf("NetworkPolicy engine: %d x %s started", len(s.Nodes), netpol.Engine)
+		// Its first sync overlaps with the wait for CoreDNS and the nodes.
+		snap := *s
+		snap.Processes = append([]state.Process(nil), s.Processes...)
+		synced = make(chan error, 1)
+		go func() { synced <- netpol.WaitSynced(ctx, &snap, controlplane.CheckAlive) }()
 	}
 	if err := u.waitRegistry(ctx, registry); err != nil {
 		return err
@@ -390,8 +396,8 @@ func (u *upper) run(ctx context.Context) error {
 	if err := u.waitReady(ctx, client); err != nil {
 		return err
 	}
-	if u.o.NetworkPolicy {
-		if err := netpol.WaitSynced(ctx, s, controlplane.CheckAlive); err != nil {
+	if synced != nil {
+		if err := <-synced; err != nil {
 			return err
 		}
 		u.logf("kube-router synced on %d nodes: NetworkPolicies enforced", len(s.Nodes))

@@ -40,7 +40,7 @@ const (
 	Version = "v2.1.0"
 	// Build is the version the built binary reports: Version plus the
 	// sandbox's IPv6 ipset-name fix (see hack/build-kube-router.sh).
-	Build = Version + "+netdoctor.1"
+	Build = Version + "+netdoctor.2"
 	// Engine names the engine in the state and in messages.
 	Engine = "kube-router " + Build + " (firewall controller)"
 	// BinaryName is the file next to netdoctor-sandbox.
@@ -231,7 +231,7 @@ func WaitSynced(ctx context.Context, s *state.State, alive func(state.Process) e
 		}
 		var mu sync.Mutex
 		var wg sync.WaitGroup
-		sem := make(chan struct{}, 4)
+		sem := make(chan struct{}, 8)
 		var todo []string
 		for ns := range pending {
 			todo = append(todo, ns)
