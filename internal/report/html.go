@@ -461,7 +461,7 @@ table.nd-matrix{border-collapse:collapse;font-size:11px}
 .nd-col div{writing-mode:vertical-rl;transform:rotate(180deg);max-height:110px;overflow:hidden;text-overflow:ellipsis}
 .nd-row{text-align:right;padding:0 4px;left:0}
 .nd-zone{background:#e3e8ec!important;font-size:10px;color:#333}
-.nd-rowzone div{writing-mode:vertical-rl;transform:rotate(180deg)}
+.nd-rowzone{vertical-align:top;padding:2px 3px}
 .nd-bad{color:#b2182b;font-weight:600}
 .nd-stalerow{color:#777}.nd-tag{background:#999;color:#fff;border-radius:3px;padding:0 3px;font-size:10px}
 .nd-matrix td{width:12px;height:12px;min-width:12px;padding:0;border:1px solid #fff;cursor:pointer}
