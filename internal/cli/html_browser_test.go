@@ -50,7 +50,7 @@ func htmlReportRows() []report.Row {
 // exactly its rows that did not succeed, and the finding names the link;
 // the file loads nothing from anywhere.
 func TestCheckHTMLReportInBrowser(t *testing.T) {
-	b := browsertest.New(t, 2*time.Minute)
+	browsertest.Require(t) // skips, or fails under NETDOCTOR_E2E=require, before any work
 	dir := env(t)
 	f := &fakeEngine{rows: htmlReportRows()}
 	if r := run(t, context.Background(), f, "check", "--no-progress", "-o", "html", "--output-file", "report.html"); r.code != 1 {
@@ -66,6 +66,7 @@ func TestCheckHTMLReportInBrowser(t *testing.T) {
 			t.Errorf("report.html contains %q: it must be self-contained and escape row text", bad)
 		}
 	}
+	b := browsertest.New(t, 2*time.Minute)
 	if err := chromedp.Do(b.Ctx, chromedp.Navigate("file://"+path)); err != nil {
 		t.Fatal(err)
 	}

@@ -3,9 +3,10 @@ package report
 import (
 	"encoding/json"
 	"fmt"
-	"html/template"
+	"html"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -15,53 +16,88 @@ import (
 // did not succeed. The monitor server's page draws its matrix with the
 // same script and style (MatrixJS, MatrixCSS).
 
-// WriteHTML writes r as one HTML document.
+// WriteHTML writes r as one HTML document. It is built with
+// html.EscapeString, not html/template: text/template's reflection would
+// keep every exported method of every type in the netctl binary (about 20 MB).
 func WriteHTML(w io.Writer, r *Report) error {
 	model, err := json.Marshal(htmlModel(r)) // escapes <, > and &: safe inside <script>
 	if err != nil {
 		return fmt.Errorf("encoding the matrix: %w", err)
 	}
-	d := htmlData{
-		Summary:  Summarize(r),
-		Line:     SummaryLine(r),
-		Started:  r.Started.UTC().Format(time.RFC3339),
-		Findings: r.Findings,
-		CSS:      template.CSS(MatrixCSS),
-		JS:       template.JS(MatrixJS),
-		Model:    template.JS(model),
-		OK:       r.OK(),
+	e := html.EscapeString
+	sum := Summarize(r)
+	var b strings.Builder
+	b.WriteString(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>netctl check report</title>
+<style>`)
+	b.WriteString(MatrixCSS)
+	b.WriteString("</style>\n</head>\n<body>\n<header><h1>netctl check</h1><span>started ")
+	b.WriteString(e(r.Started.UTC().Format(time.RFC3339)))
+	b.WriteString("</span></header>\n<main>\n")
+	cls := "nd-bad"
+	if r.OK() {
+		cls = "nd-nofind"
 	}
-	for _, row := range SortRows(r.Rows) {
-		if row.Result != Succeeded {
-			d.Failures = append(d.Failures, htmlRow{Row: row, N: len(d.Failures) + 1, Target: targetCell(row), Latency: latencyCell(row)})
+	fmt.Fprintf(&b, "<p id=\"nd-line\" class=\"%s\">%s</p>\n", cls, e(SummaryLine(r)))
+	bad := func(n int) string {
+		if n > 0 {
+			return ` class="nd-badfig"`
 		}
+		return ""
 	}
-	return htmlPage.Execute(w, d)
-}
-
-type htmlData struct {
-	Summary  Summary
-	Line     string
-	Started  string
-	Findings []Finding
-	Failures []htmlRow
-	CSS      template.CSS
-	JS       template.JS
-	Model    template.JS
-	OK       bool
-}
-
-type htmlRow struct {
-	Row
-	N               int
-	Target, Latency string
-}
-
-func targetCell(r Row) string {
-	if r.Port == 0 {
-		return r.TargetIP
+	fmt.Fprintf(&b, `<div class="nd-sum"><span>pairs <b>%d</b></span><span>succeeded <b>%d</b></span><span%s>failed <b id="nd-failed">%d</b></span><span%s>exceptions <b>%d</b></span></div>`+"\n",
+		sum.Total, sum.Succeeded, bad(sum.Failed), sum.Failed, bad(sum.Exceptions), sum.Exceptions)
+	b.WriteString(`<div class="nd-findings" id="nd-findings">`)
+	if len(r.Findings) == 0 {
+		b.WriteString(`<p class="nd-nofind">No findings.</p>`)
+	} else {
+		b.WriteString("<h2>Findings</h2><ul>")
+		for _, f := range r.Findings {
+			fmt.Fprintf(&b, `<li class="nd-finding" data-kind="%s"><code>%s</code> %s`, e(f.Kind), e(f.Kind), e(f.Summary))
+			if f.Evidence != "" {
+				fmt.Fprintf(&b, `<div class="nd-evidence">%s</div>`, e(f.Evidence))
+			}
+			b.WriteString("</li>")
+		}
+		b.WriteString("</ul>")
 	}
-	return r.TargetIP + ":" + strconv.Itoa(r.Port)
+	b.WriteString("</div>\n")
+	b.WriteString(htmlMatrixPart)
+	b.WriteString("<h2>Failures and exceptions</h2>\n")
+	n := 0
+	for _, row := range SortRows(r.Rows) {
+		if row.Result == Succeeded {
+			continue
+		}
+		if n == 0 {
+			b.WriteString(`<table class="nd-rows" id="nd-failures"><thead><tr><th>#</th><th>SRC NODE NAME</th><th>DST NODE NAME</th><th>TARGET IP</th><th>RESULT</th><th>FAMILY</th><th>PROTOCOL</th><th>MODE</th><th>CLASS</th><th>LATENCY</th><th>LOG</th></tr></thead><tbody>` + "\n")
+		}
+		n++
+		fmt.Fprintf(&b, `<tr class="nd-frow" data-result="%s"><td>%d</td>`, e(string(row.Result)), n)
+		for _, c := range []string{row.SrcNode, row.DstNode, targetCell(row), string(row.Result), string(row.Family),
+			string(row.Protocol), row.Mode, string(row.Class), latencyCell(row), row.Log} {
+			fmt.Fprintf(&b, "<td>%s</td>", e(c))
+		}
+		b.WriteString("</tr>\n")
+	}
+	if n == 0 {
+		b.WriteString(`<p class="nd-nofind">Every pair succeeded.</p>`)
+	} else {
+		b.WriteString("</tbody></table>")
+	}
+	b.WriteString("\n</main>\n<script id=\"nd-data\" type=\"application/json\">")
+	b.Write(model)
+	b.WriteString("</script>\n<script>")
+	b.WriteString(MatrixJS)
+	b.WriteString("</script>\n")
+	b.WriteString(htmlBoot)
+	b.WriteString("</body>\n</html>\n")
+	_, err = io.WriteString(w, b.String())
+	return err
 }
 
 // htmlProbe is one row as MatrixJS reads it (short keys: large reports).
@@ -129,33 +165,16 @@ func htmlModel(r *Report) htmlModelData {
 	return m
 }
 
-var htmlPage = template.Must(template.New("report").Parse(`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>netctl check report</title>
-<style>{{.CSS}}</style>
-</head>
-<body>
-<header><h1>netctl check</h1><span>started {{.Started}}</span></header>
-<main>
-<p id="nd-line" class="{{if .OK}}nd-nofind{{else}}nd-bad{{end}}">{{.Line}}</p>
-<div class="nd-sum"><span>pairs <b>{{.Summary.Total}}</b></span><span>succeeded <b>{{.Summary.Succeeded}}</b></span><span{{if .Summary.Failed}} class="nd-badfig"{{end}}>failed <b id="nd-failed">{{.Summary.Failed}}</b></span><span{{if .Summary.Exceptions}} class="nd-badfig"{{end}}>exceptions <b>{{.Summary.Exceptions}}</b></span></div>
-<div class="nd-findings" id="nd-findings">{{if .Findings}}<h2>Findings</h2><ul>{{range .Findings}}<li class="nd-finding" data-kind="{{.Kind}}"><code>{{.Kind}}</code> {{.Summary}}{{if .Evidence}}<div class="nd-evidence">{{.Evidence}}</div>{{end}}</li>{{end}}</ul>{{else}}<p class="nd-nofind">No findings.</p>{{end}}</div>
-<h2>Matrix</h2>
+// htmlMatrixPart is where MatrixJS draws (filters, legend, matrices, detail).
+const htmlMatrixPart = `<h2>Matrix</h2>
 <form class="nd-filters" id="nd-filters"></form>
 <div class="nd-legend"><span><i class="k0"></i>ok &lt;1 ms</span><span><i class="k1"></i>&lt;5 ms</span><span><i class="k2"></i>&lt;25 ms</span><span><i class="k3"></i>&lt;100 ms</span><span><i class="k4"></i>&ge;100 ms</span><span><i class="fl"></i>failed or exception</span><span><i class="no"></i>not checked</span></div>
 <div id="nd-matrix"><noscript>The matrix needs JavaScript; the failure table below does not.</noscript></div>
 <div id="nd-detail" hidden></div>
-<h2>Failures and exceptions</h2>
-{{if .Failures}}<table class="nd-rows" id="nd-failures"><thead><tr><th>#</th><th>SRC NODE NAME</th><th>DST NODE NAME</th><th>TARGET IP</th><th>RESULT</th><th>FAMILY</th><th>PROTOCOL</th><th>MODE</th><th>CLASS</th><th>LATENCY</th><th>LOG</th></tr></thead><tbody>
-{{range $r := .Failures}}<tr class="nd-frow" data-result="{{$r.Result}}"><td>{{$r.N}}</td><td>{{$r.SrcNode}}</td><td>{{$r.DstNode}}</td><td>{{$r.Target}}</td><td>{{$r.Result}}</td><td>{{$r.Family}}</td><td>{{$r.Protocol}}</td><td>{{$r.Mode}}</td><td>{{$r.Class}}</td><td>{{$r.Latency}}</td><td>{{$r.Log}}</td></tr>
-{{end}}</tbody></table>{{else}}<p class="nd-nofind">Every pair succeeded.</p>{{end}}
-</main>
-<script id="nd-data" type="application/json">{{.Model}}</script>
-<script>{{.JS}}</script>
-<script>
+`
+
+// htmlBoot draws the matrices from the embedded model.
+const htmlBoot = `<script>
 (function () {
   var model = JSON.parse(document.getElementById("nd-data").textContent);
   var f = NDMatrix.readFilters();
@@ -169,9 +188,7 @@ var htmlPage = template.Must(template.New("report").Parse(`<!doctype html>
   draw();
 })();
 </script>
-</body>
-</html>
-`))
+`
 
 // MatrixJS draws the matrices (NDMatrix); shared with the monitor page.
 const MatrixJS = `// NDMatrix renders netdoctor's source x target node matrices (one per probe
@@ -444,7 +461,7 @@ table.nd-matrix{border-collapse:collapse;font-size:11px}
 .nd-col div{writing-mode:vertical-rl;transform:rotate(180deg);max-height:110px;overflow:hidden;text-overflow:ellipsis}
 .nd-row{text-align:right;padding:0 4px;left:0}
 .nd-zone{background:#e3e8ec!important;font-size:10px;color:#333}
-.nd-rowzone div{writing-mode:vertical-rl;transform:rotate(180deg)}
+.nd-rowzone{vertical-align:top;padding:2px 3px}
 .nd-bad{color:#b2182b;font-weight:600}
 .nd-stalerow{color:#777}.nd-tag{background:#999;color:#fff;border-radius:3px;padding:0 3px;font-size:10px}
 .nd-matrix td{width:12px;height:12px;min-width:12px;padding:0;border:1px solid #fff;cursor:pointer}
@@ -462,3 +479,10 @@ table.nd-matrix{border-collapse:collapse;font-size:11px}
 .nd-empty{color:#666}
 table.nd-rows{border-collapse:collapse;background:#fff;font-size:12px}.nd-rows td,.nd-rows th{border:1px solid #ddd;padding:2px 6px;text-align:left}
 `
+
+func targetCell(r Row) string {
+	if r.Port == 0 {
+		return r.TargetIP
+	}
+	return r.TargetIP + ":" + strconv.Itoa(r.Port)
+}
