@@ -264,6 +264,9 @@ func (w *podWorker) setup(ctx context.Context, pod *corev1.Pod) error {
 		}
 		w.net = pn
 		w.netnsPath = netnsPath(pn.netns)
+		if err := applyPodSysctls(w.netnsPath, pod); err != nil {
+			return err
+		}
 		w.podIPs = nil
 		for _, ip := range ips {
 			w.podIPs = append(w.podIPs, ip.String())
