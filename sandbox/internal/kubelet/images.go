@@ -311,8 +311,20 @@ func (c *container) applyImage(cmd *exec.Cmd, pod *corev1.Pod) error {
 			gid = uint32(*sc.RunAsGroup)
 		}
 	}
-	if uid != 0 || gid != 0 {
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}
+	// fsGroup and supplementalGroups join the process's groups, as a
+	// container runtime does: they are what lets a non-root user read its
+	// volumes (setFSGroup).
+	groups := []uint32{}
+	if sc := pod.Spec.SecurityContext; sc != nil {
+		if sc.FSGroup != nil {
+			groups = append(groups, uint32(*sc.FSGroup))
+		}
+		for _, g := range sc.SupplementalGroups {
+			groups = append(groups, uint32(g))
+		}
+	}
+	if uid != 0 || gid != 0 || len(groups) > 0 {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uid, Gid: gid, Groups: groups}
 	}
 	return nil
 }

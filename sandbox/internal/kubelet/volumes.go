@@ -72,6 +72,9 @@ func materialiseVolumes(ctx context.Context, client kubernetes.Interface, pc pod
 				return nil, err
 			}
 		}
+		if err := setFSGroup(vdir, pc.pod); err != nil {
+			return nil, err
+		}
 		out[v.Name] = vol
 	}
 	return out, nil
@@ -331,4 +334,29 @@ func refreshTokens(ctx context.Context, client kubernetes.Interface, pod *corev1
 			}
 		}
 	}
+}
+
+// setFSGroup gives a volume to the pod's securityContext.fsGroup, as the
+// kubelet's volume ownership management does: group owner fsGroup, group
+// read (and write for emptyDir) on files, setgid directories. Without it a
+// non-root container could not read its own Secret volumes.
+func setFSGroup(dir string, pod *corev1.Pod) error {
+	sc := pod.Spec.SecurityContext
+	if sc == nil || sc.FSGroup == nil {
+		return nil
+	}
+	gid := int(*sc.FSGroup)
+	return filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := os.Lchown(p, -1, gid); err != nil {
+			return err
+		}
+		m := fi.Mode().Perm() | 0o040
+		if fi.IsDir() {
+			return os.Chmod(p, m|0o010|os.ModeSetgid)
+		}
+		return os.Chmod(p, m)
+	})
 }
