@@ -71,7 +71,10 @@ func TestAgentlessNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	get := func(name string) *corev1.Pod { p, _ := client.CoreV1().Pods("ns").Get(ctx, name, metav1.GetOptions{}); return p }
+	get := func(name string) *corev1.Pod {
+		p, _ := client.CoreV1().Pods("ns").Get(ctx, name, metav1.GetOptions{})
+		return p
+	}
 	waitFor(t, "ImagePullBackOff on windows", 10*time.Second, func() (bool, error) {
 		p := get("linux-image")
 		if len(p.Status.ContainerStatuses) != 1 || p.Status.ContainerStatuses[0].State.Waiting == nil {
@@ -145,7 +148,10 @@ func TestContainerCgroupLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	read := func(dir, f string) string { b, _ := os.ReadFile(filepath.Join(dir, f)); return strings.TrimSpace(string(b)) }
+	read := func(dir, f string) string {
+		b, _ := os.ReadFile(filepath.Join(dir, f))
+		return strings.TrimSpace(string(b))
+	}
 	if cg.v2 {
 		if got := read(cg.dirs[0], "cpu.max"); got != "25000 100000" {
 			t.Errorf("cpu.max %q", got)
