@@ -11,6 +11,7 @@ import (
 
 	"github.com/netdoctor/netdoctor/sandbox/internal/cluster"
 	"github.com/netdoctor/netdoctor/sandbox/internal/controlplane"
+	"github.com/netdoctor/netdoctor/sandbox/internal/plan"
 	"github.com/netdoctor/netdoctor/sandbox/internal/state"
 )
 
@@ -30,6 +31,11 @@ type Status struct {
 	Processes    []StatusProcess `json:"processes"`
 	Faults       []state.Fault   `json:"faults"`
 	Peers        []state.Peer    `json:"peers"`
+
+	// Real-cluster conditions (issue 8).
+	PodSecurity          string               `json:"podSecurity,omitempty"`
+	IsolatedControlPlane bool                 `json:"isolatedControlPlane,omitempty"`
+	AgentlessNodes       []plan.AgentlessNode `json:"agentlessNodes,omitempty"`
 }
 
 // StatusNode is one node in Status.
@@ -65,7 +71,8 @@ func newStatusCommand(out io.Writer) *cobra.Command {
 			}
 			st := Status{Name: s.Name, Phase: s.Phase, Slot: s.Slot, IPFamily: s.IPFamily, Kubeconfig: s.Kubeconfig,
 				APIServerURL: s.APIServerURL, Bridge: s.Bridge, ClusterCIDR: s.ClusterCIDR, ServiceCIDR: s.ServiceCIDR,
-				DNSIPs: s.DNSIPs, Faults: s.Faults, Peers: s.Peers}
+				DNSIPs: s.DNSIPs, Faults: s.Faults, Peers: s.Peers,
+				PodSecurity: s.PodSecurity, IsolatedControlPlane: s.IsolatedControlPlane, AgentlessNodes: s.AgentlessNodes}
 			for _, n := range s.Nodes {
 				st.Nodes = append(st.Nodes, StatusNode{Name: n.Name, Netns: n.Netns, IPs: n.IPs, PodCIDRs: n.PodCIDRs, Zone: n.Zone})
 			}
@@ -96,8 +103,14 @@ func printStatus(out io.Writer, st Status) {
 	for _, n := range st.Nodes {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", n.Name, n.Netns, n.Zone, strings.Join(n.IPs, ","), strings.Join(n.PodCIDRs, ","))
 	}
+	for _, n := range st.AgentlessNodes {
+		fmt.Fprintf(w, "%s\t(%s, no agent)\t%s\t%s\t%s\n", n.Name, n.Kind, n.Zone, strings.Join(n.IPs, ","), strings.Join(n.PodCIDRs, ","))
+	}
 	w.Flush()
 	fmt.Fprintln(out)
+	if st.PodSecurity != "" || st.IsolatedControlPlane {
+		fmt.Fprintf(out, "pod security default: %s  isolated control plane: %v\n\n", orNone(st.PodSecurity), st.IsolatedControlPlane)
+	}
 	w = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "PROCESS\tPID\tRUNNING")
 	running := 0
@@ -122,4 +135,11 @@ func printStatus(out io.Writer, st Status) {
 	for _, p := range st.Peers {
 		fmt.Fprintf(out, "peer: %s (veth %s)\n", p.Cluster, p.Veth)
 	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(API server default)"
+	}
+	return s
 }
