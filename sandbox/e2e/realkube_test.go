@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -90,6 +91,20 @@ func TestRealKube(t *testing.T) {
 		return string(out), err
 	}
 	ctx := context.Background()
+	var status struct {
+		PodSecurity          string `json:"podSecurity"`
+		IsolatedControlPlane bool   `json:"isolatedControlPlane"`
+		AgentlessNodes       []struct {
+			Name, Kind string
+		} `json:"agentlessNodes"`
+	}
+	if err := json.Unmarshal([]byte(mustSandbox(t, "status", "--name", realKubeName, "-o", "json")), &status); err != nil {
+		t.Fatal(err)
+	}
+	if status.PodSecurity != "baseline" || !status.IsolatedControlPlane || len(status.AgentlessNodes) != 2 ||
+		status.AgentlessNodes[0].Kind != "windows" || status.AgentlessNodes[1].Kind != "virtual" {
+		t.Errorf("status -o json: %+v", status)
+	}
 
 	// Shared pods: echo (baseline-compliant) in default, and a privileged
 	// hostNetwork echo in a namespace labelled enforce=privileged.

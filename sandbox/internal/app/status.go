@@ -37,6 +37,11 @@ type Status struct {
 	UnderlayMTU  int             `json:"underlayMTU,omitempty"` // node links; 0 = 1500
 
 	NetworkPolicy string `json:"networkPolicy,omitempty"` // engine of up --network-policy
+
+	// Real-cluster conditions (issue 8).
+	PodSecurity          string               `json:"podSecurity,omitempty"`
+	IsolatedControlPlane bool                 `json:"isolatedControlPlane,omitempty"`
+	AgentlessNodes       []plan.AgentlessNode `json:"agentlessNodes,omitempty"`
 }
 
 // StatusNode is one node in Status.
@@ -73,7 +78,8 @@ func newStatusCommand(out io.Writer) *cobra.Command {
 			st := Status{Name: s.Name, Phase: s.Phase, Slot: s.Slot, IPFamily: s.IPFamily, Kubeconfig: s.Kubeconfig,
 				APIServerURL: s.APIServerURL, Registry: s.Registry, Bridge: s.Bridge, ClusterCIDR: s.ClusterCIDR, ServiceCIDR: s.ServiceCIDR,
 				DNSIPs: s.DNSIPs, Faults: s.Faults, Peers: s.Peers, NetworkPolicy: s.NetworkPolicy,
-				Overlay: s.Overlay, MTU: s.MTU, UnderlayMTU: s.UnderlayMTU()}
+				Overlay: s.Overlay, MTU: s.MTU, UnderlayMTU: s.UnderlayMTU(),
+				PodSecurity: s.PodSecurity, IsolatedControlPlane: s.IsolatedControlPlane, AgentlessNodes: s.AgentlessNodes}
 			for _, n := range s.Nodes {
 				st.Nodes = append(st.Nodes, StatusNode{Name: n.Name, Netns: n.Netns, IPs: n.IPs, PodCIDRs: n.PodCIDRs, Zone: n.Zone})
 			}
@@ -111,8 +117,14 @@ func printStatus(out io.Writer, st Status) {
 	for _, n := range st.Nodes {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", n.Name, n.Netns, n.Zone, strings.Join(n.IPs, ","), strings.Join(n.PodCIDRs, ","))
 	}
+	for _, n := range st.AgentlessNodes {
+		fmt.Fprintf(w, "%s\t(%s, no agent)\t%s\t%s\t%s\n", n.Name, n.Kind, n.Zone, strings.Join(n.IPs, ","), strings.Join(n.PodCIDRs, ","))
+	}
 	w.Flush()
 	fmt.Fprintln(out)
+	if st.PodSecurity != "" || st.IsolatedControlPlane {
+		fmt.Fprintf(out, "pod security default: %s  isolated control plane: %v\n\n", orNone(st.PodSecurity), st.IsolatedControlPlane)
+	}
 	w = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "PROCESS\tPID\tRUNNING")
 	running := 0
@@ -151,4 +163,11 @@ func printStatus(out io.Writer, st Status) {
 	if st.NetworkPolicy != "" {
 		fmt.Fprintf(out, "network policy: %s\n", st.NetworkPolicy)
 	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(API server default)"
+	}
+	return s
 }

@@ -221,14 +221,44 @@ func (cg *containerCgroup) enter(cmd *exec.Cmd) (func(), error) {
 		return func() { unix.Close(fd) }, nil
 	}
 	// v1: move this thread; the child forked from it inherits its cgroups.
-	// The thread is never reused: the goroutine exits while locked.
+	// Once the child exists the thread goes back where it was, so the
+	// container's cgroup never holds a kubelet thread (rmdir would fail).
 	tid := strconv.Itoa(unix.Gettid())
+	back := threadCgroups(cg.dirs)
 	for _, d := range cg.dirs {
 		if err := writeCgroup(d, "tasks", tid); err != nil {
 			return nil, err
 		}
 	}
-	return func() {}, nil
+	return func() {
+		for _, d := range back {
+			_ = writeCgroup(d, "tasks", tid)
+		}
+	}, nil
+}
+
+// threadCgroups returns the calling thread's current cgroup directories in
+// the v1 hierarchies of dirs (hierarchy root = <cgroupRoot>/<controller>).
+func threadCgroups(dirs []string) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/cgroup", unix.Gettid()))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, d := range dirs {
+		rel, err := filepath.Rel(cgroupRoot, d)
+		if err != nil {
+			continue
+		}
+		ctrl := strings.SplitN(rel, string(filepath.Separator), 2)[0]
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			f := strings.SplitN(line, ":", 3)
+			if len(f) == 3 && contains(strings.Split(f[1], ","), ctrl) {
+				out = append(out, filepath.Join(cgroupRoot, ctrl, f[2]))
+			}
+		}
+	}
+	return out
 }
 
 // oomCount reads the number of OOM kills in the cgroup so far.

@@ -43,6 +43,10 @@ func (k *kubelet) cleanupLeftovers() {
 			}
 		}
 	}
+	for _, pid := range CgroupPIDs(k.cfg.ClusterName) { // only our containers live there
+		k.log.Printf("killing leftover container process %d (in the cluster's cgroups)", pid)
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
 	if err := RemoveClusterCgroups(k.cfg.ClusterName); err != nil {
 		k.log.Printf("removing leftover cgroups: %v", err)
 	}

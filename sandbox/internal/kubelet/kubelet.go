@@ -321,4 +321,7 @@ func (k *kubelet) podGone(obj any) {
 // namespaces (their contexts are already cancelled).
 func (k *kubelet) shutdown() {
 	k.wg.Wait()
+	if err := RemoveClusterCgroups(k.cfg.ClusterName); err != nil {
+		k.log.Printf("removing cgroups: %v", err)
+	}
 }

@@ -174,12 +174,20 @@ func TestExecAndLogs(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pki.caPEM)
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}}}
-	resp, err := hc.Get("https://" + addr + "/containerLogs/ns1/web/srv?tailLines=1")
-	if err != nil {
-		t.Fatal(err)
+	// The container writes its first line asynchronously to Running: poll.
+	var resp *http.Response
+	var body []byte
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err = hc.Get("https://" + addr + "/containerLogs/ns1/web/srv?tailLines=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if len(body) > 0 || time.Now().After(deadline) {
+			break
+		}
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	if resp.StatusCode != 200 || string(body) != "test server starting\n" {
 		t.Errorf("logs: %d %q", resp.StatusCode, body)
 	}
