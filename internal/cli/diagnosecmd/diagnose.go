@@ -79,7 +79,7 @@ func newCommand(streams genericiooptions.IOStreams, collect Collector) *cobra.Co
 	f.StringVar(&o.Namespace, "namespace", config.DefaultNamespace, "namespace of the agents")
 	f.StringVar(&o.ConfigFile, "config", "", "config.json to take namespace, port, image and version from (optional)")
 	f.IntVar(&o.PodWaitTime, "pod-wait-time", config.DefaultPodWaitTime, "seconds to wait for the agents to be ready")
-	f.StringVarP(&o.Output, "output", "o", "table", "output format: table or json")
+	f.StringVarP(&o.Output, "output", "o", "table", "output format: table, json or html (one self-contained page)")
 	f.BoolVar(&o.AutoClean, "auto-clean", false, "delete the agents when done")
 	return cmd
 }
@@ -111,8 +111,8 @@ func (o *Options) Complete(cmd *cobra.Command) error {
 	if changed("context") {
 		kctx = o.Context
 	}
-	if o.Output != "table" && o.Output != "json" {
-		return clierr.Usagef("--output %q is not one of table, json", o.Output)
+	if o.Output != "table" && o.Output != "json" && o.Output != "html" {
+		return clierr.Usagef("--output %q is not one of table, json, html", o.Output)
 	}
 	if cfg.Namespace == "" {
 		return clierr.Usagef("--namespace must not be empty")
@@ -158,6 +158,10 @@ func (o *Options) Run(ctx context.Context) error {
 		if err := enc.Encode(out); err != nil {
 			return err
 		}
+	} else if o.Output == "html" {
+		if err := report.WriteFactsHTML(o.Out, "netctl diagnose", factsTable(facts), findings); err != nil {
+			return err
+		}
 	} else {
 		writeTable(o.Out, facts, findings)
 	}
@@ -169,26 +173,35 @@ func (o *Options) Run(ctx context.Context) error {
 	return nil
 }
 
-// writeTable prints the per-node facts summary, then one line per finding.
-func writeTable(w io.Writer, facts *check.Facts, findings []report.Finding) {
-	t := tablewriter.NewWriter(w)
-	t.SetHeader([]string{"NODE", "MTU", "ROUTES", "CONNTRACK", "NEIGHBOURS"})
-	t.SetAutoFormatHeaders(false)
-	t.SetAutoWrapText(false)
-	t.SetAlignment(tablewriter.ALIGN_LEFT)
+// factsTable is the per-node facts summary, one row per node: what the
+// table and the html output show.
+func factsTable(facts *check.Facts) report.FactsTable {
+	t := report.FactsTable{Header: []string{"NODE", "MTU", "ROUTES", "CONNTRACK", "NEIGHBOURS"}}
 	for _, n := range facts.Nodes {
 		f, ok := facts.ByNode[n.Name]
 		if !ok {
-			t.Append([]string{n.Name, "-", "-", "-", "-"})
+			t.Rows = append(t.Rows, []string{n.Name, "-", "-", "-", "-"})
 			continue
 		}
 		mtu := "?"
 		if m := diagnose.NodeMTU(n, f); m > 0 {
 			mtu = strconv.Itoa(m)
 		}
-		t.Append([]string{n.Name, mtu, strconv.Itoa(len(f.Routes)), usage(f.Conntrack.Count, f.Conntrack.Max),
+		t.Rows = append(t.Rows, []string{n.Name, mtu, strconv.Itoa(len(f.Routes)), usage(f.Conntrack.Count, f.Conntrack.Max),
 			usage(len(f.Neighbours), f.NeighGC4[2])})
 	}
+	return t
+}
+
+// writeTable prints the per-node facts summary, then one line per finding.
+func writeTable(w io.Writer, facts *check.Facts, findings []report.Finding) {
+	ft := factsTable(facts)
+	t := tablewriter.NewWriter(w)
+	t.SetHeader(ft.Header)
+	t.SetAutoFormatHeaders(false)
+	t.SetAutoWrapText(false)
+	t.SetAlignment(tablewriter.ALIGN_LEFT)
+	t.AppendBulk(ft.Rows)
 	t.Render()
 	if len(findings) == 0 {
 		fmt.Fprintln(w, "\nFindings: none")

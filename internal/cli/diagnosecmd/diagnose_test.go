@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/net/html"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/netdoctor/netdoctor/internal/agent"
@@ -98,5 +99,65 @@ func TestDiagnoseConfigFile(t *testing.T) {
 	_, _, _, opts = runCmd(t, healthy, "--config", cfg, "--namespace", "other")
 	if opts.Namespace != "other" {
 		t.Errorf("--namespace does not override config: %+v", opts)
+	}
+}
+
+// TestDiagnoseHTML: -o html is one self-contained page whose facts table has
+// a row per node with the MTU read, and whose findings list holds exactly
+// the analysis' findings (parsed as HTML, not searched as text).
+func TestDiagnoseHTML(t *testing.T) {
+	mismatch := func(context.Context, check.FactsOptions) (*check.Facts, error) { return twoNodes(1280), nil }
+	out, _, code, _ := runCmd(t, mismatch, "-o", "html")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (a finding)", code)
+	}
+	doc, err := html.Parse(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	var rows [][]string
+	var external []string
+	var walk func(n *html.Node, inFacts bool)
+	walk = func(n *html.Node, inFacts bool) {
+		if n.Type == html.ElementNode {
+			attr := map[string]string{}
+			for _, a := range n.Attr {
+				attr[a.Key] = a.Val
+			}
+			if n.Data == "li" && attr["class"] == "nd-finding" {
+				kinds = append(kinds, attr["data-kind"])
+			}
+			if attr["id"] == "nd-facts" {
+				inFacts = true
+			}
+			if inFacts && n.Data == "tr" {
+				var cells []string
+				for c := n.FirstChild; c != nil; c = c.NextSibling {
+					if c.Type == html.ElementNode && c.Data == "td" && c.FirstChild != nil {
+						cells = append(cells, c.FirstChild.Data)
+					}
+				}
+				if len(cells) > 0 {
+					rows = append(rows, cells)
+				}
+			}
+			if attr["src"] != "" || attr["href"] != "" {
+				external = append(external, attr["src"]+attr["href"])
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c, inFacts)
+		}
+	}
+	walk(doc, false)
+	if len(kinds) != 1 || kinds[0] != "mtu-mismatch" {
+		t.Errorf("findings %v, want exactly [mtu-mismatch]", kinds)
+	}
+	if len(rows) != 3 || rows[1][0] != "b" || rows[1][1] != "1280" || rows[0][1] != "1500" {
+		t.Errorf("facts rows %v, want a, b (1280), c", rows)
+	}
+	if len(external) != 0 {
+		t.Errorf("the page refers to other resources: %v", external)
 	}
 }
