@@ -119,6 +119,11 @@ func withRegistry(dir string, args []string) []string {
 			}
 		}
 		b, err := os.ReadFile(cfgPath)
+		if os.IsNotExist(err) && args[0] == "diagnose" && src != nil {
+			// diagnose runs without a config file; one with only the
+			// repository leaves every other field at its default.
+			b, err = []byte("{}"), nil
+		}
 		if err != nil {
 			return args
 		}
