@@ -96,9 +96,9 @@ func flagValue(args []string, name string) (string, bool) {
 }
 
 // withRegistry points a netctl command at the sandbox registries of the
-// clusters it talks to: --image-repository for monitor install, and the
-// config file's srcImageRepository/dstImageRepository for the commands that
-// read it (check, resume, diagnose). Explicit flags still win.
+// clusters it talks to: --image-repository for monitor install and
+// diagnose, and the config file's srcImageRepository/dstImageRepository for
+// check and resume. Explicit flags still win.
 func withRegistry(dir string, args []string) []string {
 	if len(args) == 0 {
 		return args
@@ -106,11 +106,12 @@ func withRegistry(dir string, args []string) []string {
 	kc, _ := flagValue(args, "--kubeconfig")
 	src := clusterByKubeconfig(kc)
 	switch {
-	case len(args) > 1 && args[0] == "monitor" && args[1] == "install":
+	case len(args) > 1 && args[0] == "monitor" && args[1] == "install",
+		args[0] == "diagnose":
 		if _, set := flagValue(args, "--image-repository"); !set && src != nil {
 			return append(append([]string{}, args...), "--image-repository", src.imageRepository())
 		}
-	case args[0] == "check" || args[0] == "resume" || args[0] == "diagnose":
+	case args[0] == "check" || args[0] == "resume":
 		cfgPath := filepath.Join(dir, "config.json")
 		if p, ok := flagValue(args, "--config"); ok {
 			cfgPath = p

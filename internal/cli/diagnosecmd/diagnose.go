@@ -34,6 +34,7 @@ type Options struct {
 	Context     string
 	Namespace   string
 	ConfigFile  string
+	ImageRepo   string
 	PodWaitTime int
 	Output      string
 	AutoClean   bool
@@ -78,6 +79,7 @@ func newCommand(streams genericiooptions.IOStreams, collect Collector) *cobra.Co
 	f.StringVar(&o.Context, "context", "", "kubeconfig context (default: its current context)")
 	f.StringVar(&o.Namespace, "namespace", config.DefaultNamespace, "namespace of the agents")
 	f.StringVar(&o.ConfigFile, "config", "", "config.json to take namespace, port, image and version from (optional)")
+	f.StringVar(&o.ImageRepo, "image-repository", config.DefaultImageRepository, "repository of the netctl image; the agent image is <repository>/netctl:<version> (overrides srcImageRepository)")
 	f.IntVar(&o.PodWaitTime, "pod-wait-time", config.DefaultPodWaitTime, "seconds to wait for the agents to be ready")
 	f.StringVarP(&o.Output, "output", "o", "table", "output format: table, json or html (one self-contained page)")
 	f.BoolVar(&o.AutoClean, "auto-clean", false, "delete the agents when done")
@@ -103,6 +105,12 @@ func (o *Options) Complete(cmd *cobra.Command) error {
 	}
 	if changed("auto-clean") || o.ConfigFile == "" {
 		cfg.AutoClean = o.AutoClean
+	}
+	if changed("image-repository") {
+		if o.ImageRepo == "" {
+			return clierr.Usagef("--image-repository must not be empty")
+		}
+		cfg.SrcImageRepository = o.ImageRepo
 	}
 	kubeconfig, kctx := cfg.SrcKubeConfig, cfg.SrcContext
 	if changed("kubeconfig") {

@@ -100,6 +100,10 @@ func TestDiagnoseConfigFile(t *testing.T) {
 	if opts.Namespace != "other" {
 		t.Errorf("--namespace does not override config: %+v", opts)
 	}
+	_, _, _, opts = runCmd(t, healthy, "--config", cfg, "--image-repository", "127.0.0.1:5000/team")
+	if opts.Image != "127.0.0.1:5000/team/netctl:v9" {
+		t.Errorf("--image-repository does not override config: %+v", opts)
+	}
 }
 
 // TestDiagnoseHTML: -o html is one self-contained page whose facts table has
