@@ -459,7 +459,7 @@ func batchFailure(src *Agent, err error, limit time.Duration) string {
 // rowFor maps a probe result to a row: FAILED only when the network said
 // no; everything else that is not a success is an EXCEPTION.
 func rowFor(p report.Pair, res probe.Result) report.Row {
-	row := report.Row{Pair: p, Latency: res.Timings.Total}
+	row := report.Row{Pair: p, Latency: res.Timings.Total, PacketSize: res.Size, Note: res.Note}
 	switch {
 	case res.OK:
 		row.Result = report.Succeeded

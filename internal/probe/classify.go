@@ -116,6 +116,24 @@ func payloadSize(t Target) int {
 	return DefaultPayloadSize
 }
 
+// packetSize is the IP packet size to probe t with: what t asks for (or
+// the default), but never more than the MTU of the interface the route
+// toward t leaves by, found now, so an overlay's 1450 or WireGuard's 1420
+// is healthy. note says when the size was lowered (a setup note, not a
+// failure). A path smaller than that interface claims is still a black hole
+// the probe finds.
+func packetSize(t Target) (size int, note string) {
+	size = payloadSize(t)
+	ip := net.ParseIP(t.Address)
+	if ip == nil {
+		return size, ""
+	}
+	if mtu, dev, err := routeMTU(ip); err == nil && mtu > 0 && mtu < size {
+		return mtu, fmt.Sprintf("packetSize %d is larger than the MTU %d of %s (the route toward the target): probed with %d-byte packets", size, mtu, dev, mtu)
+	}
+	return size, ""
+}
+
 // checkIdentity compares the answering agent with what the Target expects.
 // It returns "" when they match, or a description of the mismatch.
 func checkIdentity(t Target, node, pod string) string {

@@ -95,7 +95,9 @@ func TestMTUBlackHole(t *testing.T) {
 		{"icmp full-size is lost", "", nsA, probe.Target{Kind: probe.KindICMP, Address: mtuAddrB}, false, probe.ClassTimeout, "(1500 bytes, don't fragment): no answer within"},
 		{"icmp full-size is lost (raw socket)", "1 0", nsA, probe.Target{Kind: probe.KindICMP, Address: mtuAddrB}, false, probe.ClassTimeout, "no answer within"},
 		{"icmp small passes (raw socket)", "", nsA, probe.Target{Kind: probe.KindICMP, Address: mtuAddrB, PayloadSize: 1000}, true, probe.ClassNone, "raw socket"},
-		{"icmp full-size from the small-MTU side is too long", "", nsB, probe.Target{Kind: probe.KindICMP, Address: mtuAddrA}, false, probe.ClassMessageTooLong, "message too long"},
+		// packetSize above the local route's MTU is a setup note: the probe
+		// is sized to the route (1400), never a FAILED row.
+		{"icmp full-size from the small-MTU side is sized to the route MTU", "", nsB, probe.Target{Kind: probe.KindICMP, Address: mtuAddrA}, true, probe.ClassNone, "(1400 bytes, raw socket)"},
 		{"icmp small from the small-MTU side passes (raw socket)", "", nsB, probe.Target{Kind: probe.KindICMP, Address: mtuAddrA, PayloadSize: 1400}, true, probe.ClassNone, "raw socket"},
 		{"tcp small passes", "", nsA, probe.Target{Kind: probe.KindTCP, Address: mtuAddrB, Port: mtuPort, PayloadSize: 1000, ExpectNode: "node-b"}, true, probe.ClassNone, "agent node-b/agent-b answered"},
 		{"tcp full-size is lost", "", nsA, probe.Target{Kind: probe.KindTCP, Address: mtuAddrB, Port: mtuPort, ExpectNode: "node-b"}, false, probe.ClassTimeout, "connected to 100.127.255.2:8889, but got no HTTP answer"},
@@ -117,6 +119,21 @@ func TestMTUBlackHole(t *testing.T) {
 			if r.OK != tc.ok || r.Class != tc.class || !strings.Contains(r.Reason, tc.fragment) {
 				t.Fatalf("got ok=%v class=%q reason=%q; want ok=%v class=%q reason containing %q",
 					r.OK, r.Class, r.Reason, tc.ok, tc.class, tc.fragment)
+			}
+			// The size probed: the route's interface MTU when packetSize is
+			// larger (with a note), else packetSize; ns A's interface says
+			// 1500, so its black hole is probed at full size and found.
+			wantSize, wantNote := tc.target.PayloadSize, ""
+			switch {
+			case tc.target.Kind != probe.KindTCP && tc.target.Kind != probe.KindUDP && tc.target.Kind != probe.KindICMP:
+				wantSize = 0
+			case wantSize == 0 && tc.ns == nsB:
+				wantSize, wantNote = 1400, "packetSize 1500 is larger than the MTU 1400 of "+vethB
+			case wantSize == 0:
+				wantSize = 1500
+			}
+			if r.Size != wantSize || !strings.Contains(r.Note, wantNote) || (wantNote == "" && r.Note != "") {
+				t.Errorf("size %d note %q; want size %d, note containing %q", r.Size, r.Note, wantSize, wantNote)
 			}
 		})
 	}

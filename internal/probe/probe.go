@@ -107,6 +107,10 @@ type Result struct {
 	Timings Timings `json:"timings"`
 	// Responder is what answered (node/pod of the agent), when known.
 	Responder string `json:"responder,omitempty"`
+	// Size is the IP packet size probed (tcp, udp, icmp): packetSize, or
+	// the route's smaller MTU; Note says so when it was lowered.
+	Size int    `json:"size,omitempty"`
+	Note string `json:"note,omitempty"`
 }
 
 // Prober runs one kind of probe. ctx carries the per-probe deadline

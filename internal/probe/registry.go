@@ -31,8 +31,14 @@ func Run(ctx context.Context, t Target) Result {
 		return Result{ID: t.ID, Class: ClassAgentError, Reason: fmt.Sprintf("unknown probe kind %q", t.Kind)}
 	}
 	start := time.Now()
+	size, note := 0, ""
+	switch t.Kind {
+	case KindTCP, KindUDP, KindICMP:
+		size, note = packetSize(t)
+		t.PayloadSize = size
+	}
 	r := p.Probe(ctx, t)
-	r.ID = t.ID
+	r.ID, r.Size, r.Note = t.ID, size, note
 	if r.Timings.Total == 0 {
 		r.Timings.Total = time.Since(start)
 	}

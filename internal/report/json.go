@@ -51,6 +51,8 @@ type JSONRow struct {
 	Log            string             `json:"log,omitempty"`
 	LatencySeconds float64            `json:"latencySeconds,omitempty"`
 	Agent          *AgentProblem      `json:"agentProblem,omitempty"`
+	PacketSize     int                `json:"packetSize,omitempty"`
+	Note           string             `json:"note,omitempty"`
 }
 
 // ToJSON converts r into the -o json document, rows sorted like the tables.
@@ -74,7 +76,7 @@ func ToJSON(r *Report) JSONReport {
 	for _, row := range SortRows(r.Rows) {
 		out.Rows = append(out.Rows, JSONRow{
 			Pair: row.Pair, Result: row.Result, Class: row.Class, Log: row.Log,
-			LatencySeconds: row.Latency.Seconds(), Agent: row.Agent,
+			LatencySeconds: row.Latency.Seconds(), Agent: row.Agent, PacketSize: row.PacketSize, Note: row.Note,
 		})
 	}
 	return out

@@ -41,6 +41,10 @@ type Row struct {
 	Class   probe.FailureClass `json:"class,omitempty"`
 	Log     string             `json:"log,omitempty"` // one human line; empty on success
 	Latency time.Duration      `json:"latency,omitempty"`
+	// PacketSize is the IP packet size probed (tcp, udp, icmp); Note says
+	// when it was lowered to the route's MTU (a setup note, not a failure).
+	PacketSize int    `json:"packetSize,omitempty"`
+	Note       string `json:"note,omitempty"`
 	// Agent is set on EXCEPTION rows whose check could not run because an
 	// agent could not take part: the facts, so that diagnosis never has to
 	// parse Log.

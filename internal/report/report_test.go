@@ -267,6 +267,37 @@ func TestResumeStatusNumbers(t *testing.T) {
 	}
 }
 
+// TestPacketSizeNote: the size probed is in wide and json rows, and a note
+// that packetSize was lowered to the route MTU is printed once, not as a
+// failure.
+func TestPacketSizeNote(t *testing.T) {
+	note := "packetSize 1500 is larger than the MTU 1450 of eth0 (the route toward the target): probed with 1450-byte packets"
+	r := &Report{Rows: []Row{
+		{Pair: Pair{SrcNode: "a", DstNode: "b", TargetIP: "10.0.0.2"}, Result: Succeeded, PacketSize: 1450, Note: note},
+		{Pair: Pair{SrcNode: "b", DstNode: "a", TargetIP: "10.0.0.1"}, Result: Succeeded, PacketSize: 1450, Note: note},
+	}}
+	var buf bytes.Buffer
+	if err := WriteTable(&buf, r, TableOptions{Wide: true}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(buf.String(), "note: "+note+" (from 2 source nodes)") != 1 || !strings.Contains(buf.String(), "| 1450 ") {
+		t.Errorf("table:\n%s", buf.String())
+	}
+	buf.Reset()
+	if err := WriteJSON(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Rows []struct {
+			PacketSize int    `json:"packetSize"`
+			Note       string `json:"note"`
+		}
+	}
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil || len(doc.Rows) != 2 || doc.Rows[0].PacketSize != 1450 || doc.Rows[0].Note != note {
+		t.Errorf("json rows %+v (%v)", doc.Rows, err)
+	}
+}
+
 func TestJSONSchema(t *testing.T) {
 	var buf bytes.Buffer
 	if err := WriteJSON(&buf, sample()); err != nil {

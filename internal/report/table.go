@@ -11,7 +11,7 @@ import (
 
 // TableOptions selects what the table output shows.
 type TableOptions struct {
-	// Wide appends FAMILY, PROTOCOL, PORT, SRC IP, LATENCY and CLASS after the
+	// Wide appends FAMILY, PROTOCOL, PORT, SRC IP, SIZE, LATENCY and CLASS after the
 	// earlier columns (appended, so scripts that cut the earlier columns
 	// by position keep working).
 	Wide bool
@@ -41,6 +41,7 @@ func WriteTable(w io.Writer, r *Report, opts TableOptions) error {
 		writeOneTable(w, bad, opts.Wide, true)
 	}
 	writeFindings(w, r.Findings)
+	writeNotes(w, r.Rows)
 	for _, s := range r.Skipped {
 		fmt.Fprintf(w, "skipped node %s: %s\n", s.Node, s.Reason)
 	}
@@ -51,7 +52,7 @@ func WriteTable(w io.Writer, r *Report, opts TableOptions) error {
 func writeOneTable(w io.Writer, rows []Row, wide, withLog bool) {
 	header := []string{"S/N", "SRC NODE NAME", "DST NODE NAME", "TARGET IP", "RESULT"}
 	if wide {
-		header = append(header, "FAMILY", "PROTOCOL", "PORT", "SRC IP", "LATENCY", "CLASS")
+		header = append(header, "FAMILY", "PROTOCOL", "PORT", "SRC IP", "SIZE", "LATENCY", "CLASS")
 	}
 	if withLog {
 		header = append(header, "LOG")
@@ -72,7 +73,7 @@ func writeOneTable(w io.Writer, rows []Row, wide, withLog bool) {
 		cells := []string{strconv.Itoa(i + 1), row.SrcNode, row.DstNode, row.TargetIP, string(row.Result)}
 		if wide {
 			cells = append(cells, string(row.Family), string(row.Protocol), portCell(row.Port), row.SrcIP,
-				latencyCell(row), string(row.Class))
+				portCell(row.PacketSize), latencyCell(row), string(row.Class))
 		}
 		if withLog {
 			cells = append(cells, row.Log)
@@ -99,4 +100,24 @@ func latencyCell(row Row) string {
 		return fmt.Sprintf("%.2fms", float64(row.Latency)/float64(time.Millisecond))
 	}
 	return fmt.Sprintf("%.3fs", row.Latency.Seconds())
+}
+
+// writeNotes prints each distinct setup note once, with the source nodes it
+// came from (e.g. packetSize larger than the pods' MTU on an overlay).
+func writeNotes(w io.Writer, rows []Row) {
+	var order []string
+	from := map[string]map[string]bool{}
+	for _, row := range rows {
+		if row.Note == "" {
+			continue
+		}
+		if from[row.Note] == nil {
+			from[row.Note] = map[string]bool{}
+			order = append(order, row.Note)
+		}
+		from[row.Note][row.SrcNode] = true
+	}
+	for _, n := range order {
+		fmt.Fprintf(w, "note: %s (from %d source nodes)\n", n, len(from[n]))
+	}
 }
