@@ -405,6 +405,9 @@ func undo(ctx context.Context, st *state.State, changes []state.Change) error {
 			err = netcfg.Batch(ctx, c.Netns, []string{"route add " + c.Route}, false)
 		case "mtu":
 			err = netcfg.Batch(ctx, c.Netns, []string{fmt.Sprintf("link set %s mtu %d", c.Link, c.OldMTU)}, false)
+			if err == nil {
+				err = flushPathMTUs(ctx, st)
+			}
 		case "qdisc":
 			err = netcfg.Run(ctx, "tc", "-n", c.Netns, "qdisc", "del", "dev", c.Link, "root")
 		case "process":
@@ -416,6 +419,32 @@ func undo(ctx context.Context, st *state.State, changes []state.Change) error {
 		}
 		if err != nil {
 			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// flushPathMTUs forgets the path MTUs the cluster's nodes and pods learned
+// while a lowered MTU was in place (ICMP "fragmentation needed"/"packet too
+// big" exceptions live about 10 minutes): without this, removing the fault
+// would not restore the network, and checks right after it would still see
+// "message too long" on the healed path.
+func flushPathMTUs(ctx context.Context, st *state.State) error {
+	out, err := netcfg.Output(ctx, "ip", "netns", "list")
+	if err != nil {
+		return err
+	}
+	prefix := "nd-" + st.Name + "-"
+	var errs []error
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.HasPrefix(f[0], prefix) {
+			continue
+		}
+		for _, fam := range []string{"-4", "-6"} {
+			if err := netcfg.Run(ctx, "ip", "-n", f[0], fam, "route", "flush", "cache"); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)
