@@ -188,6 +188,7 @@ func (w *podWorker) startContainer(ctx context.Context, c *container) error {
 		c.terminated = &corev1.ContainerStateTerminated{
 			ExitCode: int32(code), Reason: reason, StartedAt: c.startedAt, FinishedAt: metav1.Now(),
 			ContainerID: w.containerID(c.spec.Name, c.restartCount),
+			Message:     terminationMessage(&c.spec, code, c.logPath(w.dir, n)),
 		}
 		// Back off on quick crashes; a container that ran for a while starts over.
 		if time.Since(c.startedAt.Time) > 10*time.Minute || c.backoff == 0 {
