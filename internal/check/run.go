@@ -80,7 +80,7 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 func execute(ctx context.Context, opts Options, spec Spec, clusters []*cluster, rep *report.Report, log io.Writer) (*report.Report, error) {
 	cfg := opts.Config
 	for _, c := range clusters {
-		if err := deploy.Preflight(ctx, c.client, cfg.Namespace); err != nil {
+		if err := deploy.Preflight(ctx, c.client, cfg.Namespace, cfg.NetworkPolicy != "none"); err != nil {
 			return nil, err
 		}
 	}
@@ -166,6 +166,25 @@ func execute(ctx context.Context, opts Options, spec Spec, clusters []*cluster, 
 	}
 	rows := r.run(ctx, checks)
 	rep.Rows = rows
+	if anyFailed(rows) {
+		// Policies of the user's that select the agents are a likelier
+		// cause of failed rows than the network (diagnose names them).
+		for _, c := range clusters {
+			if !c.deployed {
+				continue
+			}
+			nps, err := deploy.SelectingPolicies(ctx, c.client, cfg.Namespace)
+			if err != nil {
+				fmt.Fprintf(log, "cluster %s: %v\n", c.name, err)
+			}
+			for _, np := range nps {
+				if len(clusters) > 1 {
+					np = c.name + "/" + np
+				}
+				rep.NetworkPolicies = append(rep.NetworkPolicies, np)
+			}
+		}
+	}
 	phase(rep, log, "probe", start, fmt.Sprintf("%d of %d checks done from %d source agents", len(rows), len(checks), r.sources))
 	rep.Duration = time.Since(rep.Started)
 	if ctx.Err() != nil {
@@ -175,6 +194,25 @@ func execute(ctx context.Context, opts Options, spec Spec, clusters []*cluster, 
 		fmt.Fprintf(log, "agents stay in namespace %s; `netctl clean` removes them\n", cfg.Namespace)
 	}
 	return rep, nil
+}
+
+func anyFailed(rows []report.Row) bool {
+	for _, r := range rows {
+		if r.Result == report.Failed {
+			return true
+		}
+	}
+	return false
+}
+
+func customPorts(cfg config.Config) []int {
+	var out []int
+	for _, p := range cfg.CustomizedTargetPortList {
+		if n, err := p.Int(); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func interrupted(rep *report.Report, ctx context.Context) (*report.Report, error) {
@@ -256,6 +294,7 @@ func deployAll(ctx context.Context, cfg config.Config, clusters []*cluster, log 
 			res, err := deploy.Apply(gctx, c.client, deploy.Plan{
 				Namespace: cfg.Namespace, Image: deploy.Image(repo, cfg.Version), Port: port, Networks: c.networks,
 				RawICMP: cfg.Protocol == "icmp" || cfg.Protocol == "ping", Nodes: c.nodeNames(), Resources: agentResources(cfg),
+				NetworkPolicy: cfg.NetworkPolicy != "none", Policy: deploy.PolicySpec{CustomIPs: cfg.CustomizedTargetIPList, CustomPorts: customPorts(cfg)},
 			}, log)
 			if err != nil {
 				return err

@@ -1,0 +1,162 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/netdoctor/netdoctor/internal/agent"
+	"github.com/netdoctor/netdoctor/internal/kube"
+)
+
+// NetworkPolicyName is the NetworkPolicy netctl creates (networkPolicy: auto).
+const NetworkPolicyName = "netdoctor-agent"
+
+// PolicySpec is what the agents' NetworkPolicy admits.
+type PolicySpec struct {
+	Namespace string
+	Port      int // probe port; the api port is agent.APIPortFor(Port)
+	// NodeIPs are the nodes' InternalIPs (each becomes a /32 or /128) and
+	// PodCIDRs the nodes' pod CIDRs: probes from host-network agents and
+	// from nodes (tunnel addresses on overlays) come from there.
+	NodeIPs, PodCIDRs []string
+	// Custom are customized targets (ip, port) agents probe: egress to them.
+	CustomIPs   []string
+	CustomPorts []int
+}
+
+// AgentNetworkPolicy admits exactly the agents' traffic: ingress on the
+// probe port (tcp and udp) from agents, nodes and pod CIDRs; ingress on the
+// api port from anywhere (the API server's pod proxy and port-forwards come
+// from addresses that cannot be known; the api port is token-protected);
+// egress to the probe port of agents and nodes, to customized targets, and
+// to DNS (port 53). ICMP cannot be expressed in a NetworkPolicy: engines
+// differ in whether they pass it.
+func AgentNetworkPolicy(s PolicySpec) *networkingv1.NetworkPolicy {
+	tcp, udp := corev1.ProtocolTCP, corev1.ProtocolUDP
+	port := intstr.FromInt32(int32(s.Port))
+	api := intstr.FromInt32(int32(agent.APIPortFor(s.Port)))
+	dns := intstr.FromInt32(53)
+	probePorts := []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &port}, {Protocol: &udp, Port: &port}}
+	agents := &metav1.LabelSelector{MatchLabels: map[string]string{NameLabel: AgentName}}
+	peers := []networkingv1.NetworkPolicyPeer{{PodSelector: agents}}
+	for _, b := range ipBlocks(s.NodeIPs, s.PodCIDRs) {
+		peers = append(peers, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: b}})
+	}
+	egress := []networkingv1.NetworkPolicyEgressRule{
+		{Ports: probePorts, To: peers},
+		{Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: &dns}, {Protocol: &tcp, Port: &dns}}},
+	}
+	if len(s.CustomIPs) > 0 && len(s.CustomPorts) > 0 {
+		var to []networkingv1.NetworkPolicyPeer
+		for _, b := range ipBlocks(s.CustomIPs, nil) {
+			to = append(to, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: b}})
+		}
+		var ports []networkingv1.NetworkPolicyPort
+		for _, p := range s.CustomPorts {
+			p := intstr.FromInt32(int32(p))
+			ports = append(ports, networkingv1.NetworkPolicyPort{Protocol: &tcp, Port: &p}, networkingv1.NetworkPolicyPort{Protocol: &udp, Port: &p})
+		}
+		egress = append(egress, networkingv1.NetworkPolicyEgressRule{Ports: ports, To: to})
+	}
+	return &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: NetworkPolicyName, Namespace: s.Namespace, Labels: managedLabels()},
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: *agents,
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{
+				{Ports: probePorts, From: peers},
+				{Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &api}}},
+			},
+			Egress: egress,
+		},
+	}
+}
+
+// ipBlocks turns addresses into host CIDRs and keeps valid CIDRs, sorted and
+// without duplicates.
+func ipBlocks(ips, cidrs []string) []string {
+	seen := map[string]bool{}
+	for _, s := range ips {
+		if a, err := netip.ParseAddr(s); err == nil {
+			seen[netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()).String()] = true
+		}
+	}
+	for _, s := range cidrs {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			seen[p.Masked().String()] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for b := range seen {
+		out = append(out, b)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// applyNetworkPolicy creates or updates the agents' NetworkPolicy, with the
+// node addresses read now. It reports whether it created it.
+func applyNetworkPolicy(ctx context.Context, c *kube.Client, s PolicySpec) (bool, error) {
+	nodes, err := c.Nodes(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, n := range nodes {
+		s.NodeIPs = append(s.NodeIPs, n.InternalIPs...)
+		s.PodCIDRs = append(s.PodCIDRs, n.PodCIDRs...)
+	}
+	np := AgentNetworkPolicy(s)
+	api := c.Clientset.NetworkingV1().NetworkPolicies(s.Namespace)
+	return createOrUpdate(ctx,
+		func() error {
+			_, err := api.Create(ctx, np, metav1.CreateOptions{})
+			return err
+		},
+		func() error {
+			cur, err := api.Get(ctx, np.Name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			cur.Labels = mergeLabels(cur.Labels, np.Labels)
+			cur.Spec = np.Spec
+			_, err = api.Update(ctx, cur, metav1.UpdateOptions{})
+			return err
+		})
+}
+
+// SelectingPolicies returns the NetworkPolicies in namespace, other than
+// netctl's own, that select the pod-network agent pods, as
+// "namespace/name", sorted. A cluster where listing them is forbidden gives
+// none.
+func SelectingPolicies(ctx context.Context, c *kube.Client, namespace string) ([]string, error) {
+	list, err := c.Clientset.NetworkingV1().NetworkPolicies(namespace).List(ctx, metav1.ListOptions{})
+	if apierrors.IsForbidden(err) || apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing NetworkPolicies in namespace %s of cluster %s: %w", namespace, c.Name, err)
+	}
+	pod := labels.Set(agentLabels(PodNetwork))
+	var out []string
+	for _, np := range list.Items {
+		if np.Labels[ManagedByLabel] == ManagedByValue && np.Labels[PartOfLabel] == PartOfValue {
+			continue
+		}
+		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+		if err != nil || !sel.Matches(pod) {
+			continue
+		}
+		out = append(out, np.Namespace+"/"+np.Name)
+	}
+	sort.Strings(out)
+	return out, nil
+}
