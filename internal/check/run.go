@@ -80,7 +80,14 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 func execute(ctx context.Context, opts Options, spec Spec, clusters []*cluster, rep *report.Report, log io.Writer) (*report.Report, error) {
 	cfg := opts.Config
 	for _, c := range clusters {
-		if err := deploy.Preflight(ctx, c.client, cfg.Namespace, cfg.NetworkPolicy != "none"); err != nil {
+		var extra []deploy.Need
+		if cfg.NetworkPolicy != "none" {
+			extra = append(extra, deploy.NeedNetworkPolicy)
+		}
+		if cfg.AgentAccess == config.AgentAccessPortForward {
+			extra = append(extra, deploy.NeedPortForward)
+		}
+		if err := deploy.Preflight(ctx, c.client, cfg.Namespace, extra...); err != nil {
 			return nil, err
 		}
 	}
@@ -162,11 +169,11 @@ func execute(ctx context.Context, opts Options, spec Spec, clusters []*cluster, 
 	r := &runner{
 		clusters: clusters, namespace: cfg.Namespace, port: spec.Port,
 		concurrency: cfg.MaxNum, timeout: time.Duration(cfg.CmdTimeout) * time.Second,
-		progress: opts.Progress, log: log,
+		progress: opts.Progress, log: log, access: cfg.AgentAccess,
 	}
 	rows := r.run(ctx, checks)
 	rep.Rows = rows
-	if anyFailed(rows) {
+	if anyFailed(rows) || anyUnreachable(rows) {
 		// Policies of the user's that select the agents are a likelier
 		// cause of failed rows than the network (diagnose names them).
 		for _, c := range clusters {
@@ -199,6 +206,15 @@ func execute(ctx context.Context, opts Options, spec Spec, clusters []*cluster, 
 func anyFailed(rows []report.Row) bool {
 	for _, r := range rows {
 		if r.Result == report.Failed {
+			return true
+		}
+	}
+	return false
+}
+
+func anyUnreachable(rows []report.Row) bool {
+	for _, r := range rows {
+		if r.Agent != nil && r.Agent.Kind == report.AgentUnreachable {
 			return true
 		}
 	}
@@ -324,6 +340,14 @@ type runner struct {
 	timeout     time.Duration
 	progress    func(done, total int)
 	log         io.Writer
+	// access is agentAccess: "auto" (pod proxy, port-forward to agents it
+	// cannot reach), "proxy" or "port-forward".
+	access string
+
+	fwdOnce   sync.Once
+	fwdSem    chan struct{} // bounds concurrent port-forwards
+	fwdSemOne sync.Once
+	forwarded sync.Map // *Agent -> true: reached through a port-forward
 
 	mu      sync.Mutex
 	rows    []indexedRow
@@ -435,15 +459,41 @@ func (r *runner) runBatch(ctx context.Context, src *Agent, checks []Check, idx [
 	defer scancel(nil)
 	silence := time.AfterFunc(r.timeout+firstResultSlack, func() { scancel(errAgentSilent) })
 	defer silence.Stop()
-	err := streamProbe(sctx, c.client, r.namespace, src.Pod, agent.APIPortFor(r.port), c.token, targets, r.concurrency, r.timeout, func(res probe.Result) {
+	var mu sync.Mutex // onResult may run on either path's goroutine
+	got := 0
+	onResult := func(res probe.Result) {
+		mu.Lock()
+		defer mu.Unlock()
 		silence.Stop()
 		i, ok := byID[res.ID]
 		if !ok {
 			return // not ours (or a duplicate): ignore
 		}
+		got++
 		delete(byID, res.ID)
 		r.add(i, rowFor(checks[i].Pair, res))
-	})
+	}
+	_, fwd := r.forwarded.Load(src)
+	fwd = fwd || r.access == config.AgentAccessPortForward
+	var err error
+	if !fwd {
+		err = streamProbe(sctx, c.client, r.namespace, src.Pod, agent.APIPortFor(r.port), c.token, targets, r.concurrency, r.timeout, onResult)
+		if r.access == config.AgentAccessAuto && got == 0 && sctx.Err() == nil && proxyCannotDial(err) {
+			// The API server cannot reach this pod (a control plane
+			// outside the pod network): go through the kubelet instead.
+			r.forwarded.Store(src, true)
+			r.fwdOnce.Do(func() {
+				fmt.Fprintf(r.log, "the API server's pod proxy cannot reach agent pod %s on %s (%s); reaching agents it cannot reach through port-forwards instead (agentAccess: auto)\n",
+					src.Pod, src.Node, proxyMessage(err))
+			})
+			proxyErr := err
+			if err = r.forward(sctx, c, src, targets, onResult); err != nil {
+				err = fmt.Errorf("pod proxy: %s; port-forward: %w", proxyMessage(proxyErr), err)
+			}
+		}
+	} else {
+		err = r.forward(sctx, c, src, targets, onResult)
+	}
 	if ctx.Err() != nil {
 		return // interrupted: unfinished pairs are simply not in the report
 	}
@@ -466,6 +516,44 @@ func (r *runner) runBatch(ctx context.Context, src *Agent, checks []Check, idx [
 	for _, i := range rest {
 		r.add(i, report.Row{Pair: checks[i].Pair, Result: report.Exception, Class: probe.ClassAgentError, Log: reason, Agent: problem})
 	}
+}
+
+// maxForwards bounds the port-forwards open at once (each is one SPDY
+// connection through the API server to a kubelet).
+const maxForwards = 16
+
+// forward sends one batch through a port-forward, at most maxForwards at
+// a time.
+func (r *runner) forward(ctx context.Context, c *cluster, src *Agent, targets []probe.Target, onResult func(probe.Result)) error {
+	r.fwdSemOne.Do(func() { r.fwdSem = make(chan struct{}, maxForwards) })
+	select {
+	case r.fwdSem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-r.fwdSem }()
+	return streamProbeForwarded(ctx, c.client, r.namespace, src.Pod, agent.APIPortFor(r.port), c.token, targets, r.concurrency, r.timeout, onResult)
+}
+
+// proxyCannotDial says whether a batch error is the API server's pod proxy
+// failing to connect to the pod.
+func proxyCannotDial(err error) bool {
+	var herr *agent.HTTPError
+	return errors.As(err, &herr) && kube.IsProxyDialError(herr.StatusCode, proxyMessage(err))
+}
+
+// proxyMessage is the API server's message in a pod-proxy error (its
+// Status message when there is one).
+func proxyMessage(err error) string {
+	var herr *agent.HTTPError
+	if !errors.As(err, &herr) {
+		return err.Error()
+	}
+	var st metav1.Status
+	if json.Unmarshal([]byte(herr.Body), &st) == nil && st.Message != "" {
+		return fmt.Sprintf("HTTP %d: %s", herr.StatusCode, st.Message)
+	}
+	return fmt.Sprintf("HTTP %d: %s", herr.StatusCode, herr.Body)
 }
 
 // batchFailure says in one line why a whole batch failed. The API server

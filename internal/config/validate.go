@@ -21,8 +21,15 @@ var (
 	IPFamilies = []string{"auto", "ipv4", "ipv6"}
 	// NetworkPolicies are the values of networkPolicy.
 	NetworkPolicies = []string{"auto", "none"}
-	// AgentAccesses are the values of agentAccess.
+	// AgentAccesses are the values of agentAccess (AgentAccessAuto...).
 	AgentAccesses = []string{"auto", "proxy", "port-forward"}
+)
+
+// Values of agentAccess.
+const (
+	AgentAccessAuto        = "auto"
+	AgentAccessProxy       = "proxy"
+	AgentAccessPortForward = "port-forward"
 )
 
 // Complete prepares a loaded config (with flag overrides applied) for

@@ -82,6 +82,14 @@ var needs = []access{
 	{verb: "get", resource: "pods", subresource: "proxy", namespaced: true},
 }
 
+// Need is an optional feature whose permissions Preflight checks too.
+type Need int
+
+const (
+	NeedNetworkPolicy Need = iota + 1 // networkPolicy: auto
+	NeedPortForward                   // agentAccess: port-forward
+)
+
 // policyNeeds are the permissions networkPolicy: auto adds.
 var policyNeeds = []access{
 	{verb: "get", group: "networking.k8s.io", resource: "networkpolicies", namespaced: true},
@@ -92,12 +100,16 @@ var policyNeeds = []access{
 // Preflight asks the API server (SelfSubjectAccessReview) whether the
 // current user may do everything a check does in namespace, and returns
 // one error listing every missing permission. It creates nothing.
-//
-// withPolicy adds what networkPolicy: auto needs (NetworkPolicies).
-func Preflight(ctx context.Context, c *kube.Client, namespace string, withPolicy ...bool) error {
+// extra adds the permissions of optional features.
+func Preflight(ctx context.Context, c *kube.Client, namespace string, extra ...Need) error {
 	checks := append([]access(nil), needs...)
-	if len(withPolicy) > 0 && withPolicy[0] {
-		checks = append(checks, policyNeeds...)
+	for _, e := range extra {
+		switch e {
+		case NeedNetworkPolicy:
+			checks = append(checks, policyNeeds...)
+		case NeedPortForward:
+			checks = append(checks, access{verb: "create", resource: "pods", subresource: "portforward", namespaced: true})
+		}
 	}
 	_, err := c.Clientset.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
 	switch {

@@ -159,7 +159,7 @@ func TestPreflightNetworkPolicy(t *testing.T) {
 	if err := Preflight(context.Background(), client(cs), "nd"); err != nil {
 		t.Errorf("without policy: %v", err)
 	}
-	err := Preflight(context.Background(), client(cs), "nd", true)
+	err := Preflight(context.Background(), client(cs), "nd", NeedNetworkPolicy)
 	if err == nil || !strings.Contains(err.Error(), "cannot create networkpolicies.networking.k8s.io") {
 		t.Errorf("with policy: %v", err)
 	}
