@@ -1,7 +1,7 @@
 package kube
 
 import (
-		"context"
+	"context"
 	"errors"
 	"fmt"
 	"io"
