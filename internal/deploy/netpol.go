@@ -47,38 +47,66 @@ func AgentNetworkPolicy(s PolicySpec) *networkingv1.NetworkPolicy {
 	dns := intstr.FromInt32(53)
 	probePorts := []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &port}, {Protocol: &udp, Port: &port}}
 	agents := &metav1.LabelSelector{MatchLabels: map[string]string{NameLabel: AgentName}}
-	peers := []networkingv1.NetworkPolicyPeer{{PodSelector: agents}}
-	for _, b := range ipBlocks(s.NodeIPs, s.PodCIDRs) {
-		peers = append(peers, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: b}})
-	}
-	egress := []networkingv1.NetworkPolicyEgressRule{
-		{Ports: probePorts, To: peers},
-		{Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: &dns}, {Protocol: &tcp, Port: &dns}}},
-	}
-	if len(s.CustomIPs) > 0 && len(s.CustomPorts) > 0 {
-		var to []networkingv1.NetworkPolicyPeer
-		for _, b := range ipBlocks(s.CustomIPs, nil) {
-			to = append(to, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: b}})
+	// One rule per kind of peer and family (rules are ORed, so this is the
+	// same policy): engines that compute pod sets per family (kube-router)
+	// mishandle a rule mixing pod selectors with ipBlocks of both families.
+	groups := [][]networkingv1.NetworkPolicyPeer{{{PodSelector: agents}}}
+	v4, v6 := splitFamilies(ipBlocks(s.NodeIPs, s.PodCIDRs))
+	for _, fam := range [][]string{v4, v6} {
+		var g []networkingv1.NetworkPolicyPeer
+		for _, b := range fam {
+			g = append(g, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: b}})
 		}
+		if len(g) > 0 {
+			groups = append(groups, g)
+		}
+	}
+	var ingress []networkingv1.NetworkPolicyIngressRule
+	var egress []networkingv1.NetworkPolicyEgressRule
+	for _, g := range groups {
+		ingress = append(ingress, networkingv1.NetworkPolicyIngressRule{Ports: probePorts, From: g})
+		egress = append(egress, networkingv1.NetworkPolicyEgressRule{Ports: probePorts, To: g})
+	}
+	ingress = append(ingress, networkingv1.NetworkPolicyIngressRule{Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &api}}})
+	egress = append(egress, networkingv1.NetworkPolicyEgressRule{Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: &dns}, {Protocol: &tcp, Port: &dns}}})
+	if len(s.CustomIPs) > 0 && len(s.CustomPorts) > 0 {
 		var ports []networkingv1.NetworkPolicyPort
 		for _, p := range s.CustomPorts {
 			p := intstr.FromInt32(int32(p))
 			ports = append(ports, networkingv1.NetworkPolicyPort{Protocol: &tcp, Port: &p}, networkingv1.NetworkPolicyPort{Protocol: &udp, Port: &p})
 		}
-		egress = append(egress, networkingv1.NetworkPolicyEgressRule{Ports: ports, To: to})
+		v4, v6 := splitFamilies(ipBlocks(s.CustomIPs, nil))
+		for _, fam := range [][]string{v4, v6} {
+			var to []networkingv1.NetworkPolicyPeer
+			for _, b := range fam {
+				to = append(to, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: b}})
+			}
+			if len(to) > 0 {
+				egress = append(egress, networkingv1.NetworkPolicyEgressRule{Ports: ports, To: to})
+			}
+		}
 	}
 	return &networkingv1.NetworkPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: NetworkPolicyName, Namespace: s.Namespace, Labels: managedLabels()},
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: *agents,
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
-			Ingress: []networkingv1.NetworkPolicyIngressRule{
-				{Ports: probePorts, From: peers},
-				{Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &api}}},
-			},
-			Egress: egress,
+			Ingress:     ingress,
+			Egress:      egress,
 		},
 	}
+}
+
+// splitFamilies splits CIDRs into IPv4 and IPv6 ones.
+func splitFamilies(cidrs []string) (v4, v6 []string) {
+	for _, c := range cidrs {
+		if p, err := netip.ParsePrefix(c); err == nil && p.Addr().Is4() {
+			v4 = append(v4, c)
+		} else {
+			v6 = append(v6, c)
+		}
+	}
+	return v4, v6
 }
 
 // ipBlocks turns addresses into host CIDRs and keeps valid CIDRs, sorted and

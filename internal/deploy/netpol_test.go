@@ -68,23 +68,34 @@ func TestAgentNetworkPolicy(t *testing.T) {
 		}
 		return strings.Join(s, ",")
 	}
-	wantPeers := "agents:netdoctor-agent,10.0.0.2/32,10.244.1.0/24,fd00:10:244:1::/64,fd00::2/128"
+	// One rule per peer kind and family (kube-router mishandles mixed ones).
+	wantPeers := []string{"agents:netdoctor-agent", "10.0.0.2/32,10.244.1.0/24", "fd00:10:244:1::/64,fd00::2/128"}
 	in := np.Spec.Ingress
-	if len(in) != 2 || ports(in[0].Ports) != "TCP/8889,UDP/8889" || peers(in[0].From) != wantPeers {
+	if len(in) != 4 {
 		t.Fatalf("ingress %+v", in)
 	}
-	if ports(in[1].Ports) != "TCP/8890" || len(in[1].From) != 0 {
-		t.Errorf("api port ingress %s from %s, want TCP/8890 from anywhere", ports(in[1].Ports), peers(in[1].From))
+	for i, want := range wantPeers {
+		if ports(in[i].Ports) != "TCP/8889,UDP/8889" || peers(in[i].From) != want {
+			t.Errorf("ingress rule %d: %s from %s, want probe ports from %s", i, ports(in[i].Ports), peers(in[i].From), want)
+		}
+	}
+	if ports(in[3].Ports) != "TCP/8890" || len(in[3].From) != 0 {
+		t.Errorf("api port ingress %s from %s, want TCP/8890 from anywhere", ports(in[3].Ports), peers(in[3].From))
 	}
 	eg := np.Spec.Egress
-	if len(eg) != 3 || ports(eg[0].Ports) != "TCP/8889,UDP/8889" || peers(eg[0].To) != wantPeers {
+	if len(eg) != 5 {
 		t.Fatalf("egress %+v", eg)
 	}
-	if ports(eg[1].Ports) != "UDP/53,TCP/53" || len(eg[1].To) != 0 {
-		t.Errorf("dns egress %s to %s", ports(eg[1].Ports), peers(eg[1].To))
+	for i, want := range wantPeers {
+		if ports(eg[i].Ports) != "TCP/8889,UDP/8889" || peers(eg[i].To) != want {
+			t.Errorf("egress rule %d: %s to %s, want probe ports to %s", i, ports(eg[i].Ports), peers(eg[i].To), want)
+		}
 	}
-	if ports(eg[2].Ports) != "TCP/443,UDP/443" || peers(eg[2].To) != "192.0.2.7/32" {
-		t.Errorf("custom egress %s to %s", ports(eg[2].Ports), peers(eg[2].To))
+	if ports(eg[3].Ports) != "UDP/53,TCP/53" || len(eg[3].To) != 0 {
+		t.Errorf("dns egress %s to %s", ports(eg[3].Ports), peers(eg[3].To))
+	}
+	if ports(eg[4].Ports) != "TCP/443,UDP/443" || peers(eg[4].To) != "192.0.2.7/32" {
+		t.Errorf("custom egress %s to %s", ports(eg[4].Ports), peers(eg[4].To))
 	}
 }
 
@@ -108,9 +119,11 @@ func TestApplyNetworkPolicyAndClean(t *testing.T) {
 		t.Fatalf("netctl's NetworkPolicy: %v", err)
 	}
 	var cidrs []string
-	for _, p := range np.Spec.Ingress[0].From {
-		if p.IPBlock != nil {
-			cidrs = append(cidrs, p.IPBlock.CIDR)
+	for _, r := range np.Spec.Ingress {
+		for _, p := range r.From {
+			if p.IPBlock != nil {
+				cidrs = append(cidrs, p.IPBlock.CIDR)
+			}
 		}
 	}
 	if strings.Join(cidrs, " ") != "10.0.0.1/32 10.244.0.0/24 fd00::1/128" {
