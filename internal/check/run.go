@@ -153,6 +153,12 @@ func execute(ctx context.Context, opts Options, spec Spec, clusters []*cluster, 
 	}
 	phase(rep, log, "ready", start, strings.Join(summary, "; "))
 
+	if cfg.NetworkPolicy != "none" {
+		if err := refreshPolicies(ctx, cfg, clusters, invs, log); err != nil {
+			return nil, err
+		}
+	}
+
 	invs[len(invs)-1].DNS = dnsIPs
 	src, dst := invs[0], (*Inventory)(nil)
 	if len(invs) > 1 {
@@ -201,6 +207,46 @@ func execute(ctx context.Context, opts Options, spec Spec, clusters []*cluster, 
 		fmt.Fprintf(log, "agents stay in namespace %s; `netctl clean` removes them\n", cfg.Namespace)
 	}
 	return rep, nil
+}
+
+// policySettle is how long an updated NetworkPolicy is given to be
+// programmed by the cluster's engine before probes start.
+var policySettle = 2 * time.Second
+
+// refreshPolicies adds the running agents' pod IPs to netctl's
+// NetworkPolicy in every cluster, and waits policySettle when it changed.
+func refreshPolicies(ctx context.Context, cfg config.Config, clusters []*cluster, invs []*Inventory, log io.Writer) error {
+	port, _ := cfg.Port.Int()
+	changed := false
+	for i, c := range clusters {
+		if !c.deployed {
+			continue
+		}
+		var ips []string
+		for _, a := range invs[i].Agents[deploy.PodNetwork] {
+			if a.Ready {
+				ips = append(ips, a.IPs...)
+			}
+		}
+		if len(ips) == 0 {
+			continue
+		}
+		ch, err := deploy.RefreshNetworkPolicy(ctx, c.client, deploy.PolicySpec{Namespace: cfg.Namespace, Port: port, AgentIPs: ips,
+			CustomIPs: cfg.CustomizedTargetIPList, CustomPorts: customPorts(cfg)})
+		if err != nil {
+			return err
+		}
+		changed = changed || ch
+	}
+	if changed {
+		fmt.Fprintf(log, "NetworkPolicy %s/%s now lists the agents' pod IPs; giving the policy engine %s\n", cfg.Namespace, deploy.NetworkPolicyName, policySettle)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(policySettle):
+		}
+	}
+	return nil
 }
 
 func anyFailed(rows []report.Row) bool {

@@ -28,6 +28,10 @@ type PolicySpec struct {
 	// PodCIDRs the nodes' pod CIDRs: probes from host-network agents and
 	// from nodes (tunnel addresses on overlays) come from there.
 	NodeIPs, PodCIDRs []string
+	// AgentIPs are the pod-network agents' IPs once they run: admitted as
+	// ipBlocks too, so an engine slow to add new pods to a pod selector's
+	// set (kube-router) still admits them.
+	AgentIPs []string
 	// Custom are customized targets (ip, port) agents probe: egress to them.
 	CustomIPs   []string
 	CustomPorts []int
@@ -51,7 +55,7 @@ func AgentNetworkPolicy(s PolicySpec) *networkingv1.NetworkPolicy {
 	// same policy): engines that compute pod sets per family (kube-router)
 	// mishandle a rule mixing pod selectors with ipBlocks of both families.
 	groups := [][]networkingv1.NetworkPolicyPeer{{{PodSelector: agents}}}
-	v4, v6 := splitFamilies(ipBlocks(s.NodeIPs, s.PodCIDRs))
+	v4, v6 := splitFamilies(ipBlocks(append(append([]string(nil), s.NodeIPs...), s.AgentIPs...), s.PodCIDRs))
 	for _, fam := range [][]string{v4, v6} {
 		var g []networkingv1.NetworkPolicyPeer
 		for _, b := range fam {
@@ -129,6 +133,25 @@ func ipBlocks(ips, cidrs []string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// RefreshNetworkPolicy re-applies the agents' NetworkPolicy once the
+// agents run, adding their pod IPs (s.AgentIPs). It reports whether the
+// policy changed (engines then need a moment to program it).
+func RefreshNetworkPolicy(ctx context.Context, c *kube.Client, s PolicySpec) (bool, error) {
+	api := c.Clientset.NetworkingV1().NetworkPolicies(s.Namespace)
+	before, err := api.Get(ctx, NetworkPolicyName, metav1.GetOptions{})
+	if err != nil {
+		return false, fmt.Errorf("reading NetworkPolicy %s/%s in cluster %s: %w", s.Namespace, NetworkPolicyName, c.Name, err)
+	}
+	if _, err := applyNetworkPolicy(ctx, c, s); err != nil {
+		return false, fmt.Errorf("updating NetworkPolicy %s/%s in cluster %s: %w", s.Namespace, NetworkPolicyName, c.Name, err)
+	}
+	after, err := api.Get(ctx, NetworkPolicyName, metav1.GetOptions{})
+	if err != nil {
+		return false, fmt.Errorf("reading NetworkPolicy %s/%s in cluster %s: %w", s.Namespace, NetworkPolicyName, c.Name, err)
+	}
+	return before.ResourceVersion != after.ResourceVersion, nil
 }
 
 // applyNetworkPolicy creates or updates the agents' NetworkPolicy, with the
