@@ -44,9 +44,10 @@ func TestIsolatedControlPlane(t *testing.T) {
 				}
 			}
 			n := strings.Count(r.Stderr, note)
-			// Node mode probes from host-network agents only: the proxy
-			// reaches them (node addresses), so no port-forward is needed.
-			if want := mode != "node"; (n == 1) != want || n > 1 {
+			// Only pod-network sources (modes pod, pod-to-node) need a
+			// port-forward: the proxy reaches host-network agents (node
+			// addresses), the sources of node and node-to-pod.
+			if want := mode == "pod" || mode == "pod-to-node"; (n == 1) != want || n > 1 {
 				t.Errorf("%s isolated, auto: port-forward note %d times, want %v once\n%s", what, n, want, r.Stderr)
 			}
 		}
