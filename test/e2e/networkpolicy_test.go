@@ -23,6 +23,12 @@ type npReport struct {
 // networkPolicy auto; with none they fail and the finding names the
 // default-deny policy, not the network; clean removes netctl's policy and
 // keeps the user's.
+//
+// Status 2026-11-30: the auto half fails on the sandbox. kube-router leaves
+// the IPv4 pod-selector sets of netctl's policy (created before the agents)
+// empty even after the policy is updated (recreating it fills them), and
+// cross-node IPv6 probes are rejected at the target node although the sets
+// hold the agents' addresses. The none half and clean pass.
 func TestNetworkPolicyDefaultDeny(t *testing.T) {
 	c := sharedCluster(t, "e2enp", 3, "dual", "--network-policy")
 	const ns = "e2e-np"
