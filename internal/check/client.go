@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/netdoctor/netdoctor/internal/agent"
@@ -18,4 +19,22 @@ func streamProbe(ctx context.Context, c *kube.Client, namespace, pod string, por
 	targets []probe.Target, concurrency int, timeout time.Duration, onResult func(probe.Result)) error {
 	req := agent.ProbeRequest{Targets: targets, Concurrency: concurrency, TimeoutSeconds: timeout.Seconds()}
 	return agent.StreamProbe(ctx, c.HTTP, c.PodProxyURL(namespace, pod, port), token, req, onResult)
+}
+
+// forwardClient talks to port-forward listeners on 127.0.0.1: no cluster
+// credentials, never a proxy.
+var forwardClient = &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+
+// streamProbeForwarded is streamProbe through a port-forward to the pod's
+// api port (the kubelet's path instead of the API server's pod proxy),
+// opened for this batch and closed after it.
+func streamProbeForwarded(ctx context.Context, c *kube.Client, namespace, pod string, port int, token string,
+	targets []probe.Target, concurrency int, timeout time.Duration, onResult func(probe.Result)) error {
+	base, stop, err := c.PortForward(ctx, namespace, pod, port)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	req := agent.ProbeRequest{Targets: targets, Concurrency: concurrency, TimeoutSeconds: timeout.Seconds()}
+	return agent.StreamProbe(ctx, forwardClient, base, token, req, onResult)
 }

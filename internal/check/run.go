@@ -80,7 +80,14 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 func execute(ctx context.Context, opts Options, spec Spec, clusters []*cluster, rep *report.Report, log io.Writer) (*report.Report, error) {
 	cfg := opts.Config
 	for _, c := range clusters {
-		if err := deploy.Preflight(ctx, c.client, cfg.Namespace); err != nil {
+		var extra []deploy.Need
+		if cfg.NetworkPolicy != "none" {
+			extra = append(extra, deploy.NeedNetworkPolicy)
+		}
+		if cfg.AgentAccess == config.AgentAccessPortForward {
+			extra = append(extra, deploy.NeedPortForward)
+		}
+		if err := deploy.Preflight(ctx, c.client, cfg.Namespace, extra...); err != nil {
 			return nil, err
 		}
 	}
@@ -146,6 +153,12 @@ func execute(ctx context.Context, opts Options, spec Spec, clusters []*cluster, 
 	}
 	phase(rep, log, "ready", start, strings.Join(summary, "; "))
 
+	if cfg.NetworkPolicy != "none" {
+		if err := refreshPolicies(ctx, cfg, clusters, invs, log); err != nil {
+			return nil, err
+		}
+	}
+
 	invs[len(invs)-1].DNS = dnsIPs
 	src, dst := invs[0], (*Inventory)(nil)
 	if len(invs) > 1 {
@@ -162,10 +175,29 @@ func execute(ctx context.Context, opts Options, spec Spec, clusters []*cluster, 
 	r := &runner{
 		clusters: clusters, namespace: cfg.Namespace, port: spec.Port,
 		concurrency: cfg.MaxNum, timeout: time.Duration(cfg.CmdTimeout) * time.Second,
-		progress: opts.Progress, log: log,
+		progress: opts.Progress, log: log, access: cfg.AgentAccess,
 	}
 	rows := r.run(ctx, checks)
 	rep.Rows = rows
+	if anyFailed(rows) || anyUnreachable(rows) {
+		// Policies of the user's that select the agents are a likelier
+		// cause of failed rows than the network (diagnose names them).
+		for _, c := range clusters {
+			if !c.deployed {
+				continue
+			}
+			nps, err := deploy.SelectingPolicies(ctx, c.client, cfg.Namespace)
+			if err != nil {
+				fmt.Fprintf(log, "cluster %s: %v\n", c.name, err)
+			}
+			for _, np := range nps {
+				if len(clusters) > 1 {
+					np = c.name + "/" + np
+				}
+				rep.NetworkPolicies = append(rep.NetworkPolicies, np)
+			}
+		}
+	}
 	phase(rep, log, "probe", start, fmt.Sprintf("%d of %d checks done from %d source agents", len(rows), len(checks), r.sources))
 	rep.Duration = time.Since(rep.Started)
 	if ctx.Err() != nil {
@@ -175,6 +207,74 @@ func execute(ctx context.Context, opts Options, spec Spec, clusters []*cluster, 
 		fmt.Fprintf(log, "agents stay in namespace %s; `netctl clean` removes them\n", cfg.Namespace)
 	}
 	return rep, nil
+}
+
+// policySettle is how long an updated NetworkPolicy is given to be
+// programmed by the cluster's engine before probes start.
+var policySettle = 2 * time.Second
+
+// refreshPolicies adds the running agents' pod IPs to netctl's
+// NetworkPolicy in every cluster, and waits policySettle when it changed.
+func refreshPolicies(ctx context.Context, cfg config.Config, clusters []*cluster, invs []*Inventory, log io.Writer) error {
+	port, _ := cfg.Port.Int()
+	changed := false
+	for i, c := range clusters {
+		if !c.deployed {
+			continue
+		}
+		var ips []string
+		for _, a := range invs[i].Agents[deploy.PodNetwork] {
+			if a.Ready {
+				ips = append(ips, a.IPs...)
+			}
+		}
+		if len(ips) == 0 {
+			continue
+		}
+		ch, err := deploy.RefreshNetworkPolicy(ctx, c.client, deploy.PolicySpec{Namespace: cfg.Namespace, Port: port, AgentIPs: ips,
+			CustomIPs: cfg.CustomizedTargetIPList, CustomPorts: customPorts(cfg)})
+		if err != nil {
+			return err
+		}
+		changed = changed || ch
+	}
+	if changed {
+		fmt.Fprintf(log, "NetworkPolicy %s/%s now lists the agents' pod IPs; giving the policy engine %s\n", cfg.Namespace, deploy.NetworkPolicyName, policySettle)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(policySettle):
+		}
+	}
+	return nil
+}
+
+func anyFailed(rows []report.Row) bool {
+	for _, r := range rows {
+		if r.Result == report.Failed {
+			return true
+		}
+	}
+	return false
+}
+
+func anyUnreachable(rows []report.Row) bool {
+	for _, r := range rows {
+		if r.Agent != nil && r.Agent.Kind == report.AgentUnreachable {
+			return true
+		}
+	}
+	return false
+}
+
+func customPorts(cfg config.Config) []int {
+	var out []int
+	for _, p := range cfg.CustomizedTargetPortList {
+		if n, err := p.Int(); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func interrupted(rep *report.Report, ctx context.Context) (*report.Report, error) {
@@ -256,6 +356,7 @@ func deployAll(ctx context.Context, cfg config.Config, clusters []*cluster, log 
 			res, err := deploy.Apply(gctx, c.client, deploy.Plan{
 				Namespace: cfg.Namespace, Image: deploy.Image(repo, cfg.Version), Port: port, Networks: c.networks,
 				RawICMP: cfg.Protocol == "icmp" || cfg.Protocol == "ping", Nodes: c.nodeNames(), Resources: agentResources(cfg),
+				NetworkPolicy: cfg.NetworkPolicy != "none", Policy: deploy.PolicySpec{CustomIPs: cfg.CustomizedTargetIPList, CustomPorts: customPorts(cfg)},
 			}, log)
 			if err != nil {
 				return err
@@ -285,6 +386,14 @@ type runner struct {
 	timeout     time.Duration
 	progress    func(done, total int)
 	log         io.Writer
+	// access is agentAccess: "auto" (pod proxy, port-forward to agents it
+	// cannot reach), "proxy" or "port-forward".
+	access string
+
+	fwdOnce   sync.Once
+	fwdSem    chan struct{} // bounds concurrent port-forwards
+	fwdSemOne sync.Once
+	forwarded sync.Map // *Agent -> true: reached through a port-forward
 
 	mu      sync.Mutex
 	rows    []indexedRow
@@ -396,15 +505,41 @@ func (r *runner) runBatch(ctx context.Context, src *Agent, checks []Check, idx [
 	defer scancel(nil)
 	silence := time.AfterFunc(r.timeout+firstResultSlack, func() { scancel(errAgentSilent) })
 	defer silence.Stop()
-	err := streamProbe(sctx, c.client, r.namespace, src.Pod, agent.APIPortFor(r.port), c.token, targets, r.concurrency, r.timeout, func(res probe.Result) {
+	var mu sync.Mutex // onResult may run on either path's goroutine
+	got := 0
+	onResult := func(res probe.Result) {
+		mu.Lock()
+		defer mu.Unlock()
 		silence.Stop()
 		i, ok := byID[res.ID]
 		if !ok {
 			return // not ours (or a duplicate): ignore
 		}
+		got++
 		delete(byID, res.ID)
 		r.add(i, rowFor(checks[i].Pair, res))
-	})
+	}
+	_, fwd := r.forwarded.Load(src)
+	fwd = fwd || r.access == config.AgentAccessPortForward
+	var err error
+	if !fwd {
+		err = streamProbe(sctx, c.client, r.namespace, src.Pod, agent.APIPortFor(r.port), c.token, targets, r.concurrency, r.timeout, onResult)
+		if r.access == config.AgentAccessAuto && got == 0 && sctx.Err() == nil && proxyCannotDial(err) {
+			// The API server cannot reach this pod (a control plane
+			// outside the pod network): go through the kubelet instead.
+			r.forwarded.Store(src, true)
+			r.fwdOnce.Do(func() {
+				fmt.Fprintf(r.log, "the API server's pod proxy cannot reach agent pod %s on %s (%s); reaching agents it cannot reach through port-forwards instead (agentAccess: auto)\n",
+					src.Pod, src.Node, proxyMessage(err))
+			})
+			proxyErr := err
+			if err = r.forward(sctx, c, src, targets, onResult); err != nil {
+				err = fmt.Errorf("pod proxy: %s; port-forward: %w", proxyMessage(proxyErr), err)
+			}
+		}
+	} else {
+		err = r.forward(sctx, c, src, targets, onResult)
+	}
 	if ctx.Err() != nil {
 		return // interrupted: unfinished pairs are simply not in the report
 	}
@@ -427,6 +562,44 @@ func (r *runner) runBatch(ctx context.Context, src *Agent, checks []Check, idx [
 	for _, i := range rest {
 		r.add(i, report.Row{Pair: checks[i].Pair, Result: report.Exception, Class: probe.ClassAgentError, Log: reason, Agent: problem})
 	}
+}
+
+// maxForwards bounds the port-forwards open at once (each is one SPDY
+// connection through the API server to a kubelet).
+const maxForwards = 16
+
+// forward sends one batch through a port-forward, at most maxForwards at
+// a time.
+func (r *runner) forward(ctx context.Context, c *cluster, src *Agent, targets []probe.Target, onResult func(probe.Result)) error {
+	r.fwdSemOne.Do(func() { r.fwdSem = make(chan struct{}, maxForwards) })
+	select {
+	case r.fwdSem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-r.fwdSem }()
+	return streamProbeForwarded(ctx, c.client, r.namespace, src.Pod, agent.APIPortFor(r.port), c.token, targets, r.concurrency, r.timeout, onResult)
+}
+
+// proxyCannotDial says whether a batch error is the API server's pod proxy
+// failing to connect to the pod.
+func proxyCannotDial(err error) bool {
+	var herr *agent.HTTPError
+	return errors.As(err, &herr) && kube.IsProxyDialError(herr.StatusCode, proxyMessage(err))
+}
+
+// proxyMessage is the API server's message in a pod-proxy error (its
+// Status message when there is one).
+func proxyMessage(err error) string {
+	var herr *agent.HTTPError
+	if !errors.As(err, &herr) {
+		return err.Error()
+	}
+	var st metav1.Status
+	if json.Unmarshal([]byte(herr.Body), &st) == nil && st.Message != "" {
+		return fmt.Sprintf("HTTP %d: %s", herr.StatusCode, st.Message)
+	}
+	return fmt.Sprintf("HTTP %d: %s", herr.StatusCode, herr.Body)
 }
 
 // batchFailure says in one line why a whole batch failed. The API server

@@ -45,6 +45,14 @@ type Config struct {
 	AgentMemoryRequest string `json:"agentMemoryRequest,omitempty"`
 	AgentMemoryLimit   string `json:"agentMemoryLimit,omitempty"`
 	AgentCPULimit      string `json:"agentCPULimit,omitempty"`
+	// NetworkPolicy: "auto" (default) creates a NetworkPolicy in the agents'
+	// namespace that admits exactly the agents' traffic, so a default-deny
+	// namespace does not fail the check; "none" creates none.
+	NetworkPolicy string `json:"networkPolicy,omitempty"`
+	// AgentAccess is how the CLI reaches the agents' API: "auto" (default)
+	// uses the API server's pod proxy and falls back to a port-forward to
+	// an agent the proxy cannot reach; "proxy" or "port-forward" force one.
+	AgentAccess string `json:"agentAccess,omitempty"`
 }
 
 // Port is a TCP/UDP port that decodes from a JSON string ("8889") or number.

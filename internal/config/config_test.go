@@ -61,7 +61,7 @@ func TestInvalidFixtures(t *testing.T) {
 		"invalid-syntax.json":            "config is not valid JSON: line 3, column 15: invalid character ',' looking for beginning of object key string",
 		"invalid-types.json":             "maxNum: got a string \"3\", want a whole number\nautoClean: got a string \"yes\", want true or false\ncustomizedTargetIPList: got a string \"10.0.0.1\", want a list of strings ([\"10.0.0.1\"])",
 		"invalid-unknown-field.json":     "unknown field \"modee\" (did you mean \"mode\"?)",
-		"invalid-unknown-fields.json":    "unknown field \"MaxNum\" (did you mean \"maxNum\"?)\nunknown field \"protocl\" (did you mean \"protocol\"?)\nunknown field \"colour\" (known fields: namespace, version, mode, protocol, podWaitTime, port, maxNum, cmdTimeout, srcKubeConfig, srcImageRepository, dstKubeConfig, dstImageRepository, autoClean, targetDNSServer, targetHostToLookup, customizedTargetIPList, customizedTargetPortList, ipFamily, srcContext, dstContext, packetSize, nodeSelector, agentCPURequest, agentMemoryRequest, agentMemoryLimit, agentCPULimit)",
+		"invalid-unknown-fields.json":    "unknown field \"MaxNum\" (did you mean \"maxNum\"?)\nunknown field \"protocl\" (did you mean \"protocol\"?)\nunknown field \"colour\" (known fields: namespace, version, mode, protocol, podWaitTime, port, maxNum, cmdTimeout, srcKubeConfig, srcImageRepository, dstKubeConfig, dstImageRepository, autoClean, targetDNSServer, targetHostToLookup, customizedTargetIPList, customizedTargetPortList, ipFamily, srcContext, dstContext, packetSize, nodeSelector, agentCPURequest, agentMemoryRequest, agentMemoryLimit, agentCPULimit, networkPolicy, agentAccess)",
 	}
 	files, _ := filepath.Glob("testdata/invalid-*.json")
 	for _, f := range files {
@@ -266,5 +266,29 @@ func TestAgentResources(t *testing.T) {
 	err := d.Validate()
 	if err == nil || !strings.Contains(err.Error(), `agentCPULimit: "lots" is not a Kubernetes quantity`) {
 		t.Errorf("Validate: %v", err)
+	}
+}
+
+// TestNetworkPolicyAndAgentAccess: both default to auto, "" means the
+// default, and an unknown value names the field and the allowed values.
+func TestNetworkPolicyAndAgentAccess(t *testing.T) {
+	d := Default()
+	if d.NetworkPolicy != "auto" || d.AgentAccess != "auto" {
+		t.Errorf("defaults %q %q", d.NetworkPolicy, d.AgentAccess)
+	}
+	d.NetworkPolicy, d.AgentAccess = "", ""
+	d.fillEmpty()
+	if d.NetworkPolicy != "auto" || d.AgentAccess != "auto" {
+		t.Errorf("empty not filled: %q %q", d.NetworkPolicy, d.AgentAccess)
+	}
+	d.NetworkPolicy, d.AgentAccess = "allow", "ssh"
+	err := d.Validate()
+	if err == nil || !strings.Contains(err.Error(), `networkPolicy: "allow" is not one of auto, none`) ||
+		!strings.Contains(err.Error(), `agentAccess: "ssh" is not one of auto, proxy, port-forward`) {
+		t.Errorf("Validate: %v", err)
+	}
+	d.NetworkPolicy, d.AgentAccess = "none", "port-forward"
+	if err := d.Validate(); err != nil && strings.Contains(err.Error(), "networkPolicy") {
+		t.Errorf("Validate(none, port-forward): %v", err)
 	}
 }

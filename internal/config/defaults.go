@@ -23,6 +23,8 @@ const (
 	DefaultAgentCPURequest    = "50m"
 	DefaultAgentMemoryRequest = "32Mi"
 	DefaultAgentMemoryLimit   = "128Mi"
+	DefaultNetworkPolicy      = "auto"
+	DefaultAgentAccess        = "auto"
 )
 
 // Default returns a Config with every default set. Version is this binary's
@@ -46,6 +48,8 @@ func Default() Config {
 		AgentCPURequest:          DefaultAgentCPURequest,
 		AgentMemoryRequest:       DefaultAgentMemoryRequest,
 		AgentMemoryLimit:         DefaultAgentMemoryLimit,
+		NetworkPolicy:            DefaultNetworkPolicy,
+		AgentAccess:              DefaultAgentAccess,
 	}
 }
 
@@ -69,6 +73,8 @@ func (c *Config) fillEmpty() {
 		{&c.AgentCPURequest, d.AgentCPURequest},
 		{&c.AgentMemoryRequest, d.AgentMemoryRequest},
 		{&c.AgentMemoryLimit, d.AgentMemoryLimit},
+		{&c.NetworkPolicy, d.NetworkPolicy},
+		{&c.AgentAccess, d.AgentAccess},
 	} {
 		if *f.v == "" {
 			*f.v = f.def

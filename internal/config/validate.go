@@ -19,6 +19,17 @@ var (
 	Modes      = []string{"pod", "node", "node-to-pod", "pod-to-node"}
 	Protocols  = []string{"tcp", "udp", "icmp", "ping", "dns"}
 	IPFamilies = []string{"auto", "ipv4", "ipv6"}
+	// NetworkPolicies are the values of networkPolicy.
+	NetworkPolicies = []string{"auto", "none"}
+	// AgentAccesses are the values of agentAccess (AgentAccessAuto...).
+	AgentAccesses = []string{"auto", "proxy", "port-forward"}
+)
+
+// Values of agentAccess.
+const (
+	AgentAccessAuto        = "auto"
+	AgentAccessProxy       = "proxy"
+	AgentAccessPortForward = "port-forward"
 )
 
 // Complete prepares a loaded config (with flag overrides applied) for
@@ -95,6 +106,8 @@ func (c Config) Validate() error {
 		add("customizedTargetIPList: empty, but customizedTargetPortList has %d port(s); list the addresses to check them on", len(c.CustomizedTargetPortList))
 	}
 	oneOf(&errs, "ipFamily", c.IPFamily, IPFamilies)
+	oneOf(&errs, "networkPolicy", c.NetworkPolicy, NetworkPolicies)
+	oneOf(&errs, "agentAccess", c.AgentAccess, AgentAccesses)
 	if c.PacketSize < 64 || c.PacketSize > 65535 {
 		add("packetSize: %d is out of range; use 64 to 65535 (0 means %d)", c.PacketSize, DefaultPacketSize)
 	}

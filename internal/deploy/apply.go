@@ -32,6 +32,10 @@ type Plan struct {
 	Nodes []string
 	// Resources of the agents (AgentSpec.Resources).
 	Resources corev1.ResourceRequirements
+	// NetworkPolicy: create the agents' NetworkPolicy (networkPolicy: auto);
+	// Policy says what else it admits (customized targets).
+	NetworkPolicy bool
+	Policy        PolicySpec
 }
 
 // Applied is the outcome of Apply.
@@ -78,11 +82,35 @@ var needs = []access{
 	{verb: "get", resource: "pods", subresource: "proxy", namespaced: true},
 }
 
+// Need is an optional feature whose permissions Preflight checks too.
+type Need int
+
+const (
+	NeedNetworkPolicy Need = iota + 1 // networkPolicy: auto
+	NeedPortForward                   // agentAccess: port-forward
+)
+
+// policyNeeds are the permissions networkPolicy: auto adds.
+var policyNeeds = []access{
+	{verb: "get", group: "networking.k8s.io", resource: "networkpolicies", namespaced: true},
+	{verb: "create", group: "networking.k8s.io", resource: "networkpolicies", namespaced: true},
+	{verb: "update", group: "networking.k8s.io", resource: "networkpolicies", namespaced: true},
+}
+
 // Preflight asks the API server (SelfSubjectAccessReview) whether the
 // current user may do everything a check does in namespace, and returns
 // one error listing every missing permission. It creates nothing.
-func Preflight(ctx context.Context, c *kube.Client, namespace string) error {
+// extra adds the permissions of optional features.
+func Preflight(ctx context.Context, c *kube.Client, namespace string, extra ...Need) error {
 	checks := append([]access(nil), needs...)
+	for _, e := range extra {
+		switch e {
+		case NeedNetworkPolicy:
+			checks = append(checks, policyNeeds...)
+		case NeedPortForward:
+			checks = append(checks, access{verb: "create", resource: "pods", subresource: "portforward", namespaced: true})
+		}
+	}
 	_, err := c.Clientset.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
@@ -258,6 +286,23 @@ func apply(ctx context.Context, c *kube.Client, p Plan, log io.Writer, undo *[]f
 	for _, ds := range sets {
 		if err := dryRunPod(ctx, c, ds, level); err != nil {
 			return nil, err
+		}
+	}
+
+	// NetworkPolicy, before the agents start: a default-deny namespace
+	// would otherwise cut them off.
+	if p.NetworkPolicy {
+		ps := p.Policy
+		ps.Namespace, ps.Port = p.Namespace, p.Port
+		created, err := applyNetworkPolicy(ctx, c, ps)
+		if err != nil {
+			return nil, fmt.Errorf("applying NetworkPolicy %s/%s in cluster %s (networkPolicy: none skips it): %w", p.Namespace, NetworkPolicyName, c.Name, err)
+		}
+		if created {
+			fmt.Fprintf(log, "created NetworkPolicy %s/%s in cluster %s (admits the agents' traffic)\n", p.Namespace, NetworkPolicyName, c.Name)
+			*undo = append(*undo, func(ctx context.Context) error {
+				return c.Clientset.NetworkingV1().NetworkPolicies(p.Namespace).Delete(ctx, NetworkPolicyName, del)
+			})
 		}
 	}
 

@@ -135,6 +135,17 @@ func cleanObjects(ctx context.Context, c *kube.Client, ns string, log io.Writer)
 	for _, o := range sas.Items {
 		objs = append(objs, obj{"ServiceAccount", o.Namespace, o.Name})
 	}
+	// A user who may not list NetworkPolicies cannot have had netctl
+	// create one (networkPolicy: auto needs create).
+	nps, err := c.Clientset.NetworkingV1().NetworkPolicies(ns).List(ctx, sel)
+	switch {
+	case err == nil:
+		for _, o := range nps.Items {
+			objs = append(objs, obj{"NetworkPolicy", o.Namespace, o.Name})
+		}
+	case !apierrors.IsForbidden(err) && !apierrors.IsNotFound(err):
+		return 0, fmt.Errorf("listing netctl NetworkPolicies in cluster %s: %w", c.Name, err)
+	}
 
 	var errs []error
 	n := 0
@@ -147,6 +158,8 @@ func cleanObjects(ctx context.Context, c *kube.Client, ns string, log io.Writer)
 			err = core.Secrets(o.ns).Delete(ctx, o.name, del)
 		case "ServiceAccount":
 			err = core.ServiceAccounts(o.ns).Delete(ctx, o.name, del)
+		case "NetworkPolicy":
+			err = c.Clientset.NetworkingV1().NetworkPolicies(o.ns).Delete(ctx, o.name, del)
 		}
 		switch {
 		case err == nil:

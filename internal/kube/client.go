@@ -35,6 +35,9 @@ type Client struct {
 	// (rest.HTTPClientFor) and has no overall timeout, so a response body
 	// can be read as a stream for as long as the request's context allows.
 	HTTP *http.Client
+	// Config is the rest.Config the client was built from (port-forwards
+	// need it for their SPDY connection); nil in tests with a fake.
+	Config *rest.Config
 }
 
 // Options say where the cluster is. Kubeconfig "" means what kubectl uses
@@ -124,7 +127,7 @@ func NewForConfig(name string, cfg *rest.Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing API server address %q: %w", cfg.Host, err)
 	}
-	return &Client{Name: name, Host: base.String(), Clientset: cs, HTTP: hc}, nil
+	return &Client{Name: name, Host: base.String(), Clientset: cs, HTTP: hc, Config: cfg}, nil
 }
 
 // Ping asks the server for /version within timeout.

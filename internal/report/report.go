@@ -85,6 +85,10 @@ type Report struct {
 	// Findings name the likely culprits of the failures (package diagnose);
 	// empty when every pair succeeded or no analysis ran.
 	Findings []Finding `json:"findings,omitempty"`
+	// NetworkPolicies are the NetworkPolicies (namespace/name; cluster/
+	// namespace/name in two-cluster checks) other than netctl's own that
+	// select the agent pods; read only when some row FAILED.
+	NetworkPolicies []string `json:"networkPolicies,omitempty"`
 }
 
 // Phase is one timed phase of a run.

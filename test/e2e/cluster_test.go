@@ -187,7 +187,7 @@ func (c *cluster) kubectlJSON(t *testing.T, v any, args ...string) {
 // netdoctor-monitor) are not a check's.
 func (c *cluster) managedObjects(t *testing.T, ns string) []string {
 	t.Helper()
-	const kinds = "daemonsets,deployments,pods,secrets,serviceaccounts,services,configmaps,roles,rolebindings"
+	const kinds = "daemonsets,deployments,pods,secrets,serviceaccounts,services,configmaps,roles,rolebindings,networkpolicies"
 	sel := "app.kubernetes.io/managed-by=netctl,app.kubernetes.io/part-of!=netdoctor-monitor"
 	if ns == "" {
 		out := c.kubectl(t, "get", kinds, "-A", "-l", sel, "-o", "name")

@@ -39,7 +39,7 @@ func (o *Options) Run(ctx context.Context) error {
 	} else {
 		// Findings read patterns across all pairs; a partial run could
 		// make a pattern look complete, so only a whole run gets them.
-		rep.Findings = diagnose.Analyze(rep.Rows)
+		rep.Findings = diagnose.WithPolicies(diagnose.Analyze(rep.Rows), rep.Rows, rep.NetworkPolicies)
 	}
 	if err := o.render(rep); err != nil {
 		return err

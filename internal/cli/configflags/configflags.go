@@ -28,7 +28,7 @@ type Flags struct {
 	Mode, Protocol, IPFamily, Port, ImageRepository, VersionTag string
 	DNSServer, DNSName, NodeSelector                            string
 	AgentCPURequest, AgentMemoryRequest, AgentMemoryLimit       string
-	AgentCPULimit                                               string
+	AgentCPULimit, NetworkPolicy, AgentAccess                   string
 	MaxNum, CmdTimeout, PodWaitTime, PacketSize                 int
 	AutoClean                                                   bool
 
@@ -65,6 +65,8 @@ func (f *Flags) AddCheckFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.AgentMemoryLimit, "agent-memory-limit", config.DefaultAgentMemoryLimit, "memory limit of each agent (overrides agentMemoryLimit)")
 	fs.StringVar(&f.AgentCPULimit, "agent-cpu-limit", "", "CPU limit of each agent; none by default, since throttling turns probes into timeouts (overrides agentCPULimit)")
 	fs.StringVar(&f.NodeSelector, "node-selector", "", "label selector: check only the nodes it matches, e.g. pool=blue (overrides nodeSelector)")
+	fs.StringVar(&f.NetworkPolicy, "network-policy", config.DefaultNetworkPolicy, "auto: create a NetworkPolicy admitting exactly the agents' traffic (removed by clean); none: create none (overrides networkPolicy)")
+	fs.StringVar(&f.AgentAccess, "agent-access", config.DefaultAgentAccess, "how to reach the agents: auto (pod proxy, port-forward to agents the proxy cannot reach), proxy, or port-forward (overrides agentAccess)")
 	fs.IntVar(&f.PacketSize, "packet-size", config.DefaultPacketSize, "IP packet size of tcp/udp/icmp probes, to find MTU problems (overrides packetSize)")
 	fs.StringVar(&f.ImageRepository, "image-repository", config.DefaultImageRepository, "repository of the netctl image; the agent image is <repository>/netctl:<version> (overrides srcImageRepository)")
 	fs.StringVar(&f.VersionTag, "version-tag", "", "image tag of the agents (overrides version; default this netctl's version)")
@@ -125,6 +127,8 @@ func (f *Flags) apply(c *config.Config) {
 	override(f, "agent-memory-limit", &c.AgentMemoryLimit, f.AgentMemoryLimit)
 	override(f, "agent-cpu-limit", &c.AgentCPULimit, f.AgentCPULimit)
 	override(f, "auto-clean", &c.AutoClean, f.AutoClean)
+	override(f, "network-policy", &c.NetworkPolicy, f.NetworkPolicy)
+	override(f, "agent-access", &c.AgentAccess, f.AgentAccess)
 }
 
 // override sets *dst to v when the flag name was given: a set flag wins over
