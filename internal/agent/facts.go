@@ -36,6 +36,12 @@ type NodeFacts struct {
 	Neighbours []Neighbour `json:"neighbours"`
 	NeighGC4   [3]int      `json:"neighGCThresh4"`
 	NeighGC6   [3]int      `json:"neighGCThresh6"`
+	// Sysctls are the forwarding, reverse-path and bridge-netfilter
+	// settings pod traffic depends on; nil from agents before they were read.
+	Sysctls *Sysctls `json:"sysctls,omitempty"`
+	// NeighStates are the IPv4 and IPv6 neighbour entries with their NUD
+	// state, from rtnetlink (as `ip neigh` and `ip -6 neigh`); nil when not read.
+	NeighStates []NeighState `json:"neighbourStates,omitempty"`
 	// Errors lists the sources that could not be read (facts stay partial).
 	Errors []string `json:"errors,omitempty"`
 }
@@ -46,6 +52,30 @@ type Interface struct {
 	MTU   int      `json:"mtu"`
 	Up    bool     `json:"up"`
 	Addrs []string `json:"addrs,omitempty"` // CIDR notation
+	// From rtnetlink (absent from older agents): ifindex, link kind
+	// ("veth", "bridge", "vxlan", "" for a physical link), Peer is
+	// IFLA_LINK (a veth's peer ifindex, in the peer's namespace),
+	// OperState as `ip link` prints it, error/drop counters.
+	Index     int        `json:"index,omitempty"`
+	Kind      string     `json:"kind,omitempty"`
+	Peer      int        `json:"peer,omitempty"`
+	OperState string     `json:"operState,omitempty"`
+	Stats     *LinkStats `json:"stats,omitempty"`
+	// RPFilter is net.ipv4.conf.<name>.rp_filter (nil: unknown).
+	RPFilter *int `json:"rpFilter,omitempty"`
+}
+
+// Sysctls are node-wide settings that decide whether pod traffic is
+// forwarded at all (-1: unknown or absent).
+type Sysctls struct {
+	IPForward      int `json:"ipForward"`      // net.ipv4.ip_forward
+	IPv6Forwarding int `json:"ipv6Forwarding"` // net.ipv6.conf.all.forwarding
+	RPFilterAll    int `json:"rpFilterAll"`    // net.ipv4.conf.all.rp_filter
+	RPFilterDef    int `json:"rpFilterDefault"`
+	// BridgeNFCallIPTables is net.bridge.bridge-nf-call-iptables (-1 when
+	// br_netfilter is not loaded: the file does not exist).
+	BridgeNFCallIPTables  int `json:"bridgeNfCallIptables"`
+	BridgeNFCallIP6Tables int `json:"bridgeNfCallIp6tables"`
 }
 
 // Route is one routing table entry of the main table (IPv4) or any table
@@ -88,7 +118,31 @@ func ReadFacts(node, procRoot string) NodeFacts {
 	var errs []error
 	ifs, err := readInterfaces()
 	errs = append(errs, err)
+	li, err := readLinkInfo()
+	errs = append(errs, err)
+	for i := range ifs {
+		if l, ok := li[ifs[i].Index]; ok {
+			ifs[i].Kind, ifs[i].Peer, ifs[i].OperState, ifs[i].Stats = l.kind, l.peer, l.operstate, l.stats
+		}
+		if v := readInt(filepath.Join(procRoot, "sys/net/ipv4/conf", ifs[i].Name, "rp_filter")); v >= 0 {
+			ifs[i].RPFilter = &v
+		}
+	}
 	f.Interfaces = ifs
+	names := map[int]string{}
+	for _, it := range ifs {
+		names[it.Index] = it.Name
+	}
+	f.NeighStates, err = readNeighbours(names)
+	errs = append(errs, err)
+	f.Sysctls = &Sysctls{
+		IPForward:             readInt(filepath.Join(procRoot, "sys/net/ipv4/ip_forward")),
+		IPv6Forwarding:        readInt(filepath.Join(procRoot, "sys/net/ipv6/conf/all/forwarding")),
+		RPFilterAll:           readInt(filepath.Join(procRoot, "sys/net/ipv4/conf/all/rp_filter")),
+		RPFilterDef:           readInt(filepath.Join(procRoot, "sys/net/ipv4/conf/default/rp_filter")),
+		BridgeNFCallIPTables:  readInt(filepath.Join(procRoot, "sys/net/bridge/bridge-nf-call-iptables")),
+		BridgeNFCallIP6Tables: readInt(filepath.Join(procRoot, "sys/net/bridge/bridge-nf-call-ip6tables")),
+	}
 	r4, err := readRoutes4(filepath.Join(procRoot, "net", "route"))
 	errs = append(errs, err)
 	r6, err := readRoutes6(filepath.Join(procRoot, "net", "ipv6_route"))
@@ -118,7 +172,7 @@ func readInterfaces() ([]Interface, error) {
 	}
 	out := make([]Interface, 0, len(ifs))
 	for _, i := range ifs {
-		it := Interface{Name: i.Name, MTU: i.MTU, Up: i.Flags&net.FlagUp != 0}
+		it := Interface{Name: i.Name, MTU: i.MTU, Up: i.Flags&net.FlagUp != 0, Index: i.Index}
 		addrs, err := i.Addrs()
 		if err != nil {
 			return nil, fmt.Errorf("addresses of %s: %w", i.Name, err)

@@ -33,18 +33,28 @@ func TestReadFactsFixture(t *testing.T) {
 	if len(f.Neighbours) != 2 || f.Neighbours[0] != (Neighbour{IP: "10.0.0.2", MAC: "02:fc:00:00:00:05", Iface: "eth0", Flags: "0x2"}) {
 		t.Errorf("neighbours %+v", f.Neighbours)
 	}
-	// Interfaces are this test's own namespace: loopback is always there.
+	wantS := Sysctls{IPForward: 1, IPv6Forwarding: 1, RPFilterAll: 0, RPFilterDef: 1, BridgeNFCallIPTables: -1, BridgeNFCallIP6Tables: -1}
+	if f.Sysctls == nil || *f.Sysctls != wantS {
+		t.Errorf("sysctls %+v, want %+v", f.Sysctls, wantS)
+	}
+	// Interfaces are this test's own namespace (netlink): loopback is always
+	// there; its rp_filter comes from the fixture's conf/lo.
 	var lo bool
 	for _, i := range f.Interfaces {
-		lo = lo || (i.Name == "lo" && i.MTU > 0)
+		if i.Name == "lo" {
+			lo = i.MTU > 0 && i.Index > 0 && i.OperState != "" && i.Stats != nil && i.RPFilter != nil && *i.RPFilter == 2
+		}
 	}
 	if !lo {
-		t.Errorf("interfaces %+v lack lo with an MTU", f.Interfaces)
+		t.Errorf("interfaces %+v lack lo with MTU, index, operstate, counters and rp_filter 2", f.Interfaces)
 	}
 }
 
 func TestReadFactsMissingFilesAreUnknown(t *testing.T) {
 	f := ReadFacts("n", t.TempDir())
+	if f.Sysctls == nil || *f.Sysctls != (Sysctls{-1, -1, -1, -1, -1, -1}) {
+		t.Errorf("empty proc sysctls: %+v", f.Sysctls)
+	}
 	if f.Conntrack != (Usage{-1, -1}) || f.NeighGC4 != [3]int{-1, -1, -1} || len(f.Routes) != 0 || len(f.Errors) != 0 {
 		t.Errorf("empty proc: %+v", f)
 	}

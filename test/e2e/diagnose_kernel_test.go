@@ -1,0 +1,136 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os/exec"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// kernelFinding is the part of a diagnose finding these tests read.
+type kernelFinding struct {
+	Kind    string   `json:"kind"`
+	Nodes   []string `json:"nodes"`
+	Target  string   `json:"target"`
+	Family  string   `json:"family"`
+	Summary string   `json:"summary"`
+}
+
+// kernelOutput is the minimal view of `netctl diagnose -o json` these tests use.
+type kernelOutput struct {
+	Facts map[string]struct {
+		Sysctls *struct {
+			IPForward      int `json:"ipForward"`
+			IPv6Forwarding int `json:"ipv6Forwarding"`
+		} `json:"sysctls"`
+		Interfaces []struct {
+			Name      string `json:"name"`
+			Kind      string `json:"kind"`
+			Peer      int    `json:"peer"`
+			OperState string `json:"operState"`
+		} `json:"interfaces"`
+	} `json:"facts"`
+	Findings []kernelFinding `json:"findings"`
+}
+
+func diagnoseKernel(t *testing.T, c *cluster, dir string, flags ...string) (kernelOutput, run) {
+	t.Helper()
+	args := append([]string{"diagnose", "--kubeconfig", c.Kubeconfig, "-o", "json"}, flags...)
+	r := netctl(t, dir, args...)
+	var out kernelOutput
+	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
+		t.Fatalf("netctl %s: exit %d, stdout is not JSON (%v)\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.Code, err, r.Stdout, r.Stderr)
+	}
+	return out, r
+}
+
+// netnsOf returns the network namespace of node name from `status -o json`.
+func (c *cluster) netnsOf(t *testing.T, name string) string {
+	t.Helper()
+	out, err := sandbox(time.Minute, "status", "--name", c.Name, "-o", "json")
+	if err != nil {
+		t.Fatalf("sandbox status: %v\n%s", err, out)
+	}
+	var st struct {
+		Nodes []struct{ Name, Netns string }
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range st.Nodes {
+		if n.Name == name && n.Netns != "" {
+			return n.Netns
+		}
+	}
+	t.Fatalf("no netns for node %s in status:\n%s", name, out)
+	return ""
+}
+
+// inNetns runs cmd in netns ns (a namespace the sandbox created) and fails t on error.
+func inNetns(t *testing.T, ns string, cmd ...string) string {
+	t.Helper()
+	out, err := exec.Command("ip", append([]string{"netns", "exec", ns}, cmd...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip netns exec %s %s: %v\n%s", ns, strings.Join(cmd, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// setSysctl writes a sysctl inside ns and restores the old value when t ends.
+func setSysctl(t *testing.T, ns, key, value string) {
+	t.Helper()
+	old := inNetns(t, ns, "sysctl", "-n", key)
+	inNetns(t, ns, "sysctl", "-w", key+"="+value)
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "exec", ns, "sysctl", "-w", key+"="+old).CombinedOutput(); err != nil {
+			t.Errorf("restoring %s=%s in %s: %v\n%s", key, old, ns, err, out)
+		}
+	})
+}
+
+// TestDiagnoseKernel: the kernel facts (sysctls, neighbours, pod veths,
+// conntrack statistics) name exactly the node a real kernel change was made
+// on, and nothing on a healthy cluster.
+func TestDiagnoseKernel(t *testing.T) {
+	c := sharedCluster(t, "e2edx", 4, "dual")
+	names := c.nodeNames()
+	sort.Strings(names)
+	dir := t.TempDir()
+
+	t.Run("healthy", func(t *testing.T) {
+		out, r := diagnoseKernel(t, c, dir)
+		if r.Code != 0 || len(out.Findings) != 0 {
+			t.Fatalf("healthy cluster: exit %d, findings %+v\n%s", r.Code, out.Findings, r.Stderr)
+		}
+		for _, name := range names {
+			f := out.Facts[name]
+			if f.Sysctls == nil || f.Sysctls.IPForward != 1 || f.Sysctls.IPv6Forwarding != 1 {
+				t.Errorf("node %s sysctls %+v, want forwarding on in both families", name, f.Sysctls)
+			}
+		}
+	})
+
+	t.Run("ip-forward-off", func(t *testing.T) {
+		x := names[1]
+		setSysctl(t, c.netnsOf(t, x), "net.ipv4.ip_forward", "0")
+		out, r := diagnoseKernel(t, c, dir)
+		if r.Code != 1 {
+			t.Errorf("exit %d, want 1", r.Code)
+		}
+		want := []kernelFinding{{Kind: "sysctl-breaks-pod-traffic", Nodes: []string{x}, Target: "net.ipv4.ip_forward", Family: "IPv4"}}
+		var got []kernelFinding
+		for _, f := range out.Findings {
+			if !strings.Contains(f.Summary, "= 0") {
+				t.Errorf("summary lacks the breaking value: %s", f.Summary)
+			}
+			f.Summary = ""
+			got = append(got, f)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("findings %+v, want %+v", got, want)
+		}
+	})
+}
