@@ -2,10 +2,13 @@ package agent
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"syscall"
 	"testing"
 )
 
@@ -98,5 +101,37 @@ func TestFactsEndpoint(t *testing.T) {
 	defer noToken.Close()
 	if _, err := Facts(ctx, noToken.Client(), noToken.URL, ""); !errors.As(err, &he) || he.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("agent without token: %v, want 503", err)
+	}
+}
+
+func TestParseNeigh(t *testing.T) {
+	msg := func(family byte, ifindex int32, state uint16, dst, mac []byte) syscall.NetlinkMessage {
+		b := make([]byte, 12)
+		b[0] = family
+		binary.NativeEndian.PutUint32(b[4:], uint32(ifindex))
+		binary.NativeEndian.PutUint16(b[8:], state)
+		attr := func(typ uint16, v []byte) {
+			a := make([]byte, (4+len(v)+3)&^3)
+			binary.NativeEndian.PutUint16(a[0:], uint16(4+len(v)))
+			binary.NativeEndian.PutUint16(a[2:], typ)
+			copy(a[4:], v)
+			b = append(b, a...)
+		}
+		attr(ndaDst, dst)
+		if mac != nil {
+			attr(ndaLladdr, mac)
+		}
+		return syscall.NetlinkMessage{Header: syscall.NlMsghdr{Type: syscall.RTM_NEWNEIGH}, Data: b}
+	}
+	got := parseNeigh([]syscall.NetlinkMessage{
+		msg(syscall.AF_INET, 2, 0x02, []byte{10, 0, 0, 2}, []byte{2, 0, 0, 0, 0, 5}),
+		msg(syscall.AF_INET6, 2, 0x20, net.ParseIP("fd00::3").To16(), nil),
+		msg(syscall.AF_INET, 9, 0x01|0x80, []byte{10, 0, 0, 7}, nil),
+		{Header: syscall.NlMsghdr{Type: syscall.RTM_NEWLINK}, Data: make([]byte, 32)},
+	}, map[int]string{2: "eth0"})
+	want := []NeighState{{IP: "10.0.0.2", MAC: "02:00:00:00:00:05", Iface: "eth0", State: "REACHABLE"},
+		{IP: "fd00::3", Iface: "eth0", State: "FAILED"}, {IP: "10.0.0.7", State: "INCOMPLETE,PERMANENT"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v\nwant %+v", got, want)
 	}
 }

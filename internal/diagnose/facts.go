@@ -49,6 +49,7 @@ func AnalyzeFacts(nodes []kube.Node, facts map[string]agent.NodeFacts, unavailab
 			continue
 		}
 		out = append(out, sysctlFindings(n, f)...)
+		out = append(out, neighbourFindings(n, nodes, f)...)
 		if c := f.Conntrack; c.Count >= 0 && c.Max > 0 && c.Count*100 >= c.Max*nearFullPercent {
 			out = append(out, report.Finding{Kind: KindConntrackNearFull, Nodes: []string{n.Name},
 				Summary:  fmt.Sprintf("node %s: conntrack table %d%% full (%d of %d entries): new connections will be dropped", n.Name, c.Count*100/c.Max, c.Count, c.Max),

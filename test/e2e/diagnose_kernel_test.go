@@ -133,4 +133,40 @@ func TestDiagnoseKernel(t *testing.T) {
 			t.Errorf("findings %+v, want %+v", got, want)
 		}
 	})
+
+	t.Run("neighbour-failed", func(t *testing.T) {
+		x, y := names[0], names[2]
+		ns := c.netnsOf(t, x)
+		var yip string
+		for _, a := range c.node(y).IPs {
+			if a.Is4() {
+				yip = a.String()
+			}
+		}
+		// X drops every ARP reply from Y's node IP, then forgets Y: its next
+		// packet to Y leaves a neighbour entry INCOMPLETE, then FAILED.
+		inNetns(t, ns, "nft", "add table arp ndtest; add chain arp ndtest in { type filter hook input priority 0; }; add rule arp ndtest in arp saddr ip "+yip+" drop")
+		t.Cleanup(func() {
+			exec.Command("ip", "netns", "exec", ns, "nft", "delete", "table", "arp", "ndtest").Run()
+			exec.Command("ip", "-n", ns, "neigh", "flush", "to", yip).Run()
+		})
+		inNetns(t, ns, "ip", "neigh", "flush", "to", yip)
+		exec.Command("ip", "netns", "exec", ns, "ping", "-c", "2", "-W", "1", yip).Run()
+		if st := inNetns(t, ns, "ip", "neigh", "show", "to", yip); !strings.Contains(st, "FAILED") && !strings.Contains(st, "INCOMPLETE") {
+			t.Fatalf("neighbour entry of %s on %s: %q, want FAILED or INCOMPLETE", yip, x, st)
+		}
+		out, r := diagnoseKernel(t, c, dir)
+		if r.Code != 1 {
+			t.Errorf("exit %d, want 1", r.Code)
+		}
+		want := []kernelFinding{{Kind: "neighbour-failed", Nodes: []string{x, y}, Target: yip, Family: "IPv4"}}
+		var got []kernelFinding
+		for _, f := range out.Findings {
+			f.Summary = ""
+			got = append(got, f)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("findings %+v, want %+v", got, want)
+		}
+	})
 }

@@ -63,7 +63,7 @@ func newCommand(streams genericiooptions.IOStreams, collect Collector) *cobra.Co
 		Long: "Deploy the host-network agents, read each node's network facts (interfaces and\n" +
 			"MTU, IPv4/IPv6 routes, conntrack usage, neighbour table) and report findings:\n" +
 			"route-missing, mtu-mismatch, conntrack-near-full, neighbour-table-near-full,\n" +
-			"sysctl-breaks-pod-traffic,\n" +
+			"sysctl-breaks-pod-traffic, neighbour-failed,\n" +
 			"facts-unavailable.\n\n" +
 			"Exit status: 0 no finding, 1 some finding (or interrupted), 2 a usage or setup error.",
 		Example: "  netctl diagnose\n  netctl diagnose -o json --auto-clean",
