@@ -31,6 +31,11 @@ type Facts struct {
 	// Unavailable says why a node has no facts (agent not ready, or the
 	// request through the API server failed).
 	Unavailable map[string]string
+	// Pods are every pod of the cluster (all namespaces), for the rules
+	// that map a pod to its host-side veth; PodsError says why they could
+	// not be listed (those rules are then inconclusive).
+	Pods      []kube.Pod
+	PodsError string
 }
 
 // factsTimeout bounds one agent's answer (API server proxy included).
@@ -99,6 +104,9 @@ func CollectFacts(ctx context.Context, opts FactsOptions) (*Facts, error) {
 	wg.Wait()
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
+	}
+	if out.Pods, err = client.Pods(ctx, "", ""); err != nil {
+		out.PodsError = err.Error()
 	}
 	if !opts.AutoClean {
 		fmt.Fprintf(log, "agents stay in namespace %s; `netctl clean` removes them\n", opts.Namespace)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os/exec"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -33,7 +34,47 @@ type kernelOutput struct {
 			OperState string `json:"operState"`
 		} `json:"interfaces"`
 	} `json:"facts"`
-	Findings []kernelFinding `json:"findings"`
+	Findings      []kernelFinding `json:"findings"`
+	PodInterfaces []struct {
+		Node  string `json:"node"`
+		Pod   string `json:"pod"`
+		Iface string `json:"iface"`
+		Link  *struct {
+			Kind      string `json:"kind"`
+			OperState string `json:"operState"`
+		} `json:"link"`
+	} `json:"podInterfaces"`
+}
+
+// dnsPod is one CoreDNS pod as kubectl shows it.
+type dnsPod struct{ Name, Node, IPv4, IPv6 string }
+
+func (c *cluster) dnsPods(t *testing.T) []dnsPod {
+	t.Helper()
+	var pl struct {
+		Items []struct {
+			Metadata struct{ Name string }
+			Spec     struct{ NodeName string }
+			Status   struct{ PodIPs []struct{ IP string } }
+		}
+	}
+	c.kubectlJSON(t, &pl, "-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns")
+	var out []dnsPod
+	for _, it := range pl.Items {
+		p := dnsPod{Name: it.Metadata.Name, Node: it.Spec.NodeName}
+		for _, ip := range it.Status.PodIPs {
+			if !strings.Contains(ip.IP, ":") {
+				p.IPv4 = ip.IP
+			} else {
+				p.IPv6 = ip.IP
+			}
+		}
+		out = append(out, p)
+	}
+	if len(out) == 0 {
+		t.Fatal("no CoreDNS pods")
+	}
+	return out
 }
 
 func diagnoseKernel(t *testing.T, c *cluster, dir string, flags ...string) (kernelOutput, run) {
@@ -91,6 +132,21 @@ func setSysctl(t *testing.T, ns, key, value string) {
 	})
 }
 
+// ipv6Addrs lists the IPv6 addresses (CIDR) of dev in ns.
+func ipv6Addrs(t *testing.T, ns, dev string) []string {
+	t.Helper()
+	var out []string
+	for _, l := range strings.Split(inNetns(t, ns, "ip", "-6", "-o", "addr", "show", "dev", dev), "\n") {
+		f := strings.Fields(l)
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] == "inet6" {
+				out = append(out, f[i+1])
+			}
+		}
+	}
+	return out
+}
+
 // TestDiagnoseKernel: the kernel facts (sysctls, neighbours, pod veths,
 // conntrack statistics) name exactly the node a real kernel change was made
 // on, and nothing on a healthy cluster.
@@ -100,7 +156,7 @@ func TestDiagnoseKernel(t *testing.T) {
 	sort.Strings(names)
 	dir := t.TempDir()
 
-	t.Run("healthy", func(t *testing.T) {
+	healthy := func(t *testing.T) {
 		out, r := diagnoseKernel(t, c, dir)
 		if r.Code != 0 || len(out.Findings) != 0 {
 			t.Fatalf("healthy cluster: exit %d, findings %+v\n%s", r.Code, out.Findings, r.Stderr)
@@ -111,7 +167,20 @@ func TestDiagnoseKernel(t *testing.T) {
 				t.Errorf("node %s sysctls %+v, want forwarding on in both families", name, f.Sysctls)
 			}
 		}
-	})
+		// Every CoreDNS pod is matched to an up host veth on its node.
+		for _, p := range c.dnsPods(t) {
+			found := false
+			for _, v := range out.PodInterfaces {
+				if v.Pod == "kube-system/"+p.Name {
+					found = v.Node == p.Node && v.Link != nil && v.Link.Kind == "veth" && v.Link.OperState == "UP"
+				}
+			}
+			if !found {
+				t.Errorf("CoreDNS pod %s on %s not matched to an up host veth: %+v", p.Name, p.Node, out.PodInterfaces)
+			}
+		}
+	}
+	t.Run("healthy", healthy)
 
 	t.Run("ip-forward-off", func(t *testing.T) {
 		x := names[1]
@@ -169,4 +238,67 @@ func TestDiagnoseKernel(t *testing.T) {
 			t.Errorf("findings %+v, want %+v", got, want)
 		}
 	})
+
+	t.Run("pod-veth-down", func(t *testing.T) {
+		p := c.dnsPods(t)[0]
+		ns := c.netnsOf(t, p.Node)
+		// The node's host route to the pod names its veth (`PODIP dev vethX`).
+		f := strings.Fields(inNetns(t, ns, "ip", "route", "show", p.IPv4+"/32"))
+		if len(f) < 3 || f[1] != "dev" {
+			t.Fatalf("route to %s on %s: %v", p.IPv4, p.Node, f)
+		}
+		veth := f[2]
+		// Setting the link down flushes the pod's host routes: keep them
+		// to put back exactly.
+		routes := [][]string{f}
+		if p.IPv6 != "" {
+			if r6 := strings.Fields(inNetns(t, ns, "ip", "-6", "route", "show", p.IPv6+"/128")); len(r6) > 0 {
+				routes = append(routes, append([]string{"-6"}, r6...))
+			}
+		}
+		// and its IPv6 addresses (fe80::1, the pods' gateway).
+		addrs6 := ipv6Addrs(t, ns, veth)
+		inNetns(t, ns, "ip", "link", "set", veth, "down")
+		t.Cleanup(func() {
+			if out, err := exec.Command("ip", "-n", ns, "link", "set", veth, "up").CombinedOutput(); err != nil {
+				t.Errorf("restoring %s up in %s: %v\n%s", veth, ns, err, out)
+			}
+			have := ipv6Addrs(t, ns, veth)
+			for _, a := range addrs6 {
+				if !slices.Contains(have, a) {
+					if out, err := exec.Command("ip", "-n", ns, "addr", "add", a, "dev", veth, "nodad").CombinedOutput(); err != nil {
+						t.Errorf("restoring %s on %s: %v\n%s", a, veth, err, out)
+					}
+				}
+			}
+			for _, r := range routes {
+				args := []string{"-n", ns}
+				if r[0] == "-6" {
+					args, r = append(args, "-6"), r[1:]
+				}
+				args = append(append(args, "route", "replace"), r...)
+				if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+					t.Errorf("restoring route: ip %s: %v\n%s", strings.Join(args, " "), err, out)
+				}
+			}
+		})
+		out, r := diagnoseKernel(t, c, dir)
+		if r.Code != 1 {
+			t.Errorf("exit %d, want 1", r.Code)
+		}
+		want := []kernelFinding{{Kind: "pod-veth-down", Nodes: []string{p.Node}, Target: "kube-system/" + p.Name}}
+		var got []kernelFinding
+		for _, f := range out.Findings {
+			if !strings.Contains(f.Summary, veth) {
+				t.Errorf("summary does not name %s: %s", veth, f.Summary)
+			}
+			f.Summary = ""
+			got = append(got, f)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("findings %+v, want %+v", got, want)
+		}
+	})
+	// Every change above was undone: the cluster is healthy again.
+	t.Run("healthy-again", healthy)
 }

@@ -48,6 +48,9 @@ type Options struct {
 type JSONOutput struct {
 	Facts    map[string]agent.NodeFacts `json:"facts"`
 	Findings []report.Finding           `json:"findings"`
+	// PodInterfaces are the running pods matched to their host veths
+	// (absent when the pods could not be listed).
+	PodInterfaces []diagnose.PodVeth `json:"podInterfaces,omitempty"`
 }
 
 // NewCommand returns `netctl diagnose` wired to the real collector.
@@ -63,7 +66,8 @@ func newCommand(streams genericiooptions.IOStreams, collect Collector) *cobra.Co
 		Long: "Deploy the host-network agents, read each node's network facts (interfaces and\n" +
 			"MTU, IPv4/IPv6 routes, conntrack usage, neighbour table) and report findings:\n" +
 			"route-missing, mtu-mismatch, conntrack-near-full, neighbour-table-near-full,\n" +
-			"sysctl-breaks-pod-traffic, neighbour-failed,\n" +
+			"sysctl-breaks-pod-traffic, neighbour-failed, pod-veth-down, pod-veth-missing,\n" +
+			"pod-veth-mtu,\n" +
 			"facts-unavailable.\n\n" +
 			"Exit status: 0 no finding, 1 some finding (or interrupted), 2 a usage or setup error.",
 		Example: "  netctl diagnose\n  netctl diagnose -o json --auto-clean",
@@ -157,10 +161,14 @@ func (o *Options) Run(ctx context.Context) error {
 		return clierr.UsageError(err)
 	}
 	findings := diagnose.AnalyzeFacts(facts.Nodes, facts.ByNode, facts.Unavailable)
+	findings = append(findings, diagnose.AnalyzePods(facts.ByNode, facts.Pods, facts.PodsError)...)
+	if facts.PodsError != "" {
+		fmt.Fprintf(o.ErrOut, "pod interfaces not checked: %s\n", facts.PodsError)
+	}
 	if o.Output == "json" {
 		enc := json.NewEncoder(o.Out)
 		enc.SetIndent("", "  ")
-		out := JSONOutput{Facts: facts.ByNode, Findings: findings}
+		out := JSONOutput{Facts: facts.ByNode, Findings: findings, PodInterfaces: diagnose.PodVeths(facts.ByNode, facts.Pods)}
 		if out.Findings == nil {
 			out.Findings = []report.Finding{}
 		}
