@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -42,6 +43,12 @@ type NodeFacts struct {
 	// NeighStates are the IPv4 and IPv6 neighbour entries with their NUD
 	// state, from rtnetlink (as `ip neigh` and `ip -6 neigh`); nil when not read.
 	NeighStates []NeighState `json:"neighbourStates,omitempty"`
+	// ConntrackStats are the drop counters of /proc/net/stat/nf_conntrack
+	// summed over CPUs (nil: not available).
+	ConntrackStats *ConntrackStats `json:"conntrackStats,omitempty"`
+	// ConntrackDst counts entries toward the IPs the request named
+	// (GET /v1/facts?conntrackDst=IP, repeatable).
+	ConntrackDst []ConntrackDst `json:"conntrackDst,omitempty"`
 	// Errors lists the sources that could not be read (facts stay partial).
 	Errors []string `json:"errors,omitempty"`
 }
@@ -114,6 +121,12 @@ const rtfReject = 0x0200
 // the namespace of whoever mounted it, which in a container need not be the
 // agent's.
 func ReadFacts(node, procRoot string) NodeFacts {
+	return ReadFactsFor(node, procRoot, nil)
+}
+
+// ReadFactsFor is ReadFacts that also counts the conntrack entries toward
+// each of conntrackDst.
+func ReadFactsFor(node, procRoot string, conntrackDst []netip.Addr) NodeFacts {
 	f := NodeFacts{Node: node, Conntrack: Usage{-1, -1}, NeighGC4: [3]int{-1, -1, -1}, NeighGC6: [3]int{-1, -1, -1}}
 	var errs []error
 	ifs, err := readInterfaces()
@@ -152,6 +165,11 @@ func ReadFacts(node, procRoot string) NodeFacts {
 	errs = append(errs, err)
 	f.Conntrack.Count = readInt(filepath.Join(procRoot, "sys/net/netfilter/nf_conntrack_count"))
 	f.Conntrack.Max = readInt(filepath.Join(procRoot, "sys/net/netfilter/nf_conntrack_max"))
+	f.ConntrackStats, err = readConntrackStats(filepath.Join(procRoot, "net/stat/nf_conntrack"))
+	errs = append(errs, err)
+	for _, ip := range conntrackDst {
+		f.ConntrackDst = append(f.ConntrackDst, countConntrackDst(filepath.Join(procRoot, "net/nf_conntrack"), ip))
+	}
 	for i := range 3 {
 		name := fmt.Sprintf("gc_thresh%d", i+1)
 		f.NeighGC4[i] = readInt(filepath.Join(procRoot, "sys/net/ipv4/neigh/default", name))
@@ -317,13 +335,35 @@ func (s *Server) handleFacts(w http.ResponseWriter, r *http.Request) {
 	if root == "" {
 		root = "/proc"
 	}
+	var dst []netip.Addr
+	for _, v := range r.URL.Query()["conntrackDst"] {
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			http.Error(w, fmt.Sprintf("conntrackDst %q is not an IP address", v), http.StatusBadRequest)
+			return
+		}
+		dst = append(dst, a.Unmap())
+	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(ReadFacts(s.opts.Identity.Node, root))
+	json.NewEncoder(w).Encode(ReadFactsFor(s.opts.Identity.Node, root, dst))
 }
 
 // Facts fetches an agent's NodeFacts (baseURL as for StreamProbe).
 func Facts(ctx context.Context, c Doer, baseURL, token string) (NodeFacts, error) {
+	return FactsFor(ctx, c, baseURL, token, nil)
+}
+
+// FactsFor is Facts asking also for the conntrack entries toward each of
+// conntrackDst.
+func FactsFor(ctx context.Context, c Doer, baseURL, token string, conntrackDst []string) (NodeFacts, error) {
 	url := strings.TrimSuffix(baseURL, "/") + FactsPath
+	for i, ip := range conntrackDst {
+		sep := "&"
+		if i == 0 {
+			sep = "?"
+		}
+		url += sep + "conntrackDst=" + neturl.QueryEscape(ip)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return NodeFacts{}, fmt.Errorf("building facts request for %s: %w", url, err)

@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"reflect"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -36,6 +38,9 @@ func TestReadFactsFixture(t *testing.T) {
 	if len(f.Neighbours) != 2 || f.Neighbours[0] != (Neighbour{IP: "10.0.0.2", MAC: "02:fc:00:00:00:05", Iface: "eth0", Flags: "0x2"}) {
 		t.Errorf("neighbours %+v", f.Neighbours)
 	}
+	if f.ConntrackStats == nil || *f.ConntrackStats != (ConntrackStats{InsertFailed: 5, Drop: 16, EarlyDrop: 11}) {
+		t.Errorf("conntrack stats %+v, want insert_failed 3+2, drop 0x10, early_drop 1+0xa", f.ConntrackStats)
+	}
 	wantS := Sysctls{IPForward: 1, IPv6Forwarding: 1, RPFilterAll: 0, RPFilterDef: 1, BridgeNFCallIPTables: -1, BridgeNFCallIP6Tables: -1}
 	if f.Sysctls == nil || *f.Sysctls != wantS {
 		t.Errorf("sysctls %+v, want %+v", f.Sysctls, wantS)
@@ -55,6 +60,12 @@ func TestReadFactsFixture(t *testing.T) {
 
 func TestReadFactsMissingFilesAreUnknown(t *testing.T) {
 	f := ReadFacts("n", t.TempDir())
+	if f.ConntrackStats != nil {
+		t.Errorf("no stat file: %+v", f.ConntrackStats)
+	}
+	if d := ReadFactsFor("n", t.TempDir(), []netip.Addr{netip.MustParseAddr("10.96.0.10")}).ConntrackDst; len(d) != 1 || d[0].Count != -1 || !strings.Contains(d[0].Skipped, "does not exist") {
+		t.Errorf("no nf_conntrack: %+v", d)
+	}
 	if f.Sysctls == nil || *f.Sysctls != (Sysctls{-1, -1, -1, -1, -1, -1}) {
 		t.Errorf("empty proc sysctls: %+v", f.Sysctls)
 	}
@@ -81,6 +92,17 @@ func TestFactsEndpoint(t *testing.T) {
 	}
 	if f.Node != "node-1" || len(f.Routes) != 5 || f.Conntrack.Count != 1234 {
 		t.Errorf("facts over HTTP: %+v", f)
+	}
+	// Entries toward an IP: original-direction dst only (the third line
+	// has 10.96.0.10 as reply dst, not counted); IPv6 too.
+	f, err = FactsFor(ctx, srv.Client(), srv.URL, testToken, []string{"10.96.0.10", "fd00:96::a", "10.0.0.9"})
+	want := []ConntrackDst{{IP: "10.96.0.10", Count: 2}, {IP: "fd00:96::a", Count: 1}, {IP: "10.0.0.9", Count: 0}}
+	if err != nil || !reflect.DeepEqual(f.ConntrackDst, want) {
+		t.Errorf("conntrackDst: %v %+v, want %+v", err, f.ConntrackDst, want)
+	}
+	var he0 *HTTPError
+	if _, err := FactsFor(ctx, srv.Client(), srv.URL, testToken, []string{"not-an-ip"}); !errors.As(err, &he0) || he0.StatusCode != http.StatusBadRequest {
+		t.Errorf("bad conntrackDst: %v, want 400", err)
 	}
 	var he *HTTPError
 	if _, err := Facts(ctx, srv.Client(), srv.URL, "wrong"); !errors.As(err, &he) || he.StatusCode != http.StatusUnauthorized {

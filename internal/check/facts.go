@@ -21,6 +21,10 @@ type FactsOptions struct {
 	PodWait             time.Duration
 	AutoClean           bool
 	Log                 io.Writer
+	// ConntrackDst: count each node's conntrack entries toward these IPs.
+	ConntrackDst []string
+	// Node, when set, limits the collection to this one node.
+	Node string
 }
 
 // Facts is what the host-network agents reported.
@@ -91,7 +95,7 @@ func CollectFacts(ctx context.Context, opts FactsOptions) (*Facts, error) {
 			defer wg.Done()
 			fctx, cancel := context.WithTimeout(ctx, factsTimeout)
 			defer cancel()
-			f, err := agent.Facts(fctx, client.HTTP, client.PodProxyURL(opts.Namespace, a.Pod, agent.APIPortFor(opts.Port)), c.token)
+			f, err := agent.FactsFor(fctx, client.HTTP, client.PodProxyURL(opts.Namespace, a.Pod, agent.APIPortFor(opts.Port)), c.token, opts.ConntrackDst)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

@@ -153,3 +153,20 @@ func TestSysctlBridgeWithoutPodsIgnored(t *testing.T) {
 		t.Errorf("a bridge no pod route uses: %+v", fs)
 	}
 }
+
+func TestConntrackDrops(t *testing.T) {
+	nodes, facts := factsCluster()
+	f := facts["b"]
+	f.ConntrackStats = &agent.ConntrackStats{}
+	facts["b"] = f
+	if fs := AnalyzeFacts(nodes, facts, nil); len(fs) != 0 {
+		t.Errorf("zero counters (and unknown on a, c): %+v", fs)
+	}
+	f.ConntrackStats = &agent.ConntrackStats{InsertFailed: 5, EarlyDrop: 10}
+	facts["b"] = f
+	fs := AnalyzeFacts(nodes, facts, nil)
+	if len(fs) != 1 || fs[0].Kind != KindConntrackDrops || !reflect.DeepEqual(fs[0].Nodes, []string{"b"}) || fs[0].Failed != 15 ||
+		!strings.Contains(fs[0].Summary, "insert_failed 5, drop 0, early_drop 10") {
+		t.Errorf("drops on b: %+v", fs)
+	}
+}

@@ -27,6 +27,14 @@ type kernelOutput struct {
 			IPForward      int `json:"ipForward"`
 			IPv6Forwarding int `json:"ipv6Forwarding"`
 		} `json:"sysctls"`
+		ConntrackStats *struct {
+			InsertFailed, Drop, EarlyDrop uint64
+		} `json:"conntrackStats"`
+		ConntrackDst []struct {
+			IP      string `json:"ip"`
+			Count   int    `json:"count"`
+			Skipped string `json:"skipped"`
+		} `json:"conntrackDst"`
 		Interfaces []struct {
 			Name      string `json:"name"`
 			Kind      string `json:"kind"`
@@ -299,6 +307,36 @@ func TestDiagnoseKernel(t *testing.T) {
 			t.Errorf("findings %+v, want %+v", got, want)
 		}
 	})
+	t.Run("conntrack-dst", func(t *testing.T) {
+		x := names[3]
+		vip := ""
+		for _, ip := range c.DNSIPs {
+			if !strings.Contains(ip, ":") {
+				vip = ip
+			}
+		}
+		// Three UDP sockets from X's namespace to the DNS Service VIP (a
+		// sandbox address): three conntrack entries with that original dst.
+		inNetns(t, c.netnsOf(t, x), "bash", "-c", "for i in 1 2 3; do echo probe > /dev/udp/"+vip+"/53; done")
+		out, r := diagnoseKernel(t, c, dir, "--conntrack-dst", vip)
+		if r.Code != 0 || len(out.Findings) != 0 {
+			t.Errorf("exit %d, findings %+v", r.Code, out.Findings)
+		}
+		for _, name := range names {
+			d := out.Facts[name].ConntrackDst
+			if len(d) != 1 || d[0].IP != vip || d[0].Skipped != "" || d[0].Count < 0 {
+				t.Errorf("node %s conntrackDst %+v, want a count toward %s", name, d, vip)
+				continue
+			}
+			if name == x && d[0].Count < 3 {
+				t.Errorf("node %s: %d entries toward %s, want >= 3", name, d[0].Count, vip)
+			}
+			if s := out.Facts[name].ConntrackStats; s == nil {
+				t.Errorf("node %s: no conntrack stats", name)
+			}
+		}
+	})
+
 	// Every change above was undone: the cluster is healthy again.
 	t.Run("healthy-again", healthy)
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -30,14 +31,15 @@ type Collector func(ctx context.Context, opts check.FactsOptions) (*check.Facts,
 
 // Options of `netctl diagnose`.
 type Options struct {
-	Kubeconfig  string
-	Context     string
-	Namespace   string
-	ConfigFile  string
-	ImageRepo   string
-	PodWaitTime int
-	Output      string
-	AutoClean   bool
+	Kubeconfig   string
+	Context      string
+	Namespace    string
+	ConfigFile   string
+	ImageRepo    string
+	PodWaitTime  int
+	Output       string
+	AutoClean    bool
+	ConntrackDst []string
 
 	facts   check.FactsOptions
 	collect Collector
@@ -67,7 +69,7 @@ func newCommand(streams genericiooptions.IOStreams, collect Collector) *cobra.Co
 			"MTU, IPv4/IPv6 routes, conntrack usage, neighbour table) and report findings:\n" +
 			"route-missing, mtu-mismatch, conntrack-near-full, neighbour-table-near-full,\n" +
 			"sysctl-breaks-pod-traffic, neighbour-failed, pod-veth-down, pod-veth-missing,\n" +
-			"pod-veth-mtu,\n" +
+			"pod-veth-mtu, conntrack-drops,\n" +
 			"facts-unavailable.\n\n" +
 			"Exit status: 0 no finding, 1 some finding (or interrupted), 2 a usage or setup error.",
 		Example: "  netctl diagnose\n  netctl diagnose -o json --auto-clean",
@@ -88,6 +90,7 @@ func newCommand(streams genericiooptions.IOStreams, collect Collector) *cobra.Co
 	f.IntVar(&o.PodWaitTime, "pod-wait-time", config.DefaultPodWaitTime, "seconds to wait for the agents to be ready")
 	f.StringVarP(&o.Output, "output", "o", "table", "output format: table, json or html (one self-contained page)")
 	f.BoolVar(&o.AutoClean, "auto-clean", false, "delete the agents when done")
+	f.StringSliceVar(&o.ConntrackDst, "conntrack-dst", nil, "count each node's conntrack entries toward this IP (repeatable; from /proc/net/nf_conntrack, skipped with the reason where absent)")
 	return cmd
 }
 
@@ -140,10 +143,16 @@ func (o *Options) Complete(cmd *cobra.Command) error {
 	if kubeconfig != "" {
 		kubeconfig = config.ExpandPath(kubeconfig)
 	}
+	for _, ip := range o.ConntrackDst {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			return clierr.Usagef("--conntrack-dst %q is not an IP address", ip)
+		}
+	}
 	o.facts = check.FactsOptions{
 		Kubeconfig: kubeconfig, Context: kctx, Namespace: cfg.Namespace,
 		Image: deploy.Image(cfg.SrcImageRepository, cfg.Version), Port: port,
 		PodWait: time.Duration(cfg.PodWaitTime) * time.Second, AutoClean: cfg.AutoClean,
+		ConntrackDst: o.ConntrackDst,
 	}
 	return nil
 }
@@ -220,6 +229,15 @@ func writeTable(w io.Writer, facts *check.Facts, findings []report.Finding) {
 	t.SetAlignment(tablewriter.ALIGN_LEFT)
 	t.AppendBulk(ft.Rows)
 	t.Render()
+	for _, n := range facts.Nodes {
+		for _, c := range facts.ByNode[n.Name].ConntrackDst {
+			if c.Skipped != "" {
+				fmt.Fprintf(w, "conntrack entries toward %s on %s: skipped: %s\n", c.IP, n.Name, c.Skipped)
+			} else {
+				fmt.Fprintf(w, "conntrack entries toward %s on %s: %d\n", c.IP, n.Name, c.Count)
+			}
+		}
+	}
 	if len(findings) == 0 {
 		fmt.Fprintln(w, "\nFindings: none")
 		return
