@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +42,9 @@ type Facts struct {
 	// not be listed (those rules are then inconclusive).
 	Pods      []kube.Pod
 	PodsError string
+	// Only is the one node asked (--node); "" all. Nodes still lists every
+	// node: rules about one node compare it with the others' pod CIDRs and IPs.
+	Only string
 }
 
 // factsTimeout bounds one agent's answer (API server proxy included).
@@ -81,10 +86,20 @@ func CollectFacts(ctx context.Context, opts FactsOptions) (*Facts, error) {
 	}
 	fmt.Fprintf(log, "ready: %s\n", readySummary(inv, c.networks))
 
-	out := &Facts{Nodes: inv.Nodes, ByNode: map[string]agent.NodeFacts{}, Unavailable: map[string]string{}}
+	out := &Facts{Nodes: inv.Nodes, ByNode: map[string]agent.NodeFacts{}, Unavailable: map[string]string{}, Only: opts.Node}
+	if opts.Node != "" && !slices.ContainsFunc(inv.Nodes, func(n kube.Node) bool { return n.Name == opts.Node }) {
+		var names []string
+		for _, n := range inv.Nodes {
+			names = append(names, n.Name)
+		}
+		return nil, fmt.Errorf("--node %s: no such Linux node (nodes: %s)", opts.Node, strings.Join(names, ", "))
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, n := range inv.Nodes {
+		if opts.Node != "" && n.Name != opts.Node {
+			continue
+		}
 		a := inv.agent(deploy.HostNetwork, n)
 		if !a.Ready {
 			out.Unavailable[n.Name] = a.Problem

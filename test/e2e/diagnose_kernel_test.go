@@ -337,6 +337,23 @@ func TestDiagnoseKernel(t *testing.T) {
 		}
 	})
 
+	t.Run("one-node", func(t *testing.T) {
+		x, y := names[2], names[0]
+		setSysctl(t, c.netnsOf(t, x), "net.ipv6.conf.all.forwarding", "0")
+		out, r := diagnoseKernel(t, c, dir, "--node", y)
+		if r.Code != 0 || len(out.Findings) != 0 || len(out.Facts) != 1 || out.Facts[y].Sysctls == nil {
+			t.Errorf("--node %s (the fault is on %s): exit %d, findings %+v, facts of %d nodes", y, x, r.Code, out.Findings, len(out.Facts))
+		}
+		out, r = diagnoseKernel(t, c, dir, "--node", x)
+		if r.Code != 1 || len(out.Facts) != 1 || len(out.Findings) != 1 || out.Findings[0].Kind != "sysctl-breaks-pod-traffic" ||
+			!reflect.DeepEqual(out.Findings[0].Nodes, []string{x}) || out.Findings[0].Target != "net.ipv6.conf.all.forwarding" {
+			t.Errorf("--node %s: exit %d, facts of %d nodes, findings %+v", x, r.Code, len(out.Facts), out.Findings)
+		}
+		if r := netctl(t, dir, "diagnose", "--kubeconfig", c.Kubeconfig, "--node", "no-such-node"); r.Code != 2 || !strings.Contains(r.Stderr, "no-such-node") {
+			t.Errorf("unknown node: exit %d\n%s", r.Code, r.Stderr)
+		}
+	})
+
 	// Every change above was undone: the cluster is healthy again.
 	t.Run("healthy-again", healthy)
 }

@@ -40,6 +40,7 @@ type Options struct {
 	Output       string
 	AutoClean    bool
 	ConntrackDst []string
+	Node         string
 
 	facts   check.FactsOptions
 	collect Collector
@@ -72,7 +73,7 @@ func newCommand(streams genericiooptions.IOStreams, collect Collector) *cobra.Co
 			"pod-veth-mtu, conntrack-drops,\n" +
 			"facts-unavailable.\n\n" +
 			"Exit status: 0 no finding, 1 some finding (or interrupted), 2 a usage or setup error.",
-		Example: "  netctl diagnose\n  netctl diagnose -o json --auto-clean",
+		Example: "  netctl diagnose\n  netctl diagnose -o json --auto-clean\n  netctl diagnose --node worker-2 --conntrack-dst 10.96.0.10",
 		Args:    clierr.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(cmd); err != nil {
@@ -90,6 +91,7 @@ func newCommand(streams genericiooptions.IOStreams, collect Collector) *cobra.Co
 	f.IntVar(&o.PodWaitTime, "pod-wait-time", config.DefaultPodWaitTime, "seconds to wait for the agents to be ready")
 	f.StringVarP(&o.Output, "output", "o", "table", "output format: table, json or html (one self-contained page)")
 	f.BoolVar(&o.AutoClean, "auto-clean", false, "delete the agents when done")
+	f.StringVar(&o.Node, "node", "", "diagnose only this node (its facts, compared with the other nodes' pod CIDRs and IPs)")
 	f.StringSliceVar(&o.ConntrackDst, "conntrack-dst", nil, "count each node's conntrack entries toward this IP (repeatable; from /proc/net/nf_conntrack, skipped with the reason where absent)")
 	return cmd
 }
@@ -152,7 +154,7 @@ func (o *Options) Complete(cmd *cobra.Command) error {
 		Kubeconfig: kubeconfig, Context: kctx, Namespace: cfg.Namespace,
 		Image: deploy.Image(cfg.SrcImageRepository, cfg.Version), Port: port,
 		PodWait: time.Duration(cfg.PodWaitTime) * time.Second, AutoClean: cfg.AutoClean,
-		ConntrackDst: o.ConntrackDst,
+		ConntrackDst: o.ConntrackDst, Node: o.Node,
 	}
 	return nil
 }
@@ -192,10 +194,14 @@ func (o *Options) Run(ctx context.Context) error {
 		writeTable(o.Out, facts, findings)
 	}
 	if len(findings) > 0 {
-		fmt.Fprintf(o.ErrOut, "diagnose: %d finding(s) on %d node(s)\n", len(findings), len(facts.Nodes))
+		fmt.Fprintf(o.ErrOut, "diagnose: %d finding(s) (%d node(s) checked)\n", len(findings), len(facts.ByNode))
 		return clierr.Silent(clierr.Failed)
 	}
-	fmt.Fprintf(o.ErrOut, "diagnose: no finding on %d node(s)\n", len(facts.Nodes))
+	checked := len(facts.Nodes)
+	if facts.Only != "" {
+		checked = 1
+	}
+	fmt.Fprintf(o.ErrOut, "diagnose: no finding on %d node(s)\n", checked)
 	return nil
 }
 
@@ -204,6 +210,9 @@ func (o *Options) Run(ctx context.Context) error {
 func factsTable(facts *check.Facts) report.FactsTable {
 	t := report.FactsTable{Header: []string{"NODE", "MTU", "ROUTES", "CONNTRACK", "NEIGHBOURS"}}
 	for _, n := range facts.Nodes {
+		if facts.Only != "" && n.Name != facts.Only {
+			continue
+		}
 		f, ok := facts.ByNode[n.Name]
 		if !ok {
 			t.Rows = append(t.Rows, []string{n.Name, "-", "-", "-", "-"})
