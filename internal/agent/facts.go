@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -36,6 +37,18 @@ type NodeFacts struct {
 	Neighbours []Neighbour `json:"neighbours"`
 	NeighGC4   [3]int      `json:"neighGCThresh4"`
 	NeighGC6   [3]int      `json:"neighGCThresh6"`
+	// Sysctls are the forwarding, reverse-path and bridge-netfilter
+	// settings pod traffic depends on; nil from agents before they were read.
+	Sysctls *Sysctls `json:"sysctls,omitempty"`
+	// NeighStates are the IPv4 and IPv6 neighbour entries with their NUD
+	// state, from rtnetlink (as `ip neigh` and `ip -6 neigh`); nil when not read.
+	NeighStates []NeighState `json:"neighbourStates,omitempty"`
+	// ConntrackStats are the drop counters of /proc/net/stat/nf_conntrack
+	// summed over CPUs (nil: not available).
+	ConntrackStats *ConntrackStats `json:"conntrackStats,omitempty"`
+	// ConntrackDst counts entries toward the IPs the request named
+	// (GET /v1/facts?conntrackDst=IP, repeatable).
+	ConntrackDst []ConntrackDst `json:"conntrackDst,omitempty"`
 	// Errors lists the sources that could not be read (facts stay partial).
 	Errors []string `json:"errors,omitempty"`
 }
@@ -46,6 +59,30 @@ type Interface struct {
 	MTU   int      `json:"mtu"`
 	Up    bool     `json:"up"`
 	Addrs []string `json:"addrs,omitempty"` // CIDR notation
+	// From rtnetlink (absent from older agents): ifindex, link kind
+	// ("veth", "bridge", "vxlan", "" for a physical link), Peer is
+	// IFLA_LINK (a veth's peer ifindex, in the peer's namespace),
+	// OperState as `ip link` prints it, error/drop counters.
+	Index     int        `json:"index,omitempty"`
+	Kind      string     `json:"kind,omitempty"`
+	Peer      int        `json:"peer,omitempty"`
+	OperState string     `json:"operState,omitempty"`
+	Stats     *LinkStats `json:"stats,omitempty"`
+	// RPFilter is net.ipv4.conf.<name>.rp_filter (nil: unknown).
+	RPFilter *int `json:"rpFilter,omitempty"`
+}
+
+// Sysctls are node-wide settings that decide whether pod traffic is
+// forwarded at all (-1: unknown or absent).
+type Sysctls struct {
+	IPForward      int `json:"ipForward"`      // net.ipv4.ip_forward
+	IPv6Forwarding int `json:"ipv6Forwarding"` // net.ipv6.conf.all.forwarding
+	RPFilterAll    int `json:"rpFilterAll"`    // net.ipv4.conf.all.rp_filter
+	RPFilterDef    int `json:"rpFilterDefault"`
+	// BridgeNFCallIPTables is net.bridge.bridge-nf-call-iptables (-1 when
+	// br_netfilter is not loaded: the file does not exist).
+	BridgeNFCallIPTables  int `json:"bridgeNfCallIptables"`
+	BridgeNFCallIP6Tables int `json:"bridgeNfCallIp6tables"`
 }
 
 // Route is one routing table entry of the main table (IPv4) or any table
@@ -84,11 +121,41 @@ const rtfReject = 0x0200
 // the namespace of whoever mounted it, which in a container need not be the
 // agent's.
 func ReadFacts(node, procRoot string) NodeFacts {
+	return ReadFactsFor(node, procRoot, nil)
+}
+
+// ReadFactsFor is ReadFacts that also counts the conntrack entries toward
+// each of conntrackDst.
+func ReadFactsFor(node, procRoot string, conntrackDst []netip.Addr) NodeFacts {
 	f := NodeFacts{Node: node, Conntrack: Usage{-1, -1}, NeighGC4: [3]int{-1, -1, -1}, NeighGC6: [3]int{-1, -1, -1}}
 	var errs []error
 	ifs, err := readInterfaces()
 	errs = append(errs, err)
+	li, err := readLinkInfo()
+	errs = append(errs, err)
+	for i := range ifs {
+		if l, ok := li[ifs[i].Index]; ok {
+			ifs[i].Kind, ifs[i].Peer, ifs[i].OperState, ifs[i].Stats = l.kind, l.peer, l.operstate, l.stats
+		}
+		if v := readInt(filepath.Join(procRoot, "sys/net/ipv4/conf", ifs[i].Name, "rp_filter")); v >= 0 {
+			ifs[i].RPFilter = &v
+		}
+	}
 	f.Interfaces = ifs
+	names := map[int]string{}
+	for _, it := range ifs {
+		names[it.Index] = it.Name
+	}
+	f.NeighStates, err = readNeighbours(names)
+	errs = append(errs, err)
+	f.Sysctls = &Sysctls{
+		IPForward:             readInt(filepath.Join(procRoot, "sys/net/ipv4/ip_forward")),
+		IPv6Forwarding:        readInt(filepath.Join(procRoot, "sys/net/ipv6/conf/all/forwarding")),
+		RPFilterAll:           readInt(filepath.Join(procRoot, "sys/net/ipv4/conf/all/rp_filter")),
+		RPFilterDef:           readInt(filepath.Join(procRoot, "sys/net/ipv4/conf/default/rp_filter")),
+		BridgeNFCallIPTables:  readInt(filepath.Join(procRoot, "sys/net/bridge/bridge-nf-call-iptables")),
+		BridgeNFCallIP6Tables: readInt(filepath.Join(procRoot, "sys/net/bridge/bridge-nf-call-ip6tables")),
+	}
 	r4, err := readRoutes4(filepath.Join(procRoot, "net", "route"))
 	errs = append(errs, err)
 	r6, err := readRoutes6(filepath.Join(procRoot, "net", "ipv6_route"))
@@ -98,6 +165,11 @@ func ReadFacts(node, procRoot string) NodeFacts {
 	errs = append(errs, err)
 	f.Conntrack.Count = readInt(filepath.Join(procRoot, "sys/net/netfilter/nf_conntrack_count"))
 	f.Conntrack.Max = readInt(filepath.Join(procRoot, "sys/net/netfilter/nf_conntrack_max"))
+	f.ConntrackStats, err = readConntrackStats(filepath.Join(procRoot, "net/stat/nf_conntrack"))
+	errs = append(errs, err)
+	for _, ip := range conntrackDst {
+		f.ConntrackDst = append(f.ConntrackDst, countConntrackDst(filepath.Join(procRoot, "net/nf_conntrack"), ip))
+	}
 	for i := range 3 {
 		name := fmt.Sprintf("gc_thresh%d", i+1)
 		f.NeighGC4[i] = readInt(filepath.Join(procRoot, "sys/net/ipv4/neigh/default", name))
@@ -118,7 +190,7 @@ func readInterfaces() ([]Interface, error) {
 	}
 	out := make([]Interface, 0, len(ifs))
 	for _, i := range ifs {
-		it := Interface{Name: i.Name, MTU: i.MTU, Up: i.Flags&net.FlagUp != 0}
+		it := Interface{Name: i.Name, MTU: i.MTU, Up: i.Flags&net.FlagUp != 0, Index: i.Index}
 		addrs, err := i.Addrs()
 		if err != nil {
 			return nil, fmt.Errorf("addresses of %s: %w", i.Name, err)
@@ -263,13 +335,35 @@ func (s *Server) handleFacts(w http.ResponseWriter, r *http.Request) {
 	if root == "" {
 		root = "/proc"
 	}
+	var dst []netip.Addr
+	for _, v := range r.URL.Query()["conntrackDst"] {
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			http.Error(w, fmt.Sprintf("conntrackDst %q is not an IP address", v), http.StatusBadRequest)
+			return
+		}
+		dst = append(dst, a.Unmap())
+	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(ReadFacts(s.opts.Identity.Node, root))
+	json.NewEncoder(w).Encode(ReadFactsFor(s.opts.Identity.Node, root, dst))
 }
 
 // Facts fetches an agent's NodeFacts (baseURL as for StreamProbe).
 func Facts(ctx context.Context, c Doer, baseURL, token string) (NodeFacts, error) {
+	return FactsFor(ctx, c, baseURL, token, nil)
+}
+
+// FactsFor is Facts asking also for the conntrack entries toward each of
+// conntrackDst.
+func FactsFor(ctx context.Context, c Doer, baseURL, token string, conntrackDst []string) (NodeFacts, error) {
 	url := strings.TrimSuffix(baseURL, "/") + FactsPath
+	for i, ip := range conntrackDst {
+		sep := "&"
+		if i == 0 {
+			sep = "?"
+		}
+		url += sep + "conntrackDst=" + neturl.QueryEscape(ip)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return NodeFacts{}, fmt.Errorf("building facts request for %s: %w", url, err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +23,10 @@ type FactsOptions struct {
 	PodWait             time.Duration
 	AutoClean           bool
 	Log                 io.Writer
+	// ConntrackDst: count each node's conntrack entries toward these IPs.
+	ConntrackDst []string
+	// Node, when set, limits the collection to this one node.
+	Node string
 }
 
 // Facts is what the host-network agents reported.
@@ -31,6 +37,14 @@ type Facts struct {
 	// Unavailable says why a node has no facts (agent not ready, or the
 	// request through the API server failed).
 	Unavailable map[string]string
+	// Pods are every pod of the cluster (all namespaces), for the rules
+	// that map a pod to its host-side veth; PodsError says why they could
+	// not be listed (those rules are then inconclusive).
+	Pods      []kube.Pod
+	PodsError string
+	// Only is the one node asked (--node); "" all. Nodes still lists every
+	// node: rules about one node compare it with the others' pod CIDRs and IPs.
+	Only string
 }
 
 // factsTimeout bounds one agent's answer (API server proxy included).
@@ -72,10 +86,20 @@ func CollectFacts(ctx context.Context, opts FactsOptions) (*Facts, error) {
 	}
 	fmt.Fprintf(log, "ready: %s\n", readySummary(inv, c.networks))
 
-	out := &Facts{Nodes: inv.Nodes, ByNode: map[string]agent.NodeFacts{}, Unavailable: map[string]string{}}
+	out := &Facts{Nodes: inv.Nodes, ByNode: map[string]agent.NodeFacts{}, Unavailable: map[string]string{}, Only: opts.Node}
+	if opts.Node != "" && !slices.ContainsFunc(inv.Nodes, func(n kube.Node) bool { return n.Name == opts.Node }) {
+		var names []string
+		for _, n := range inv.Nodes {
+			names = append(names, n.Name)
+		}
+		return nil, fmt.Errorf("--node %s: no such Linux node (nodes: %s)", opts.Node, strings.Join(names, ", "))
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, n := range inv.Nodes {
+		if opts.Node != "" && n.Name != opts.Node {
+			continue
+		}
 		a := inv.agent(deploy.HostNetwork, n)
 		if !a.Ready {
 			out.Unavailable[n.Name] = a.Problem
@@ -86,7 +110,7 @@ func CollectFacts(ctx context.Context, opts FactsOptions) (*Facts, error) {
 			defer wg.Done()
 			fctx, cancel := context.WithTimeout(ctx, factsTimeout)
 			defer cancel()
-			f, err := agent.Facts(fctx, client.HTTP, client.PodProxyURL(opts.Namespace, a.Pod, agent.APIPortFor(opts.Port)), c.token)
+			f, err := agent.FactsFor(fctx, client.HTTP, client.PodProxyURL(opts.Namespace, a.Pod, agent.APIPortFor(opts.Port)), c.token, opts.ConntrackDst)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -99,6 +123,9 @@ func CollectFacts(ctx context.Context, opts FactsOptions) (*Facts, error) {
 	wg.Wait()
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
+	}
+	if out.Pods, err = client.Pods(ctx, "", ""); err != nil {
+		out.PodsError = err.Error()
 	}
 	if !opts.AutoClean {
 		fmt.Fprintf(log, "agents stay in namespace %s; `netctl clean` removes them\n", opts.Namespace)

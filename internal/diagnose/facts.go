@@ -20,6 +20,7 @@ const (
 	KindConntrackNearFull = "conntrack-near-full"       // conntrack entries >= 90% of nf_conntrack_max
 	KindNeighbourNearFull = "neighbour-table-near-full" // neighbour entries >= gc_thresh2 or 90% of gc_thresh3
 	KindFactsUnavailable  = "facts-unavailable"         // no facts from a node's agent
+	KindConntrackDrops    = "conntrack-drops"           // insert_failed + drop + early_drop > 0 (cumulative)
 	nearFullPercent       = 90
 )
 
@@ -47,6 +48,15 @@ func AnalyzeFacts(nodes []kube.Node, facts map[string]agent.NodeFacts, unavailab
 		f, ok := facts[n.Name]
 		if !ok {
 			continue
+		}
+		out = append(out, sysctlFindings(n, f)...)
+		out = append(out, neighbourFindings(n, nodes, f)...)
+		if s := f.ConntrackStats; s != nil && s.InsertFailed+s.Drop+s.EarlyDrop > 0 {
+			sum := s.InsertFailed + s.Drop + s.EarlyDrop
+			out = append(out, report.Finding{Kind: KindConntrackDrops, Nodes: []string{n.Name},
+				Summary: fmt.Sprintf("node %s: conntrack dropped packets: insert_failed %d, drop %d, early_drop %d (since the namespace was made): connections were lost (table full, or racing inserts such as parallel UDP DNS queries)",
+					n.Name, s.InsertFailed, s.Drop, s.EarlyDrop),
+				Evidence: "/proc/net/stat/nf_conntrack, summed over CPUs", Failed: int(sum)})
 		}
 		if c := f.Conntrack; c.Count >= 0 && c.Max > 0 && c.Count*100 >= c.Max*nearFullPercent {
 			out = append(out, report.Finding{Kind: KindConntrackNearFull, Nodes: []string{n.Name},

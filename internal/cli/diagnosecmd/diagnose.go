@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -30,14 +31,16 @@ type Collector func(ctx context.Context, opts check.FactsOptions) (*check.Facts,
 
 // Options of `netctl diagnose`.
 type Options struct {
-	Kubeconfig  string
-	Context     string
-	Namespace   string
-	ConfigFile  string
-	ImageRepo   string
-	PodWaitTime int
-	Output      string
-	AutoClean   bool
+	Kubeconfig   string
+	Context      string
+	Namespace    string
+	ConfigFile   string
+	ImageRepo    string
+	PodWaitTime  int
+	Output       string
+	AutoClean    bool
+	ConntrackDst []string
+	Node         string
 
 	facts   check.FactsOptions
 	collect Collector
@@ -48,6 +51,9 @@ type Options struct {
 type JSONOutput struct {
 	Facts    map[string]agent.NodeFacts `json:"facts"`
 	Findings []report.Finding           `json:"findings"`
+	// PodInterfaces are the running pods matched to their host veths
+	// (absent when the pods could not be listed).
+	PodInterfaces []diagnose.PodVeth `json:"podInterfaces,omitempty"`
 }
 
 // NewCommand returns `netctl diagnose` wired to the real collector.
@@ -63,9 +69,11 @@ func newCommand(streams genericiooptions.IOStreams, collect Collector) *cobra.Co
 		Long: "Deploy the host-network agents, read each node's network facts (interfaces and\n" +
 			"MTU, IPv4/IPv6 routes, conntrack usage, neighbour table) and report findings:\n" +
 			"route-missing, mtu-mismatch, conntrack-near-full, neighbour-table-near-full,\n" +
+			"sysctl-breaks-pod-traffic, neighbour-failed, pod-veth-down, pod-veth-missing,\n" +
+			"pod-veth-mtu, conntrack-drops,\n" +
 			"facts-unavailable.\n\n" +
 			"Exit status: 0 no finding, 1 some finding (or interrupted), 2 a usage or setup error.",
-		Example: "  netctl diagnose\n  netctl diagnose -o json --auto-clean",
+		Example: "  netctl diagnose\n  netctl diagnose -o json --auto-clean\n  netctl diagnose --node worker-2 --conntrack-dst 10.96.0.10",
 		Args:    clierr.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(cmd); err != nil {
@@ -83,6 +91,8 @@ func newCommand(streams genericiooptions.IOStreams, collect Collector) *cobra.Co
 	f.IntVar(&o.PodWaitTime, "pod-wait-time", config.DefaultPodWaitTime, "seconds to wait for the agents to be ready")
 	f.StringVarP(&o.Output, "output", "o", "table", "output format: table, json or html (one self-contained page)")
 	f.BoolVar(&o.AutoClean, "auto-clean", false, "delete the agents when done")
+	f.StringVar(&o.Node, "node", "", "diagnose only this node (its facts, compared with the other nodes' pod CIDRs and IPs)")
+	f.StringSliceVar(&o.ConntrackDst, "conntrack-dst", nil, "count each node's conntrack entries toward this IP (repeatable; from /proc/net/nf_conntrack, skipped with the reason where absent)")
 	return cmd
 }
 
@@ -135,10 +145,16 @@ func (o *Options) Complete(cmd *cobra.Command) error {
 	if kubeconfig != "" {
 		kubeconfig = config.ExpandPath(kubeconfig)
 	}
+	for _, ip := range o.ConntrackDst {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			return clierr.Usagef("--conntrack-dst %q is not an IP address", ip)
+		}
+	}
 	o.facts = check.FactsOptions{
 		Kubeconfig: kubeconfig, Context: kctx, Namespace: cfg.Namespace,
 		Image: deploy.Image(cfg.SrcImageRepository, cfg.Version), Port: port,
 		PodWait: time.Duration(cfg.PodWaitTime) * time.Second, AutoClean: cfg.AutoClean,
+		ConntrackDst: o.ConntrackDst, Node: o.Node,
 	}
 	return nil
 }
@@ -156,10 +172,14 @@ func (o *Options) Run(ctx context.Context) error {
 		return clierr.UsageError(err)
 	}
 	findings := diagnose.AnalyzeFacts(facts.Nodes, facts.ByNode, facts.Unavailable)
+	findings = append(findings, diagnose.AnalyzePods(facts.ByNode, facts.Pods, facts.PodsError)...)
+	if facts.PodsError != "" {
+		fmt.Fprintf(o.ErrOut, "pod interfaces not checked: %s\n", facts.PodsError)
+	}
 	if o.Output == "json" {
 		enc := json.NewEncoder(o.Out)
 		enc.SetIndent("", "  ")
-		out := JSONOutput{Facts: facts.ByNode, Findings: findings}
+		out := JSONOutput{Facts: facts.ByNode, Findings: findings, PodInterfaces: diagnose.PodVeths(facts.ByNode, facts.Pods)}
 		if out.Findings == nil {
 			out.Findings = []report.Finding{}
 		}
@@ -174,10 +194,14 @@ func (o *Options) Run(ctx context.Context) error {
 		writeTable(o.Out, facts, findings)
 	}
 	if len(findings) > 0 {
-		fmt.Fprintf(o.ErrOut, "diagnose: %d finding(s) on %d node(s)\n", len(findings), len(facts.Nodes))
+		fmt.Fprintf(o.ErrOut, "diagnose: %d finding(s) (%d node(s) checked)\n", len(findings), len(facts.ByNode))
 		return clierr.Silent(clierr.Failed)
 	}
-	fmt.Fprintf(o.ErrOut, "diagnose: no finding on %d node(s)\n", len(facts.Nodes))
+	checked := len(facts.Nodes)
+	if facts.Only != "" {
+		checked = 1
+	}
+	fmt.Fprintf(o.ErrOut, "diagnose: no finding on %d node(s)\n", checked)
 	return nil
 }
 
@@ -186,6 +210,9 @@ func (o *Options) Run(ctx context.Context) error {
 func factsTable(facts *check.Facts) report.FactsTable {
 	t := report.FactsTable{Header: []string{"NODE", "MTU", "ROUTES", "CONNTRACK", "NEIGHBOURS"}}
 	for _, n := range facts.Nodes {
+		if facts.Only != "" && n.Name != facts.Only {
+			continue
+		}
 		f, ok := facts.ByNode[n.Name]
 		if !ok {
 			t.Rows = append(t.Rows, []string{n.Name, "-", "-", "-", "-"})
@@ -211,6 +238,15 @@ func writeTable(w io.Writer, facts *check.Facts, findings []report.Finding) {
 	t.SetAlignment(tablewriter.ALIGN_LEFT)
 	t.AppendBulk(ft.Rows)
 	t.Render()
+	for _, n := range facts.Nodes {
+		for _, c := range facts.ByNode[n.Name].ConntrackDst {
+			if c.Skipped != "" {
+				fmt.Fprintf(w, "conntrack entries toward %s on %s: skipped: %s\n", c.IP, n.Name, c.Skipped)
+			} else {
+				fmt.Fprintf(w, "conntrack entries toward %s on %s: %d\n", c.IP, n.Name, c.Count)
+			}
+		}
+	}
 	if len(findings) == 0 {
 		fmt.Fprintln(w, "\nFindings: none")
 		return

@@ -165,3 +165,28 @@ func TestDiagnoseHTML(t *testing.T) {
 		t.Errorf("the page refers to other resources: %v", external)
 	}
 }
+
+func TestDiagnoseOneNode(t *testing.T) {
+	// --node b: only b's facts come back; the table shows b only and b's
+	// odd MTU is no finding (one node has no majority to differ from).
+	one := func(_ context.Context, o check.FactsOptions) (*check.Facts, error) {
+		f := twoNodes(1400)
+		for n := range f.ByNode {
+			if n != o.Node {
+				delete(f.ByNode, n)
+			}
+		}
+		f.Only = o.Node
+		return f, nil
+	}
+	out, errOut, code, opts := runCmd(t, one, "--node", "b", "--conntrack-dst", "10.96.0.10")
+	if opts.Node != "b" || len(opts.ConntrackDst) != 1 || opts.ConntrackDst[0] != "10.96.0.10" {
+		t.Errorf("options %+v", opts)
+	}
+	if code != 0 || !strings.Contains(out, "| b ") || strings.Contains(out, "| a ") || strings.Contains(out, "| c ") || !strings.Contains(errOut, "on 1 node(s)") {
+		t.Errorf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	if _, errOut, code, _ := runCmd(t, one, "--conntrack-dst", "nope"); code != 2 || !strings.Contains(errOut, "--conntrack-dst") {
+		t.Errorf("bad --conntrack-dst: exit %d %s", code, errOut)
+	}
+}
