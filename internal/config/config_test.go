@@ -269,16 +269,17 @@ func TestAgentResources(t *testing.T) {
 	}
 }
 
-// TestNetworkPolicyAndAgentAccess: both default to auto, "" means the
+// TestNetworkPolicyAndAgentAccess: networkPolicy defaults to none (auto is
+// opt-in until proven), agentAccess to auto, "" means the
 // default, and an unknown value names the field and the allowed values.
 func TestNetworkPolicyAndAgentAccess(t *testing.T) {
 	d := Default()
-	if d.NetworkPolicy != "auto" || d.AgentAccess != "auto" {
+	if d.NetworkPolicy != "none" || d.AgentAccess != "auto" {
 		t.Errorf("defaults %q %q", d.NetworkPolicy, d.AgentAccess)
 	}
 	d.NetworkPolicy, d.AgentAccess = "", ""
 	d.fillEmpty()
-	if d.NetworkPolicy != "auto" || d.AgentAccess != "auto" {
+	if d.NetworkPolicy != "none" || d.AgentAccess != "auto" {
 		t.Errorf("empty not filled: %q %q", d.NetworkPolicy, d.AgentAccess)
 	}
 	d.NetworkPolicy, d.AgentAccess = "allow", "ssh"
