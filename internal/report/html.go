@@ -27,15 +27,8 @@ func WriteHTML(w io.Writer, r *Report) error {
 	e := html.EscapeString
 	sum := Summarize(r)
 	var b strings.Builder
-	b.WriteString(`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>netctl check report</title>
-<style>`)
-	b.WriteString(MatrixCSS)
-	b.WriteString("</style>\n</head>\n<body>\n<header><h1>netctl check</h1><span>started ")
+	writeHTMLHead(&b, "netctl check report")
+	b.WriteString("<header><h1>netctl check</h1><span>started ")
 	b.WriteString(e(r.Started.UTC().Format(time.RFC3339)))
 	b.WriteString("</span></header>\n<main>\n")
 	cls := "nd-bad"
@@ -51,21 +44,7 @@ func WriteHTML(w io.Writer, r *Report) error {
 	}
 	fmt.Fprintf(&b, `<div class="nd-sum"><span>pairs <b>%d</b></span><span>succeeded <b>%d</b></span><span%s>failed <b id="nd-failed">%d</b></span><span%s>exceptions <b>%d</b></span></div>`+"\n",
 		sum.Total, sum.Succeeded, bad(sum.Failed), sum.Failed, bad(sum.Exceptions), sum.Exceptions)
-	b.WriteString(`<div class="nd-findings" id="nd-findings">`)
-	if len(r.Findings) == 0 {
-		b.WriteString(`<p class="nd-nofind">No findings.</p>`)
-	} else {
-		b.WriteString("<h2>Findings</h2><ul>")
-		for _, f := range r.Findings {
-			fmt.Fprintf(&b, `<li class="nd-finding" data-kind="%s"><code>%s</code> %s`, e(f.Kind), e(f.Kind), e(f.Summary))
-			if f.Evidence != "" {
-				fmt.Fprintf(&b, `<div class="nd-evidence">%s</div>`, e(f.Evidence))
-			}
-			b.WriteString("</li>")
-		}
-		b.WriteString("</ul>")
-	}
-	b.WriteString("</div>\n")
+	writeHTMLFindings(&b, r.Findings, false)
 	b.WriteString(htmlMatrixPart)
 	b.WriteString("<h2>Failures and exceptions</h2>\n")
 	n := 0
