@@ -2,6 +2,8 @@ package kubelet
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"sync"
 	"testing"
 
@@ -51,4 +53,24 @@ func fakeAPIWithTokens() *fake.Clientset {
 		return true, &authv1.TokenRequest{Status: authv1.TokenRequestStatus{Token: "sa-token"}}, nil
 	})
 	return client
+}
+
+// servingKubelet runs a kubelet with one node (named node-TAG, pod CIDR
+// cidr, kubelet API on 10.254.255.1:10250 inside its namespace) serving
+// TLS with a fresh test PKI; images example.com/test/server:* run this test
+// binary. It returns the node, the PKI for clients, the fake API and the
+// kubelet's context.
+func servingKubelet(t *testing.T, tag, cidr string) (Node, testPKI, *fake.Clientset, context.Context) {
+	t.Helper()
+	self, _ := os.Executable()
+	cluster := fmt.Sprintf("k%s%d", tag, os.Getpid()%100000)
+	node := testNode(t, "node-"+tag, "nd-"+cluster+"-n-"+tag, cidr)
+	run(t, "ip", "-n", node.Netns, "addr", "add", "10.254.255.1/32", "dev", "lo")
+	pki := newTestPKI(t)
+	client := fake.NewSimpleClientset()
+	cfg := Config{Nodes: []Node{node}, ClusterName: cluster, ClusterDomain: "cluster.local",
+		Images: map[string]string{"example.com/test/server:*": self}, StateDir: t.TempDir(),
+		ServingCert: pki.serverCert, ServingKey: pki.serverKey, ClientCA: pki.caFile}
+	_, ctx, _ := runKubelet(t, cfg, client)
+	return node, pki, client, ctx
 }

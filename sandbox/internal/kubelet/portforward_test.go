@@ -5,13 +5,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
@@ -24,16 +22,7 @@ import (
 // fetches a page the container serves; a closed port reports an error.
 func TestPortForward(t *testing.T) {
 	needRoot(t)
-	self, _ := os.Executable()
-	cluster := fmt.Sprintf("kp%d", os.Getpid()%100000)
-	node := testNode(t, "node-p", "nd-"+cluster+"-n-p", "10.254.3.0/24")
-	run(t, "ip", "-n", node.Netns, "addr", "add", "10.254.255.1/32", "dev", "lo")
-	pki := newTestPKI(t)
-	client := fake.NewSimpleClientset()
-	cfg := Config{Nodes: []Node{node}, ClusterName: cluster, ClusterDomain: "cluster.local",
-		Images: map[string]string{"example.com/test/server:*": self}, StateDir: t.TempDir(),
-		ServingCert: pki.serverCert, ServingKey: pki.serverKey, ClientCA: pki.caFile}
-	_, ctx, _ := runKubelet(t, cfg, client)
+	node, pki, client, ctx := servingKubelet(t, "p", "10.254.3.0/24")
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns1", UID: "pf-test-uid"},
 		Spec: corev1.PodSpec{NodeName: "node-p", TerminationGracePeriodSeconds: ptr.To[int64](1),
 			Containers: []corev1.Container{{Name: "srv", Image: "example.com/test/server:v1",

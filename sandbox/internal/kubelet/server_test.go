@@ -23,7 +23,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/utils/ptr"
@@ -112,16 +111,7 @@ func proxyIntoNetns(t *testing.T, netnsPath, addr string) string {
 // namespaces) and containerLogs.
 func TestExecAndLogs(t *testing.T) {
 	needRoot(t)
-	self, _ := os.Executable()
-	cluster := fmt.Sprintf("kx%d", os.Getpid()%100000)
-	node := testNode(t, "node-x", "nd-"+cluster+"-n-x", "10.254.2.0/24")
-	run(t, "ip", "-n", node.Netns, "addr", "add", "10.254.255.1/32", "dev", "lo")
-	pki := newTestPKI(t)
-	client := fake.NewSimpleClientset()
-	cfg := Config{Nodes: []Node{node}, ClusterName: cluster, ClusterDomain: "cluster.local",
-		Images: map[string]string{"example.com/test/server:*": self}, StateDir: t.TempDir(),
-		ServingCert: pki.serverCert, ServingKey: pki.serverKey, ClientCA: pki.caFile}
-	_, ctx, _ := runKubelet(t, cfg, client)
+	node, pki, client, ctx := servingKubelet(t, "x", "10.254.2.0/24")
 
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns1", UID: "exec-test-uid"},
 		Spec: corev1.PodSpec{NodeName: "node-x", TerminationGracePeriodSeconds: ptr.To[int64](1),
