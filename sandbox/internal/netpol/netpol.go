@@ -39,8 +39,8 @@ const (
 	// Version is the kube-router release the Makefile builds.
 	Version = "v2.1.0"
 	// Build is the version the built binary reports: Version plus the
-	// sandbox's IPv6 ipset-name fix (see hack/build-kube-router.sh).
-	Build = Version + "+netdoctor.2"
+	// sandbox's dual-stack and IPv6 fixes (see hack/build-kube-router.sh).
+	Build = Version + "+netdoctor.3"
 	// Engine names the engine in the state and in messages.
 	Engine = "kube-router " + Build + " (firewall controller)"
 	// BinaryName is the file next to netdoctor-sandbox.
