@@ -232,7 +232,7 @@ func refreshPolicies(ctx context.Context, cfg config.Config, clusters []*cluster
 			continue
 		}
 		ch, err := deploy.RefreshNetworkPolicy(ctx, c.client, deploy.PolicySpec{Namespace: cfg.Namespace, Port: port, AgentIPs: ips,
-			CustomIPs: cfg.CustomizedTargetIPList, CustomPorts: customPorts(cfg)})
+			CustomIPs: cfg.CustomizedTargetIPList, CustomPorts: customPorts(cfg), ICMP: cfg.Protocol == "icmp"})
 		if err != nil {
 			return err
 		}

@@ -274,12 +274,12 @@ func TestAgentResources(t *testing.T) {
 // default, and an unknown value names the field and the allowed values.
 func TestNetworkPolicyAndAgentAccess(t *testing.T) {
 	d := Default()
-	if d.NetworkPolicy != "none" || d.AgentAccess != "auto" {
+	if d.NetworkPolicy != "auto" || d.AgentAccess != "auto" {
 		t.Errorf("defaults %q %q", d.NetworkPolicy, d.AgentAccess)
 	}
 	d.NetworkPolicy, d.AgentAccess = "", ""
 	d.fillEmpty()
-	if d.NetworkPolicy != "none" || d.AgentAccess != "auto" {
+	if d.NetworkPolicy != "auto" || d.AgentAccess != "auto" {
 		t.Errorf("empty not filled: %q %q", d.NetworkPolicy, d.AgentAccess)
 	}
 	d.NetworkPolicy, d.AgentAccess = "allow", "ssh"

@@ -23,7 +23,7 @@ const (
 	DefaultAgentCPURequest    = "50m"
 	DefaultAgentMemoryRequest = "32Mi"
 	DefaultAgentMemoryLimit   = "128Mi"
-	DefaultNetworkPolicy      = "none"
+	DefaultNetworkPolicy      = "auto"
 	DefaultAgentAccess        = "auto"
 )
 

@@ -293,7 +293,7 @@ func apply(ctx context.Context, c *kube.Client, p Plan, log io.Writer, undo *[]f
 	// would otherwise cut them off.
 	if p.NetworkPolicy {
 		ps := p.Policy
-		ps.Namespace, ps.Port = p.Namespace, p.Port
+		ps.Namespace, ps.Port, ps.ICMP = p.Namespace, p.Port, p.RawICMP
 		created, err := applyNetworkPolicy(ctx, c, ps)
 		if err != nil {
 			return nil, fmt.Errorf("applying NetworkPolicy %s/%s in cluster %s (networkPolicy: none skips it): %w", p.Namespace, NetworkPolicyName, c.Name, err)

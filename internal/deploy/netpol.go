@@ -35,6 +35,11 @@ type PolicySpec struct {
 	// Custom are customized targets (ip, port) agents probe: egress to them.
 	CustomIPs   []string
 	CustomPorts []int
+	// ICMP: the check probes icmp. A NetworkPolicy cannot name ICMP, so the
+	// rules among agents and nodes then carry no ports, which admits every
+	// protocol between those peers (ICMP included, on the engines that apply
+	// port-less rules to all protocols: kube-router, Calico, Cilium).
+	ICMP bool
 }
 
 // AgentNetworkPolicy admits exactly the agents' traffic: ingress on the
@@ -42,14 +47,17 @@ type PolicySpec struct {
 // api port from anywhere (the API server's pod proxy and port-forwards come
 // from addresses that cannot be known; the api port is token-protected);
 // egress to the probe port of agents and nodes, to customized targets, and
-// to DNS (port 53). ICMP cannot be expressed in a NetworkPolicy: engines
-// differ in whether they pass it.
+// to DNS (port 53). ICMP cannot be expressed in a NetworkPolicy: with
+// s.ICMP the rules among agents and nodes admit every protocol instead.
 func AgentNetworkPolicy(s PolicySpec) *networkingv1.NetworkPolicy {
 	tcp, udp := corev1.ProtocolTCP, corev1.ProtocolUDP
 	port := intstr.FromInt32(int32(s.Port))
 	api := intstr.FromInt32(int32(agent.APIPortFor(s.Port)))
 	dns := intstr.FromInt32(53)
 	probePorts := []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &port}, {Protocol: &udp, Port: &port}}
+	if s.ICMP {
+		probePorts = nil // no ports: all protocols, ICMP included
+	}
 	agents := &metav1.LabelSelector{MatchLabels: map[string]string{NameLabel: AgentName}}
 	// One rule per kind of peer and family (rules are ORed, so this is the
 	// same policy): engines that compute pod sets per family (kube-router)

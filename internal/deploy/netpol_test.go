@@ -99,6 +99,30 @@ func TestAgentNetworkPolicy(t *testing.T) {
 	}
 }
 
+// TestAgentNetworkPolicyICMP: with ICMP (which a NetworkPolicy cannot name)
+// the rules among agents and nodes carry no ports, so they admit every
+// protocol between those peers; the api port, DNS and customized-target
+// rules keep theirs.
+func TestAgentNetworkPolicyICMP(t *testing.T) {
+	np := AgentNetworkPolicy(PolicySpec{Namespace: "nd", Port: 8889, ICMP: true,
+		NodeIPs: []string{"10.0.0.2", "fd00::2"}, CustomIPs: []string{"192.0.2.7"}, CustomPorts: []int{443}})
+	in, eg := np.Spec.Ingress, np.Spec.Egress
+	if len(in) != 4 || len(eg) != 5 {
+		t.Fatalf("%d ingress, %d egress rules; want 4 and 5", len(in), len(eg))
+	}
+	for i := 0; i < 3; i++ {
+		if len(in[i].Ports) != 0 || len(in[i].From) == 0 {
+			t.Errorf("ingress rule %d among agents and nodes: ports %v from %d peers; want no ports", i, in[i].Ports, len(in[i].From))
+		}
+		if len(eg[i].Ports) != 0 || len(eg[i].To) == 0 {
+			t.Errorf("egress rule %d among agents and nodes: ports %v to %d peers; want no ports", i, eg[i].Ports, len(eg[i].To))
+		}
+	}
+	if len(in[3].Ports) != 1 || len(eg[3].Ports) != 2 || len(eg[4].Ports) != 2 {
+		t.Errorf("api, dns and custom rules lost their ports: %v %v %v", in[3].Ports, eg[3].Ports, eg[4].Ports)
+	}
+}
+
 // TestApplyNetworkPolicyAndClean: Apply with NetworkPolicy creates netctl's
 // policy from the nodes' addresses; clean deletes it and keeps the user's.
 func TestApplyNetworkPolicyAndClean(t *testing.T) {
