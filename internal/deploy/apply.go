@@ -138,6 +138,10 @@ func Preflight(ctx context.Context, c *kube.Client, namespace string, extra ...N
 		if !a.namespaced {
 			where = "(cluster-wide)"
 		}
+		if a.resource == "networkpolicies" {
+			// networkPolicy: auto is the default: say how to do without it.
+			where += " (for networkPolicy: auto; --network-policy none creates no policy)"
+		}
 		lines = append(lines, fmt.Sprintf("%s cannot %s %s", who, a, where))
 	}
 	return fmt.Errorf("missing permissions in cluster %s (nothing was created):\n  %s\nask a cluster admin to grant them, or use a kubeconfig/context that has them",

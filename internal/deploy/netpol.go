@@ -29,8 +29,8 @@ type PolicySpec struct {
 	// from nodes (tunnel addresses on overlays) come from there.
 	NodeIPs, PodCIDRs []string
 	// AgentIPs are the pod-network agents' IPs once they run: admitted as
-	// ipBlocks too, so an engine slow to add new pods to a pod selector's
-	// set (kube-router) still admits them.
+	// ipBlocks too, so an engine that puts new pods into a pod selector's
+	// set late still admits them once it has programmed this update.
 	AgentIPs []string
 	// Custom are customized targets (ip, port) agents probe: egress to them.
 	CustomIPs   []string

@@ -189,7 +189,7 @@ func TestApplyNetworkPolicyNone(t *testing.T) {
 }
 
 // TestPreflightNetworkPolicy: with a policy to create, missing
-// NetworkPolicy permissions are named.
+// NetworkPolicy permissions are named, with the way to do without.
 func TestPreflightNetworkPolicy(t *testing.T) {
 	cs := fake.NewClientset()
 	allowAllExcept(cs, "create networkpolicies")
@@ -197,7 +197,7 @@ func TestPreflightNetworkPolicy(t *testing.T) {
 		t.Errorf("without policy: %v", err)
 	}
 	err := Preflight(context.Background(), client(cs), "nd", NeedNetworkPolicy)
-	if err == nil || !strings.Contains(err.Error(), "cannot create networkpolicies.networking.k8s.io") {
+	if err == nil || !strings.Contains(err.Error(), "cannot create networkpolicies.networking.k8s.io") || !strings.Contains(err.Error(), "--network-policy none") {
 		t.Errorf("with policy: %v", err)
 	}
 }

@@ -10,7 +10,8 @@ import (
 // npReport is the part of `check -o json` this test reads.
 type npReport struct {
 	Rows []struct {
-		Result, Log string
+		Result, Family, Log      string
+		SrcNodeName, DstNodeName string
 	}
 	Findings []struct {
 		Kind, Summary, Target string
@@ -19,16 +20,13 @@ type npReport struct {
 
 // TestNetworkPolicyDefaultDeny: with a default-deny (ingress and egress)
 // NetworkPolicy in the check namespace of a cluster that enforces
-// NetworkPolicy (kube-router's firewall), a check with networkPolicy none
-// fails and the finding names the default-deny policy, not the network;
-// with auto netctl creates its labelled policy, and clean removes it and
-// keeps the user's.
-//
-// Not asserted (2026-11-30): that auto makes the check pass. On the
-// sandbox's kube-router v2.1.0 it does not (cross-node IPv4 rejected, IPv6
-// dropped: kube-router leaves the policy's pod sets empty for pods created
-// after it), which is why networkPolicy defaults to none
-// (docs/configuration.md).
+// NetworkPolicy (kube-router's firewall, `up --network-policy`):
+//   - by default (networkPolicy: auto) netctl creates its labelled policy and
+//     every mode (pod, node-to-pod, pod-to-node, node) and protocol (tcp,
+//     udp, icmp; dns) passes on both families, same node and cross node;
+//   - with none the rows fail and the finding names the default-deny policy,
+//     not the network;
+//   - clean removes netctl's policy and keeps the user's.
 func TestNetworkPolicyDefaultDeny(t *testing.T) {
 	c := sharedCluster(t, "e2enp", 3, "dual", "--network-policy")
 	const ns = "e2e-np"
@@ -47,17 +45,52 @@ spec:
 `)
 	c.kubectl(t, "apply", "-f", deny)
 
-	run := func(proto, policy string) (npReport, run) {
-		r := netctl(t, dir, "check", "--kubeconfig", c.Kubeconfig, "--namespace", ns, "--mode", "pod", "--protocol", proto,
-			"--network-policy", policy, "--cmd-timeout", "2", "-o", "json", "--no-progress")
+	check := func(mode, proto string, extra ...string) (npReport, run) {
+		args := append([]string{"check", "--kubeconfig", c.Kubeconfig, "--namespace", ns, "--mode", mode, "--protocol", proto,
+			"--cmd-timeout", "2", "-o", "json", "--no-progress"}, extra...)
+		r := netctl(t, dir, args...)
 		var rep npReport
 		if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
-			t.Fatalf("%s with --network-policy %s: exit %d, stdout not JSON: %v\n%s", proto, policy, r.Code, err, r.Stderr)
+			t.Fatalf("%s: exit %d, stdout not JSON: %v\n%s", strings.Join(args, " "), r.Code, err, r.Stderr)
 		}
 		return rep, r
 	}
-	// auto: netctl's labelled policy exists while its agents run.
-	run("tcp", "auto")
+
+	// Default (auto): everything passes. The first run deploys into the
+	// default-deny namespace from nothing.
+	for _, tc := range []struct{ mode, proto string }{
+		{"pod", "tcp"}, {"pod", "udp"}, {"pod", "icmp"}, {"pod", "dns"},
+		{"node-to-pod", "tcp"}, {"node-to-pod", "udp"}, {"node-to-pod", "icmp"},
+		{"pod-to-node", "tcp"}, {"pod-to-node", "udp"}, {"pod-to-node", "icmp"},
+		{"node", "tcp"}, {"node", "udp"}, {"node", "icmp"},
+	} {
+		rep, r := check(tc.mode, tc.proto)
+		name := tc.mode + "/" + tc.proto
+		if r.Code != 0 || len(rep.Rows) == 0 {
+			t.Errorf("%s under default-deny with the default networkPolicy: exit %d, %d rows\n%s", name, r.Code, len(rep.Rows), r.Stderr)
+		}
+		// Which kinds of pair were checked: family, and same or cross node.
+		kinds := map[string]int{}
+		for _, row := range rep.Rows {
+			if row.Result != "SUCCEEDED" {
+				t.Errorf("%s: %s -> %s %s %s: %s", name, row.SrcNodeName, row.DstNodeName, row.Family, row.Result, row.Log)
+			}
+			where := "cross"
+			if row.SrcNodeName == row.DstNodeName {
+				where = "same"
+			}
+			kinds[row.Family+"/"+where]++
+		}
+		want := []string{"IPv4/same", "IPv4/cross", "IPv6/same", "IPv6/cross"}
+		if tc.proto == "dns" {
+			want = []string{"IPv4/cross", "IPv6/cross"} // dst is the cluster DNS
+		}
+		for _, k := range want {
+			if kinds[k] == 0 {
+				t.Errorf("%s: no %s-node %s row (rows by kind %v)", name, strings.Split(k, "/")[1], strings.Split(k, "/")[0], kinds)
+			}
+		}
+	}
 	if got := c.kubectl(t, "-n", ns, "get", "networkpolicy", "netdoctor-agent", "-o", "jsonpath={.metadata.labels.app\\.kubernetes\\.io/managed-by}"); got != "netctl" {
 		t.Errorf("netctl's NetworkPolicy labelled managed-by=%q", got)
 	}
@@ -66,26 +99,28 @@ spec:
 	if r := netctl(t, dir, "clean", "--kubeconfig", c.Kubeconfig, "--namespace", ns); r.Code != 0 {
 		t.Fatalf("clean: exit %d\n%s", r.Code, r.Stderr)
 	}
-	rep, r := run("tcp", "none")
-	if r.Code != 1 {
-		t.Errorf("tcp with none under default-deny: exit %d, want 1\n%s", r.Code, r.Stderr)
-	}
-	failed := 0
-	for _, row := range rep.Rows {
-		if row.Result == "FAILED" {
-			failed++
+	for _, proto := range []string{"tcp", "icmp"} {
+		rep, r := check("pod", proto, "--network-policy", "none")
+		if r.Code != 1 {
+			t.Errorf("%s with none under default-deny: exit %d, want 1\n%s", proto, r.Code, r.Stderr)
 		}
-	}
-	if failed == 0 {
-		t.Errorf("tcp with none under default-deny: no FAILED row (%d rows)", len(rep.Rows))
-	}
-	if len(rep.Findings) == 0 || rep.Findings[0].Kind != "network-policy" || !strings.Contains(rep.Findings[0].Summary, ns+"/default-deny") {
-		t.Errorf("with none, want a network-policy finding naming %s/default-deny first; findings %+v", ns, rep.Findings)
-	}
-	for _, f := range rep.Findings {
-		switch f.Kind {
-		case "node-isolated", "link-down", "scattered-failures", "inbound-blocked", "outbound-blocked":
-			t.Errorf("with none, a finding blames the network: %+v", f)
+		failed := map[string]int{}
+		for _, row := range rep.Rows {
+			if row.Result == "FAILED" && row.SrcNodeName != row.DstNodeName {
+				failed[row.Family]++
+			}
+		}
+		if failed["IPv4"] == 0 || failed["IPv6"] == 0 {
+			t.Errorf("%s with none under default-deny: cross-node FAILED rows by family %v, want both (%d rows)", proto, failed, len(rep.Rows))
+		}
+		if len(rep.Findings) == 0 || rep.Findings[0].Kind != "network-policy" || !strings.Contains(rep.Findings[0].Summary, ns+"/default-deny") {
+			t.Errorf("%s with none, want a network-policy finding naming %s/default-deny first; findings %+v", proto, ns, rep.Findings)
+		}
+		for _, f := range rep.Findings {
+			switch f.Kind {
+			case "node-isolated", "link-down", "scattered-failures", "inbound-blocked", "outbound-blocked":
+				t.Errorf("%s with none, a finding blames the network: %+v", proto, f)
+			}
 		}
 	}
 	if got := c.kubectl(t, "-n", ns, "get", "networkpolicy", "-o", "name"); strings.Contains(got, "netdoctor-agent") {
@@ -93,7 +128,9 @@ spec:
 	}
 
 	// auto again, then clean: netctl's policy goes, the user's stays.
-	run("tcp", "auto")
+	if _, r := check("pod", "tcp", "--network-policy", "auto"); r.Code != 0 {
+		t.Errorf("tcp with auto after none: exit %d\n%s", r.Code, r.Stderr)
+	}
 	if got := c.kubectl(t, "-n", ns, "get", "networkpolicy", "-o", "name"); !strings.Contains(got, "netdoctor-agent") {
 		t.Errorf("networkPolicy auto created no policy of netctl's: %s", got)
 	}
