@@ -45,10 +45,9 @@ type Config struct {
 	AgentMemoryRequest string `json:"agentMemoryRequest,omitempty"`
 	AgentMemoryLimit   string `json:"agentMemoryLimit,omitempty"`
 	AgentCPULimit      string `json:"agentCPULimit,omitempty"`
-	// NetworkPolicy: "auto" creates a NetworkPolicy in the agents'
-	// namespace that admits exactly the agents' traffic, so a default-deny
-	// namespace does not fail the check; "none" (default, until auto is
-	// proven on the sandbox's engine: docs/configuration.md) creates none.
+	// NetworkPolicy: "auto" (default) creates a NetworkPolicy in the
+	// agents' namespace that admits exactly the agents' traffic, so a
+	// default-deny namespace does not fail the check; "none" creates none.
 	NetworkPolicy string `json:"networkPolicy,omitempty"`
 	// AgentAccess is how the CLI reaches the agents' API: "auto" (default)
 	// uses the API server's pod proxy and falls back to a port-forward to

@@ -41,7 +41,7 @@ func WithPolicies(findings []report.Finding, rows []report.Row, policies []strin
 		Kind: KindNetworkPolicy,
 		Summary: fmt.Sprintf("%s %s %s the agent pods and likely blocked the failed pairs (rather than the network)",
 			what, strings.Join(policies, ", "), verb),
-		Evidence: fmt.Sprintf("%d of %d pairs FAILED and %d could not run (agent unreachable) while %s other than netctl's own %s the agents; networkPolicy: auto makes netctl admit its agents' traffic (icmp excepted: engines differ)",
+		Evidence: fmt.Sprintf("%d of %d pairs FAILED and %d could not run (agent unreachable) while %s other than netctl's own %s the agents; networkPolicy: auto (the default; none opts out) adds a policy of netctl's admitting its agents' traffic, icmp included",
 			failed, len(rows), unreachable, what, verb),
 		Target: strings.Join(policies, ","),
 		Failed: failed + unreachable,
