@@ -424,6 +424,8 @@ func undo(ctx context.Context, st *state.State, changes []state.Change) error {
 			err = KillFaultProcess(c.PID)
 		case "kube-proxy-stopped":
 			err = startKubeProxy(st, c.Node)
+		case "kube-proxy-nft-reset":
+			err = resetKubeProxyTables(ctx, c.Netns, c.Value)
 		case "sysctl":
 			err = netcfg.SetSysctls(ctx, c.Netns, []string{c.Key + "=" + c.Value})
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/netdoctor/netdoctor/sandbox/internal/cluster"
 	"github.com/netdoctor/netdoctor/sandbox/internal/netcfg"
 	"github.com/netdoctor/netdoctor/sandbox/internal/plan"
+	"github.com/netdoctor/netdoctor/sandbox/internal/state"
 )
 
 // Service-path faults (issue 12): endpoint-drop, nodeport-block,
@@ -162,6 +163,15 @@ func isKubeProxyChain(c string) bool {
 // chains and the changed Service's chains only. To make the fault
 // deterministic it first stops NODE's kube-proxy (as kube-proxy-stop);
 // remove starts it again, and its first full sync restores every rule.
+//
+// nftables mode needs one more step, found by TestServiceFaultsNFTables: a
+// restarted kube-proxy (v1.34.4) does not rewrite per-endpoint chains that
+// already exist, even in a full sync (epChainSkipUpdate: their content
+// follows from their name), so after a flush they stay empty and every
+// Service keeps failing ("connection refused" from its cluster-ips-check)
+// until its endpoints change. As an operator would, remove first deletes
+// the node's kube-proxy tables, then starts kube-proxy, which recreates them.
+// In iptables mode a restart alone restores everything.
 func (a *applier) svcRulesFlush(ctx context.Context, name string) error {
 	n, err := a.node(name)
 	if err != nil {
@@ -176,6 +186,10 @@ func (a *applier) svcRulesFlush(ctx context.Context, name string) error {
 	}
 	if a.st.IPFamily != plan.IPv4 {
 		fams = append(fams, "ip6")
+	}
+	if a.st.ProxyMode == plan.ProxyNFTables {
+		// Undone before kube-proxy starts again (changes undo in reverse).
+		a.f.Changes = append(a.f.Changes, state.Change{Netns: n.Netns, Type: "kube-proxy-nft-reset", Value: strings.Join(fams, " ")})
 	}
 	for _, fam := range fams {
 		if a.st.ProxyMode == plan.ProxyNFTables {
@@ -204,6 +218,18 @@ func (a *applier) svcRulesFlush(ctx context.Context, name string) error {
 		cmd.Stdin = strings.NewReader(in.String())
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("%s-restore in %s: %w: %s", bin, n.Netns, err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
+}
+
+// resetKubeProxyTables deletes kube-proxy's nftables tables of the given
+// families ("ip ip6") in netns; missing tables are fine.
+func resetKubeProxyTables(ctx context.Context, netns, fams string) error {
+	for _, fam := range strings.Fields(fams) {
+		out, err := exec.CommandContext(ctx, "ip", "netns", "exec", netns, "nft", "delete", "table", fam, "kube-proxy").CombinedOutput()
+		if err != nil && !strings.Contains(string(out), "No such file") {
+			return fmt.Errorf("nft delete table %s kube-proxy in %s: %w: %s", fam, netns, err, strings.TrimSpace(string(out)))
 		}
 	}
 	return nil
