@@ -44,10 +44,11 @@ type nadObject struct {
 	} `json:"spec"`
 }
 
-// sandboxError wraps a Multus error the way a kubelet reports Multus
-// failing the pod's sandbox, naming the pod as Multus does ([ns/name/uid]).
+// sandboxError wraps a Multus error the way the CNI runtime reports Multus
+// failing the pod's sandbox, naming the pod as Multus does ([ns/name/uid]);
+// the event adds the kubelet's "Failed to create pod sandbox: ".
 func sandboxError(pod *corev1.Pod, err error) error {
-	return fmt.Errorf("Failed to create pod sandbox: plugin type=\"multus\" name=\"multus-cni-network\" failed (add): Multus: [%s/%s/%s]: %w",
+	return fmt.Errorf("plugin type=\"multus\" name=\"multus-cni-network\" failed (add): Multus: [%s/%s/%s]: %w",
 		pod.Namespace, pod.Name, pod.UID, err)
 }
 
@@ -305,7 +306,7 @@ func (w *podWorker) sandboxEvent(ctx context.Context, pod *corev1.Pod, msg strin
 	ev := &corev1.Event{
 		ObjectMeta:     metav1.ObjectMeta{GenerateName: pod.Name + ".", Namespace: pod.Namespace},
 		InvolvedObject: corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
-		Reason:         "FailedCreatePodSandBox", Message: msg, Type: corev1.EventTypeWarning,
+		Reason:         "FailedCreatePodSandBox", Message: "Failed to create pod sandbox: " + msg, Type: corev1.EventTypeWarning,
 		Source:         corev1.EventSource{Component: "kubelet", Host: w.node.Name},
 		FirstTimestamp: now, LastTimestamp: now, Count: 1,
 		ReportingController: "kubelet", ReportingInstance: w.node.Name,
