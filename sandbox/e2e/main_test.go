@@ -192,13 +192,20 @@ func (e *echoEnv) deploy(ctx context.Context) error {
 		}
 		e.netns[p.Name] = ns
 	}
-	// Warm up neighbour entries and kube-proxy rules (first contact is slow).
-	wait := time.Now().Add(30 * time.Second)
-	for time.Now().Before(wait) {
-		if err := httpGet(e.netns[e.pods[0].Name], hostPort(e.svcIP(ctx, "echo", 0), 80)); err == nil {
-			break
+	// Warm up neighbour entries and wait for every kube-proxy's rules (first
+	// contact is slow; on a busy machine a kube-proxy may sync the new
+	// endpoints seconds after the pods are Ready): the ClusterIP from each
+	// pod and each node's NodePort from node 1. Tests report what still fails.
+	wait := time.Now().Add(45 * time.Second)
+	for _, p := range e.pods {
+		for time.Now().Before(wait) && httpGet(e.netns[p.Name], hostPort(e.svcIP(ctx, "echo", 0), 80)) != nil {
+			time.Sleep(300 * time.Millisecond)
 		}
-		time.Sleep(300 * time.Millisecond)
+	}
+	for _, n := range e.st.Nodes {
+		for time.Now().Before(wait) && httpGet(e.st.Nodes[0].Netns, hostPort(n.IPs[0], 30080)) != nil {
+			time.Sleep(300 * time.Millisecond)
+		}
 	}
 	return nil
 }
