@@ -108,6 +108,18 @@ func serviceHits(netns, addr string, n int) map[string]int {
 	return hits
 }
 
+// httpGetRetry is httpGet with up to three attempts: for paths that must
+// keep working, so one probe lost on a busy machine is not a failure.
+func httpGetRetry(netns, addr string) error {
+	var err error
+	for i := 0; i < 3; i++ {
+		if err = httpGet(netns, addr); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
 // kubeProxyRules reports whether NODE's kube-proxy has Service rules in
 // the kernel (nftables: rules in chain services; iptables: -A KUBE-SERVICES).
 func kubeProxyRules(t *testing.T, e *echoEnv, netns string) bool {
@@ -147,7 +159,7 @@ func testServiceFaults(t *testing.T, e *echoEnv) {
 			if hits[p1.Name] != 0 || hits[""] == 24 {
 				t.Errorf("ClusterIP %s with endpoint-drop of %s: answers by pod %v; want none from it, others answering", vip, p1.Name, hits)
 			}
-			if err := httpGet(e.netns[p0.Name], hostPort(podIPs(p1)[f], echoPort)); err != nil {
+			if err := httpGetRetry(e.netns[p0.Name], hostPort(podIPs(p1)[f], echoPort)); err != nil {
 				t.Errorf("pod IP of %s directly: %v (must still work)", p1.Name, err)
 			}
 			mustSandbox(t, "fault", "remove", "--name", name, "endpoint-drop", "default/echo", "default/"+p1.Name)
@@ -164,16 +176,16 @@ func testServiceFaults(t *testing.T, e *echoEnv) {
 			if err := httpGet(n0.Netns, hostPort(n1.IPs[f], 30080)); err == nil {
 				t.Errorf("NodePort %s:30080 answered during nodeport-block %s", n1.IPs[f], n1.Name)
 			}
-			if err := httpGet(n0.Netns, hostPort(e.st.Nodes[2].IPs[f], 30080)); err != nil {
+			if err := httpGetRetry(n0.Netns, hostPort(e.st.Nodes[2].IPs[f], 30080)); err != nil {
 				t.Errorf("NodePort of %s: %v (must still work)", e.st.Nodes[2].Name, err)
 			}
-			if err := httpGet(e.netns[p1.Name], hostPort(e.svcIP(ctx, "echo", f), 80)); err != nil {
+			if err := httpGetRetry(e.netns[p1.Name], hostPort(e.svcIP(ctx, "echo", f), 80)); err != nil {
 				t.Errorf("ClusterIP from a pod on %s: %v (must still work)", n1.Name, err)
 			}
 		}
 		mustSandbox(t, "fault", "remove", "--name", name, "nodeport-block", n1.Name)
 		for f := 0; f < 2; f++ {
-			if err := httpGet(n0.Netns, hostPort(n1.IPs[f], 30080)); err != nil {
+			if err := httpGetRetry(n0.Netns, hostPort(n1.IPs[f], 30080)); err != nil {
 				t.Errorf("NodePort %s:30080 after remove: %v", n1.IPs[f], err)
 			}
 		}
@@ -198,10 +210,10 @@ func testServiceFaults(t *testing.T, e *echoEnv) {
 			if err := httpGet(e.netns[p1.Name], vip); err == nil {
 				t.Errorf("ClusterIP %s answered from a pod on %s with its rules flushed", vip, n1.Name)
 			}
-			if err := httpGet(e.netns[p0.Name], vip); err != nil {
+			if err := httpGetRetry(e.netns[p0.Name], vip); err != nil {
 				t.Errorf("ClusterIP %s from %s: %v (must still work)", vip, n0.Name, err)
 			}
-			if err := httpGet(e.netns[p1.Name], hostPort(podIPs(p0)[f], echoPort)); err != nil {
+			if err := httpGetRetry(e.netns[p1.Name], hostPort(podIPs(p0)[f], echoPort)); err != nil {
 				t.Errorf("pod to pod from %s: %v (must still work)", n1.Name, err)
 			}
 		}
