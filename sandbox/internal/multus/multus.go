@@ -3,7 +3,8 @@
 // (k8s.v1.cni.cncf.io/networks) and writes (k8s.v1.cni.cncf.io/network-status),
 // and the subset of CNI configurations the mini-kubelet can attach: macvlan
 // and bridge with static or host-local IPAM. The kubelet does the attaching
-// (package kubelet, secondary.go); this package holds what is pure data.
+// (package kubelet, secondary.go) and package cluster installs the CRD; this
+// package holds what is pure data, so the kubelet needs no CRD client.
 //
 // The types are our own, shaped like the JSON of
 // github.com/k8snetworkplumbingwg/network-attachment-definition-client:
@@ -12,21 +13,11 @@
 package multus
 
 import (
-	"context"
-	_ "embed"
 	"encoding/json"
 	"fmt"
 	"net/netip"
 	"regexp"
 	"strings"
-	"time"
-
-	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apiext "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
-	"sigs.k8s.io/yaml"
 )
 
 // Annotations Multus reads and writes.
@@ -43,40 +34,6 @@ const (
 	// network there (e.g. "kindnet", "cbr0"); the sandbox's is this.
 	DefaultNetworkName = "netdoctor-sandbox"
 )
-
-//go:embed crd.yaml
-var crdYAML []byte
-
-// InstallCRD creates the NetworkAttachmentDefinition CRD and waits until the
-// API server serves it (Established).
-func InstallCRD(ctx context.Context, rc *rest.Config) error {
-	c, err := apiext.NewForConfig(rc)
-	if err != nil {
-		return err
-	}
-	var crd apiextv1.CustomResourceDefinition
-	if err := yaml.UnmarshalStrict(crdYAML, &crd); err != nil {
-		return fmt.Errorf("decoding the NetworkAttachmentDefinition CRD: %w", err)
-	}
-	if _, err := c.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, &crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating CRD %s: %w", CRDName, err)
-	}
-	for {
-		got, err := c.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, CRDName, metav1.GetOptions{})
-		if err == nil {
-			for _, cond := range got.Status.Conditions {
-				if cond.Type == apiextv1.Established && cond.Status == apiextv1.ConditionTrue {
-					return nil
-				}
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("CRD %s not established: %w", CRDName, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
 
 // Selection is one entry of the networks annotation (Multus's
 // NetworkSelectionElement, the fields the sandbox honours).
