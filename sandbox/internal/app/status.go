@@ -11,6 +11,7 @@ import (
 
 	"github.com/netdoctor/netdoctor/sandbox/internal/cluster"
 	"github.com/netdoctor/netdoctor/sandbox/internal/controlplane"
+	"github.com/netdoctor/netdoctor/sandbox/internal/ingress"
 	"github.com/netdoctor/netdoctor/sandbox/internal/plan"
 	"github.com/netdoctor/netdoctor/sandbox/internal/state"
 )
@@ -37,6 +38,7 @@ type Status struct {
 	UnderlayMTU  int             `json:"underlayMTU,omitempty"` // node links; 0 = 1500
 
 	NetworkPolicy string `json:"networkPolicy,omitempty"` // engine of up --network-policy
+	Ingress       string `json:"ingress,omitempty"`       // Ingress/Gateway implementation of up --ingress
 
 	// Real-cluster conditions (issue 8).
 	PodSecurity          string               `json:"podSecurity,omitempty"`
@@ -77,7 +79,7 @@ func newStatusCommand(out io.Writer) *cobra.Command {
 			}
 			st := Status{Name: s.Name, Phase: s.Phase, Slot: s.Slot, IPFamily: s.IPFamily, Kubeconfig: s.Kubeconfig,
 				APIServerURL: s.APIServerURL, Registry: s.Registry, Bridge: s.Bridge, ClusterCIDR: s.ClusterCIDR, ServiceCIDR: s.ServiceCIDR,
-				DNSIPs: s.DNSIPs, Faults: s.Faults, Peers: s.Peers, NetworkPolicy: s.NetworkPolicy,
+				DNSIPs: s.DNSIPs, Faults: s.Faults, Peers: s.Peers, NetworkPolicy: s.NetworkPolicy, Ingress: s.Ingress,
 				Overlay: s.Overlay, MTU: s.MTU, UnderlayMTU: s.UnderlayMTU(),
 				PodSecurity: s.PodSecurity, IsolatedControlPlane: s.IsolatedControlPlane, AgentlessNodes: s.AgentlessNodes}
 			for _, n := range s.Nodes {
@@ -162,6 +164,9 @@ func printStatus(out io.Writer, st Status) {
 	}
 	if st.NetworkPolicy != "" {
 		fmt.Fprintf(out, "network policy: %s\n", st.NetworkPolicy)
+	}
+	if st.Ingress != "" {
+		fmt.Fprintf(out, "ingress: %s, Service %s/%s\n", st.Ingress, ingress.Namespace, ingress.Name)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/netdoctor/netdoctor/sandbox/internal/addons"
 	"github.com/netdoctor/netdoctor/sandbox/internal/controlplane"
+	"github.com/netdoctor/netdoctor/sandbox/internal/ingress"
 	"github.com/netdoctor/netdoctor/sandbox/internal/netcfg"
 	"github.com/netdoctor/netdoctor/sandbox/internal/netpol"
 	"github.com/netdoctor/netdoctor/sandbox/internal/pki"
@@ -56,6 +57,11 @@ type UpOptions struct {
 	// (package netpol); KubeRouter is its binary (default: next to Self).
 	NetworkPolicy bool
 	KubeRouter    string
+	// Ingress runs Traefik as Ingress controller and Gateway API
+	// implementation (package ingress); Traefik is its binary (default:
+	// next to Self).
+	Ingress bool
+	Traefik string
 }
 
 // Validate checks the options without touching the machine.
@@ -103,7 +109,7 @@ func (o *UpOptions) Validate() error {
 			return fmt.Errorf("%w: --network-policy: %w", ErrBadInput, err)
 		}
 	}
-	return nil
+	return o.validateIngress()
 }
 
 // Neighbour-table limits: the defaults (128/512/1024) count entries across
@@ -381,6 +387,9 @@ func (u *upper) run(ctx context.Context) error {
 	if err := u.waitRegistry(ctx, registry); err != nil {
 		return err
 	}
+	// Traefik's image push, CRDs and objects overlap with the wait for
+	// CoreDNS and the nodes.
+	ingressReady := u.startIngress(ctx)
 	if u.o.Peer != "" {
 		if err := Peer(ctx, s, u.o.Peer); err != nil {
 			return err
@@ -401,6 +410,12 @@ func (u *upper) run(ctx context.Context) error {
 			return err
 		}
 		u.logf("kube-router synced on %d nodes: NetworkPolicies enforced", len(s.Nodes))
+	}
+	if ingressReady != nil {
+		if err := <-ingressReady; err != nil {
+			return err
+		}
+		u.logf("%s serving", ingress.Component)
 	}
 	s.Phase = "ready"
 	u.save()

@@ -50,7 +50,8 @@ type Change struct {
 	OldMTU int    `json:"oldMTU,omitempty"`
 	// "process": the fault started PID (killed on remove and by down);
 	// "kube-proxy-stopped": Node's kube-proxy (PID) was stopped, remove
-	// starts it again; "sysctl": Key in Netns was Value before.
+	// starts it again; "sysctl": Key in Netns was Value before;
+	// "scaled-down": Deployment Key ("namespace/name") had Value replicas.
 	PID   int    `json:"pid,omitempty"`
 	Node  string `json:"node,omitempty"`
 	Key   string `json:"key,omitempty"`
@@ -79,6 +80,9 @@ type State struct {
 	PodSecurity string `json:"podSecurity,omitempty"`
 	// NetworkPolicy names the NetworkPolicy engine (up --network-policy), "" = none.
 	NetworkPolicy string `json:"networkPolicy,omitempty"`
+	// Ingress names the Ingress controller and Gateway API implementation
+	// (up --ingress), "" = none.
+	Ingress string `json:"ingress,omitempty"`
 }
 
 // Peer is a link between this cluster's bridge and another cluster's bridge.
