@@ -58,7 +58,7 @@ func (r ingRoute) String() string { return r.host + r.path }
 // ingress paths (the backends' Service still answers) and its removal
 // restores them.
 func TestIngress(t *testing.T) {
-	need(t)
+	needOwnCluster(t)
 	name := os.Getenv("NETDOCTOR_E2E_PREFIX") + "e2eing"
 	sandbox("down", "--name", name)
 	t0 := time.Now()
@@ -200,7 +200,7 @@ func TestIngress(t *testing.T) {
 // TestIngressBadInput: a missing traefik binary and --traefik-binary
 // without --ingress exit 2 naming what to do, creating nothing.
 func TestIngressBadInput(t *testing.T) {
-	need(t)
+	needOwnCluster(t)
 	name := os.Getenv("NETDOCTOR_E2E_PREFIX") + "e2eingbad"
 	for _, tc := range []struct {
 		args []string
