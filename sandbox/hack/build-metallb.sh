@@ -16,18 +16,21 @@
 # github.com/metallb/frr-k8s v0.0.27, which the proxy refuses): v0.15.2 is
 # the newest release that does.
 #
-# The binaries print their version only in their startup log, so the check
-# reads the build settings (`go version -m`): the ldflags stamp MetalLB's
-# own Dockerfile sets (gitCommit, gitBranch), here gitBranch=VERSION.
+# The binaries print their version only in their startup log, and -trimpath
+# keeps -ldflags out of the build info, so the check looks for the stamp
+# this script sets where MetalLB's Dockerfile sets the git commit and branch
+# (-X .../internal/version.gitCommit=netdoctor-sandbox+VERSION): the string
+# is in the binary (sandbox/internal/metallb checks it the same way).
 set -euo pipefail
 out=${1:?usage: $0 OUT_DIR [VERSION]}
 version=${2:-v0.15.2}
 module=go.universe.tf/metallb
-stamp="-X $module/internal/version.gitCommit=netdoctor-sandbox -X $module/internal/version.gitBranch=$version"
+tag=netdoctor-sandbox+$version
+stamp="-X $module/internal/version.gitCommit=$tag -X $module/internal/version.gitBranch=$version"
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 built() { # $1 = binary: true when it was built by this script for VERSION
-  [ -x "$1" ] && go version -m "$1" 2>/dev/null | grep -qE "version\.gitBranch=${version//./\\.}[\" ]"
+  [ -x "$1" ] && grep -qaF "$tag" "$1"
 }
 if built "$out/metallb-speaker" && built "$out/metallb-controller" && [ -f "$out/metallb-native.yaml" ]; then
   echo "MetalLB $version already built: $out/metallb-speaker $out/metallb-controller"

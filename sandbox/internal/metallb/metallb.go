@@ -24,13 +24,12 @@ package metallb
 import (
 	"bytes"
 	"context"
-	"debug/buildinfo"
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -54,6 +53,8 @@ const (
 	SpeakerBinary    = "metallb-speaker"
 	ControllerBinary = "metallb-controller"
 	ManifestFile     = "metallb-native.yaml"
+	// BuildTag is the git commit hack/build-metallb.sh stamps into both binaries.
+	BuildTag = "netdoctor-sandbox+" + Version
 	// MakeTarget builds them.
 	MakeTarget = "make sandbox-metallb"
 	// Namespace is where MetalLB runs and reads its configuration.
@@ -78,12 +79,15 @@ func Dir(self string) string { return filepath.Dir(self) }
 func Check(dir string) error {
 	for _, b := range []string{SpeakerBinary, ControllerBinary} {
 		p := filepath.Join(dir, b)
-		info, err := buildinfo.ReadFile(p)
+		bin, err := os.ReadFile(p)
 		if err != nil {
-			return fmt.Errorf("%s is missing or not a Go binary (%v): run `%s` (builds MetalLB %s)", p, err, MakeTarget, Version)
+			return fmt.Errorf("%w: run `%s` (builds MetalLB %s)", err, MakeTarget, Version)
 		}
-		if !builtFor(info) {
-			return fmt.Errorf("%s is not MetalLB %s as `%s` builds it: run `%s`", p, Version, MakeTarget, MakeTarget)
+		// hack/build-metallb.sh stamps BuildTag as the git commit, where
+		// MetalLB's Dockerfile stamps its commit (-trimpath keeps -ldflags
+		// out of the build info, so the string itself is looked for).
+		if !bytes.Contains(bin, []byte(BuildTag)) {
+			return fmt.Errorf("%s is not MetalLB %s as `%s` builds it (no %q in it): run `%s`", p, Version, MakeTarget, BuildTag, MakeTarget)
 		}
 	}
 	m, err := os.ReadFile(filepath.Join(dir, ManifestFile))
@@ -96,18 +100,6 @@ func Check(dir string) error {
 		}
 	}
 	return nil
-}
-
-// builtFor reports whether hack/build-metallb.sh built the binary for
-// Version: it stamps gitBranch=VERSION as MetalLB's Dockerfile stamps the
-// branch.
-func builtFor(info *buildinfo.BuildInfo) bool {
-	for _, s := range info.Settings {
-		if s.Key == "-ldflags" && strings.Contains(s.Value+" ", "version.gitBranch="+Version+" ") {
-			return true
-		}
-	}
-	return false
 }
 
 // Images maps the manifest's images to the binaries in dir (kubelet Config.Images).
@@ -177,12 +169,13 @@ func editContainer(o *unstructured.Unstructured, fn func(map[string]any)) error 
 
 // Config returns MetalLB's configuration for the plan's pools: one
 // IPAddressPool with a range per family (a dual-stack Service needs both
-// from one pool; .0 and .255 are avoided) and an L2Advertisement of it on
+// from one pool; IPv4 .0 and .255 and the IPv6 subnet-router anycast
+// address are avoided) and an L2Advertisement of it on
 // the nodes' eth0.
 func Config(pools []string) []*unstructured.Unstructured {
 	addrs := make([]any, len(pools))
 	for i, p := range pools {
-		addrs[i] = p
+		addrs[i] = poolRange(p)
 	}
 	meta := func(kind string) map[string]any {
 		return map[string]any{"apiVersion": "metallb.io/v1beta1", "kind": kind,
@@ -193,6 +186,21 @@ func Config(pools []string) []*unstructured.Unstructured {
 	adv := meta("L2Advertisement")
 	adv["spec"] = map[string]any{"ipAddressPools": []any{PoolName}, "interfaces": []any{"eth0"}}
 	return []*unstructured.Unstructured{{Object: pool}, {Object: adv}}
+}
+
+// poolRange writes an IPv6 prefix as the range from its second address
+// (MetalLB's avoidBuggyIPs covers IPv4 only); IPv4 stays a CIDR.
+func poolRange(cidr string) string {
+	p := netip.MustParsePrefix(cidr)
+	if p.Addr().Is4() {
+		return cidr
+	}
+	first := p.Masked().Addr()
+	last := first.As16()
+	for b := p.Bits(); b < 128; b++ {
+		last[b/8] |= 0x80 >> (b % 8)
+	}
+	return first.Next().String() + "-" + netip.AddrFrom16(last).String()
 }
 
 // Install creates MetalLB's objects from the manifest in dir, then its
