@@ -55,6 +55,8 @@ func newUpCommand(out, errOut io.Writer) *cobra.Command {
 	f.IntVar(&o.VirtualNodes, "virtual-nodes", 0, "extra Ready virtual-kubelet nodes (taint virtual-kubelet.io/provider) that run no pod")
 	f.BoolVar(&o.NetworkPolicy, "network-policy", false, "enforce NetworkPolicies: kube-router's firewall controller in every node (binary kube-router next to this one: make sandbox-kube-router)")
 	f.StringVar(&o.KubeRouter, "kube-router-binary", "", "kube-router binary for --network-policy (default: kube-router next to this binary)")
+	f.BoolVar(&o.LoadBalancer, "load-balancer", false, "Services of type LoadBalancer: MetalLB in L2 mode (make sandbox-metallb) and the outside client namespace (netdoctor-sandbox outside)")
+	f.StringVar(&o.MetalLBDir, "metallb-dir", "", "directory with metallb-speaker, metallb-controller and metallb-native.yaml for --load-balancer (default: next to this binary)")
 	f.BoolVar(&o.Ingress, "ingress", false, "run Traefik as Ingress controller and Gateway API implementation (IngressClass and GatewayClass traefik; binary traefik next to this one: make sandbox-traefik)")
 	f.StringVar(&o.Traefik, "traefik-binary", "", "traefik binary for --ingress (default: traefik next to this binary, with gateway-api-crds/ beside it)")
 	cmd.MarkFlagRequired("name")

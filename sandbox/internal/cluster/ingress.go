@@ -36,7 +36,10 @@ func (u *upper) startIngress(ctx context.Context) chan error {
 	}
 	u.s.Ingress = ingress.Component
 	u.save()
-	o := ingress.Options{Binary: u.o.Traefik, Registry: u.s.Registry}
+	// With --load-balancer Traefik is exposed as real clusters expose it:
+	// a Service of type LoadBalancer, its address published in the
+	// Ingress and Gateway status.
+	o := ingress.Options{Binary: u.o.Traefik, Registry: u.s.Registry, LoadBalancer: u.o.LoadBalancer}
 	done := make(chan error, 1)
 	go func() {
 		if err := ingress.Install(ctx, u.s.Kubeconfig, o, u.logf); err != nil {

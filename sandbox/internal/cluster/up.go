@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"github.com/netdoctor/netdoctor/sandbox/internal/addons"
 	"github.com/netdoctor/netdoctor/sandbox/internal/controlplane"
 	"github.com/netdoctor/netdoctor/sandbox/internal/ingress"
+	"github.com/netdoctor/netdoctor/sandbox/internal/metallb"
 	"github.com/netdoctor/netdoctor/sandbox/internal/netcfg"
 	"github.com/netdoctor/netdoctor/sandbox/internal/netpol"
 	"github.com/netdoctor/netdoctor/sandbox/internal/pki"
@@ -57,6 +59,11 @@ type UpOptions struct {
 	// (package netpol); KubeRouter is its binary (default: next to Self).
 	NetworkPolicy bool
 	KubeRouter    string
+	// LoadBalancer installs MetalLB (package metallb) and creates the
+	// outside namespace (netcfg.CreateOutside); MetalLBDir holds its
+	// binaries and manifest (default: next to Self).
+	LoadBalancer bool
+	MetalLBDir   string
 	// Ingress runs Traefik as Ingress controller and Gateway API
 	// implementation (package ingress); Traefik is its binary (default:
 	// next to Self).
@@ -78,6 +85,9 @@ func (o *UpOptions) Validate() error {
 	}
 	if err := plan.ValidateRealism(o.PodSecurity, o.Nodes, o.WindowsNodes, o.VirtualNodes); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadInput, err)
+	}
+	if err := o.validateLoadBalancer(p); err != nil {
+		return err
 	}
 	if o.Peer == o.Name {
 		return fmt.Errorf("%w: --peer %q: a cluster cannot peer with itself", ErrBadInput, o.Peer)
@@ -190,6 +200,11 @@ func (u *upper) reserve(ctx context.Context) error {
 	if err := p.AddAgentless(u.o.WindowsNodes, u.o.VirtualNodes); err != nil {
 		return err
 	}
+	if u.o.LoadBalancer {
+		if err := p.AddLoadBalancer(); err != nil { // its pools get guards below
+			return fmt.Errorf("%w: %w", ErrBadInput, err)
+		}
+	}
 	dir := state.Dir(u.o.Name)
 	coredns := filepath.Join(filepath.Dir(u.o.Self), "netdoctor-coredns")
 	u.s = &state.State{
@@ -211,6 +226,9 @@ func (u *upper) reserve(ctx context.Context) error {
 		Registry:    fmt.Sprintf("127.0.0.1:%d", 12383+10*slot),
 		RegistryDir: filepath.Join("/dev/shm/netdoctor-sandbox", u.o.Name, "registry"),
 		Phase:       "creating",
+	}
+	if u.o.LoadBalancer {
+		maps.Copy(u.s.Images, metallb.Images(u.o.MetalLBDir))
 	}
 	u.s.PodSecurity = u.o.PodSecurity
 	u.s.APIServerURL = "https://" + hostPort(p.APIServerIP, 6443)
@@ -318,6 +336,12 @@ func (u *upper) run(ctx context.Context) error {
 		return err
 	}
 	u.logf("network: bridge %s and %d node namespaces ready", s.Bridge, len(s.Nodes))
+	if s.LoadBalancer != nil {
+		if err := netcfg.CreateOutside(ctx, &s.Plan); err != nil {
+			return err
+		}
+		u.logf("outside namespace %s (%v): routes to the node network and the LB pools %v only", s.LoadBalancer.OutsideNetns, s.LoadBalancer.OutsideIPs, s.LoadBalancer.Pools)
+	}
 	if err := controlplane.WaitFor(ctx, "etcd", 100*time.Millisecond, func(ctx context.Context) error {
 		if err := controlplane.CheckAlive(etcd); err != nil {
 			return err
@@ -384,6 +408,11 @@ func (u *upper) run(ctx context.Context) error {
 		synced = make(chan error, 1)
 		go func() { synced <- netpol.WaitSynced(ctx, &snap, controlplane.CheckAlive) }()
 	}
+	if s.LoadBalancer != nil {
+		if err := u.installMetalLB(ctx); err != nil {
+			return err
+		}
+	}
 	if err := u.waitRegistry(ctx, registry); err != nil {
 		return err
 	}
@@ -410,6 +439,12 @@ func (u *upper) run(ctx context.Context) error {
 			return err
 		}
 		u.logf("kube-router synced on %d nodes: NetworkPolicies enforced", len(s.Nodes))
+	}
+	if s.LoadBalancer != nil {
+		if err := metallb.WaitReady(ctx, client); err != nil {
+			return err
+		}
+		u.logf("MetalLB ready: controller available, speakers Ready")
 	}
 	if ingressReady != nil {
 		if err := <-ingressReady; err != nil {

@@ -42,6 +42,7 @@ var Kinds = map[string]string{
 	"kube-proxy-stop": "NODE    stop NODE's kube-proxy (its rules stay as they were, new Services get none); remove starts it again",
 	"conntrack-full":  "NODE    lower nf_conntrack_max in NODE's namespace below its count (needs a per-netns value)",
 	"host-port":       "NODE PORT [tcp|udp]  a foreign process in NODE's network namespace holds PORT on all addresses",
+	"lb-speaker-stop": "NODE    MetalLB's speaker pod leaves NODE (process stopped; up --load-balancer); remove brings it back",
 	"ingress-down":    "               the Ingress controller and Gateway (traefik, up --ingress) is scaled to zero; remove scales it back",
 }
 
@@ -66,7 +67,7 @@ func Parse(words []string) (Spec, error) {
 	s := Spec{Kind: words[0], Args: words[1:]}
 	want := map[string][2]int{"link": {2, 2}, "oneway": {2, 2}, "port": {2, 3}, "isolate": {1, 1},
 		"pod-routes": {1, 1}, "mtu": {2, 2}, "dns-down": {0, 0}, "delay": {2, 2}, "loss": {2, 2},
-		"kube-proxy-stop": {1, 1}, "conntrack-full": {1, 1}, "host-port": {2, 3},
+		"kube-proxy-stop": {1, 1}, "conntrack-full": {1, 1}, "host-port": {2, 3}, "lb-speaker-stop": {1, 1},
 		"ingress-down": {0, 0}}
 	n, ok := want[s.Kind]
 	if !ok {
@@ -109,7 +110,7 @@ func Parse(words []string) (Spec, error) {
 }
 
 func kindList() string {
-	return "link, oneway, port, isolate, pod-routes, mtu, dns-down, delay, loss, kube-proxy-stop, conntrack-full, host-port, ingress-down"
+	return "link, oneway, port, isolate, pod-routes, mtu, dns-down, delay, loss, kube-proxy-stop, conntrack-full, host-port, lb-speaker-stop, ingress-down"
 }
 
 // Find returns the active fault matching spec words or an ID.
@@ -311,6 +312,8 @@ func (a *applier) apply(ctx context.Context, sp Spec) error {
 		return a.conntrackFull(ctx, sp.Args[0])
 	case "host-port":
 		return a.hostPort(ctx, sp.Args[0], sp.Args[1], sp.Args[2])
+	case "lb-speaker-stop":
+		return a.stopSpeaker(ctx, sp.Args[0])
 	case "ingress-down":
 		return a.ingressDown(ctx)
 	case "delay":
@@ -418,6 +421,8 @@ func undo(ctx context.Context, st *state.State, changes []state.Change) error {
 			err = KillFaultProcess(c.PID)
 		case "kube-proxy-stopped":
 			err = startKubeProxy(st, c.Node)
+		case speakerStopped:
+			err = startSpeaker(ctx, st, c.Node)
 		case "sysctl":
 			err = netcfg.SetSysctls(ctx, c.Netns, []string{c.Key + "=" + c.Value})
 		case "scaled-down":

@@ -75,6 +75,8 @@ type Plan struct {
 	// IsolatedControlPlane: the host (API server) gets no routes to pod CIDRs.
 	IsolatedControlPlane bool            `json:"isolatedControlPlane,omitempty"`
 	AgentlessNodes       []AgentlessNode `json:"agentlessNodes,omitempty"` // Windows and virtual nodes
+	// LoadBalancer: MetalLB pools and the outside client (up --load-balancer; loadbalancer.go).
+	LoadBalancer *LoadBalancer `json:"loadBalancer,omitempty"`
 }
 
 // Overlay modes and their constants.
