@@ -50,23 +50,47 @@ type ingRoute struct{ host, path string }
 
 func (r ingRoute) String() string { return r.host + r.path }
 
-// TestIngress brings up its own 2-node dual-stack cluster with --ingress and
-// checks, on the real Traefik: an Ingress and an HTTPRoute to a Service
-// with 2 backends reach both backends by host and path from a pod, through
-// Traefik's Service (ClusterIP) and its NodePorts, over IPv4 and IPv6;
-// unknown hosts and paths get Traefik's 404; ingress-down breaks exactly the
-// ingress paths (the backends' Service still answers) and its removal
-// restores them.
+// TestIngress brings up its own 2-node dual-stack cluster with --ingress
+// (Traefik behind a NodePort Service) and runs ingressScenario on it.
 func TestIngress(t *testing.T) {
 	needOwnCluster(t)
-	name := os.Getenv("NETDOCTOR_E2E_PREFIX") + "e2eing"
+	ingressScenario(t, os.Getenv("NETDOCTOR_E2E_PREFIX")+"e2eing", false)
+}
+
+// TestIngressLoadBalancer does the same with --load-balancer --ingress:
+// Traefik behind a LoadBalancer Service (MetalLB), reached also from the
+// outside namespace, its address published in Ingress and Gateway status.
+func TestIngressLoadBalancer(t *testing.T) {
+	needOwnCluster(t)
+	ingressScenario(t, os.Getenv("NETDOCTOR_E2E_PREFIX")+"e2einglb", true)
+}
+
+// ingressVantage is a client namespace and the addresses of Traefik's
+// Service it should reach Traefik through.
+type ingressVantage struct {
+	what, netns string
+	doors       []string
+}
+
+// ingressScenario checks, on the real Traefik: an Ingress and an HTTPRoute
+// to a Service with 2 backends reach both backends by host and path from a
+// pod (through Traefik's ClusterIPs, NodePorts and, with lb, LoadBalancer
+// addresses) and with lb from the outside namespace (LoadBalancer
+// addresses and NodePorts), over IPv4 and IPv6; unknown hosts and paths
+// get Traefik's 404; ingress-down breaks exactly the ingress paths (the
+// backends' Service still answers) and its removal restores them.
+func ingressScenario(t *testing.T, name string, lb bool) {
 	sandbox("down", "--name", name)
-	t0 := time.Now()
-	r := sandbox("up", "--name", name, "--nodes", "2", "--ip-family", "dual", "--ingress", "--timeout", "5m")
-	if r.code != 0 {
-		t.Fatalf("up --ingress: exit %d\n%s", r.code, r.stderr)
+	args := []string{"up", "--name", name, "--nodes", "2", "--ip-family", "dual", "--ingress", "--timeout", "5m"}
+	if lb {
+		args = append(args, "--load-balancer")
 	}
-	t.Logf("up --ingress (2 nodes, dual) in %s", time.Since(t0).Round(100*time.Millisecond))
+	t0 := time.Now()
+	r := sandbox(args...)
+	if r.code != 0 {
+		t.Fatalf("%v: exit %d\n%s", args, r.code, r.stderr)
+	}
+	t.Logf("up %s (2 nodes, dual) in %s", strings.Join(args[7:], " "), time.Since(t0).Round(100*time.Millisecond))
 	t.Cleanup(func() {
 		if r := sandbox("down", "--name", name); r.code != 0 {
 			t.Errorf("down: exit %d: %s", r.code, r.stderr)
@@ -106,26 +130,45 @@ func TestIngress(t *testing.T) {
 	}
 
 	backends := ingBackends(t, ctx, c, s)
-	client := backends[0] // a pod: the vantage point of every probe
+	client := backends[0] // a pod: the in-cluster vantage point
 	ingObjects(t, ctx, c, dyn)
 
 	tsvc, err := c.CoreV1().Services("traefik").Get(ctx, "traefik", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tsvc.Spec.Type != corev1.ServiceTypeNodePort || len(tsvc.Spec.ClusterIPs) != 2 || tsvc.Spec.Ports[0].NodePort == 0 {
-		t.Fatalf("traefik Service: type %s, clusterIPs %v, ports %+v: want a dual-stack NodePort", tsvc.Spec.Type, tsvc.Spec.ClusterIPs, tsvc.Spec.Ports)
+	wantType := corev1.ServiceTypeNodePort
+	if lb {
+		wantType = corev1.ServiceTypeLoadBalancer
 	}
-	// Traefik's front doors: its Service's ClusterIPs and each node's
-	// NodePort, both families.
-	var doors []string
+	if tsvc.Spec.Type != wantType || len(tsvc.Spec.ClusterIPs) != 2 || tsvc.Spec.Ports[0].NodePort == 0 {
+		t.Fatalf("traefik Service: type %s, clusterIPs %v, ports %+v: want a dual-stack %s", tsvc.Spec.Type, tsvc.Spec.ClusterIPs, tsvc.Spec.Ports, wantType)
+	}
+	// Traefik's front doors: its Service's ClusterIPs, each node's
+	// NodePort and the LoadBalancer addresses, both families.
+	var clusterIPs, nodePorts, lbIPs []string
 	for _, ip := range tsvc.Spec.ClusterIPs {
-		doors = append(doors, hostPort(ip, 80))
+		clusterIPs = append(clusterIPs, hostPort(ip, 80))
 	}
 	for _, n := range s.Nodes {
 		for _, ip := range n.IPs {
-			doors = append(doors, hostPort(ip, int(tsvc.Spec.Ports[0].NodePort)))
+			nodePorts = append(nodePorts, hostPort(ip, int(tsvc.Spec.Ports[0].NodePort)))
 		}
+	}
+	var lbAddrs []string
+	for _, in := range tsvc.Status.LoadBalancer.Ingress {
+		lbIPs = append(lbIPs, hostPort(in.IP, 80))
+		lbAddrs = append(lbAddrs, in.IP)
+	}
+	sort.Strings(lbAddrs)
+	vantages := []ingressVantage{{"pod " + client.name, client.netns, append(append(clusterIPs, nodePorts...), lbIPs...)}}
+	if lb {
+		if len(lbIPs) != 2 {
+			t.Fatalf("traefik Service LoadBalancer addresses %v: want one per family", lbAddrs)
+		}
+		vantages = append(vantages, ingressVantage{"outside", s.LoadBalancer.OutsideNetns, append(append([]string{}, lbIPs...), nodePorts...)})
+	} else if len(lbIPs) != 0 {
+		t.Errorf("NodePort Service has LoadBalancer addresses %v", lbAddrs)
 	}
 	routes := []ingRoute{{ingHost, ingPath + "/a"}, {gwHost, gwPath + "/b"}}
 	want := map[string]bool{}
@@ -135,30 +178,36 @@ func TestIngress(t *testing.T) {
 	// Each route reaches both backends through every door (Traefik balances
 	// over the endpoints round robin; the first requests may precede
 	// Traefik's first sync of the new objects).
-	for _, d := range doors {
-		for _, rt := range routes {
-			seen, err := ingReach(client.netns, d, rt, len(want), 30*time.Second)
-			if err != nil {
-				t.Errorf("%s via %s: %v", rt, d, err)
-				continue
+	for _, v := range vantages {
+		for _, d := range v.doors {
+			for _, rt := range routes {
+				seen, err := ingReach(v.netns, d, rt, len(want), 30*time.Second)
+				if err != nil {
+					t.Errorf("from %s: %s via %s: %v", v.what, rt, d, err)
+					continue
+				}
+				if fmt.Sprint(seen) != fmt.Sprint(sortedKeys(want)) {
+					t.Errorf("from %s: %s via %s reached backends %v, want %v", v.what, rt, d, seen, sortedKeys(want))
+				}
 			}
-			if fmt.Sprint(seen) != fmt.Sprint(sortedKeys(want)) {
-				t.Errorf("%s via %s reached backends %v, want %v", rt, d, seen, sortedKeys(want))
+		}
+		// Host and path both matter: each wrong one gets Traefik's 404.
+		for _, rt := range []ingRoute{{ingHost, gwPath}, {gwHost, ingPath}, {"other.test", ingPath}, {ingHost, "/"}} {
+			for _, d := range v.doors[:2] {
+				if code, _, err := ingGet(v.netns, d, rt); err != nil || code != http.StatusNotFound {
+					t.Errorf("from %s: %s via %s: status %d (%v), want 404 from traefik", v.what, rt, d, code, err)
+				}
 			}
 		}
 	}
-	// Host and path both matter: each wrong one gets Traefik's 404.
-	for _, rt := range []ingRoute{{ingHost, gwPath}, {gwHost, ingPath}, {"other.test", ingPath}, {ingHost, "/"}} {
-		for _, d := range doors[:2] {
-			if code, _, err := ingGet(client.netns, d, rt); err != nil || code != http.StatusNotFound {
-				t.Errorf("%s via %s: status %d (%v), want 404 from traefik", rt, d, code, err)
-			}
-		}
-	}
-	// Traefik wrote the HTTPRoute's status: accepted by its gateway.
+	// Traefik wrote the HTTPRoute's status (accepted by its gateway) and,
+	// with a load balancer, its address into the Ingress and the Gateway.
 	hr, err := dyn.Resource(httpRouteGVR).Namespace(ingNamespace).Get(ctx, "shop", metav1.GetOptions{})
 	if err != nil || !hasParentCondition(hr, "Accepted") {
 		t.Errorf("HTTPRoute shop not Accepted by its parent: %v %v", err, hr)
+	}
+	if lb {
+		ingressStatusAddrs(t, ctx, c, dyn, lbAddrs)
 	}
 
 	// ingress-down: every ingress door fails, the backends' Service works.
@@ -172,10 +221,12 @@ func TestIngress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range doors {
-		for _, rt := range routes {
-			if code, pod, err := ingGet(client.netns, d, rt); err == nil {
-				t.Errorf("ingress-down: %s via %s still answered %d from %q", rt, d, code, pod)
+	for _, v := range vantages {
+		for _, d := range v.doors {
+			for _, rt := range routes {
+				if code, pod, err := ingGet(v.netns, d, rt); err == nil {
+					t.Errorf("ingress-down: from %s: %s via %s still answered %d from %q", v.what, rt, d, code, pod)
+				}
 			}
 		}
 	}
@@ -187,14 +238,51 @@ func TestIngress(t *testing.T) {
 	t2 := time.Now()
 	mustSandbox(t, "fault", "remove", "--name", name, "ingress-down")
 	t.Logf("fault remove ingress-down took %s", time.Since(t2).Round(10*time.Millisecond))
-	for _, d := range doors {
-		for _, rt := range routes {
-			if _, err := ingReach(client.netns, d, rt, len(want), 20*time.Second); err != nil {
-				t.Errorf("after remove: %s via %s: %v", rt, d, err)
+	for _, v := range vantages {
+		for _, d := range v.doors {
+			for _, rt := range routes {
+				if _, err := ingReach(v.netns, d, rt, len(want), 20*time.Second); err != nil {
+					t.Errorf("after remove: from %s: %s via %s: %v", v.what, rt, d, err)
+				}
 			}
 		}
 	}
 	guardsHold(t, s)
+}
+
+// ingressStatusAddrs waits until Traefik published the LoadBalancer
+// addresses want (sorted) in the Ingress's and the Gateway's status.
+func ingressStatusAddrs(t *testing.T, ctx context.Context, c kubernetes.Interface, dyn dynamic.Interface, want []string) {
+	t.Helper()
+	var gotIng, gotGw []string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		gotIng, gotGw = nil, nil
+		if ing, err := c.NetworkingV1().Ingresses(ingNamespace).Get(ctx, "shop", metav1.GetOptions{}); err == nil {
+			for _, in := range ing.Status.LoadBalancer.Ingress {
+				gotIng = append(gotIng, in.IP)
+			}
+		}
+		if gw, err := dyn.Resource(gatewayGVR).Namespace("traefik").Get(ctx, "traefik", metav1.GetOptions{}); err == nil {
+			addrs, _, _ := unstructured.NestedSlice(gw.Object, "status", "addresses")
+			for _, a := range addrs {
+				m, _ := a.(map[string]any)
+				if v, ok := m["value"].(string); ok {
+					gotGw = append(gotGw, v)
+				}
+			}
+		}
+		sort.Strings(gotIng)
+		sort.Strings(gotGw)
+		if fmt.Sprint(gotIng) == fmt.Sprint(want) && fmt.Sprint(gotGw) == fmt.Sprint(want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("status addresses: Ingress %v, Gateway %v; want the LoadBalancer's %v in both", gotIng, gotGw, want)
+			return
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
 }
 
 // TestIngressBadInput: a missing traefik binary and --traefik-binary
