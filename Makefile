@@ -97,6 +97,23 @@ sandbox: sandbox-kube-router
 sandbox-kube-router: ## $(OUT)/kube-router $(KUBE_ROUTER_VERSION) for `up --network-policy` (skipped when built; cold ~2-4 min)
 	GOOS=$(GOOS) GOARCH=$(GOARCH) sandbox/hack/build-kube-router.sh $(OUT) $(KUBE_ROUTER_VERSION)
 
+# MetalLB (speaker, controller and its manifest) is the LoadBalancer of `up
+# --load-balancer` (sandbox only, never shipped: see sandbox/README.md).
+METALLB_VERSION := v0.15.2
+.PHONY: sandbox-metallb
+sandbox: sandbox-metallb
+sandbox-metallb: ## $(OUT)/metallb-{speaker,controller} $(METALLB_VERSION) for `up --load-balancer` (skipped when built; cold ~TODO min)
+	GOOS=$(GOOS) GOARCH=$(GOARCH) sandbox/hack/build-metallb.sh $(OUT) $(METALLB_VERSION)
+
+# Traefik is the Ingress controller and Gateway API implementation of `up
+# --ingress` (sandbox only, never shipped: see sandbox/README.md); the build
+# also copies the Gateway API CRDs its go.mod pins to $(OUT)/gateway-api-crds.
+TRAEFIK_VERSION := v3.6.12
+.PHONY: sandbox-traefik
+sandbox: sandbox-traefik
+sandbox-traefik: ## $(OUT)/traefik $(TRAEFIK_VERSION) + Gateway API CRDs for `up --ingress` (skipped when built; cold ~8-15 min)
+	GOOS=$(GOOS) GOARCH=$(GOARCH) sandbox/hack/build-traefik.sh $(OUT) $(TRAEFIK_VERSION)
+
 sandbox-kubectl: sandbox ## $(OUT)/kubectl: the sandbox binary as kubectl v1.34.4 (for machines without kubectl)
 	ln -sf netdoctor-sandbox $(OUT)/kubectl
 

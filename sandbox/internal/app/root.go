@@ -86,6 +86,7 @@ func NewRootCommand(out, errOut io.Writer) *cobra.Command {
 		newKubeletCommand(),
 		newEchoCommand(),
 		newHoldPortCommand(out),
+		newOutsideCommand(),
 		&cobra.Command{
 			Use:                "component NAME ARGS...",
 			Short:              "Run kube-apiserver, kube-controller-manager, kube-scheduler or kube-proxy",

@@ -11,6 +11,8 @@ import (
 
 	"github.com/netdoctor/netdoctor/sandbox/internal/cluster"
 	"github.com/netdoctor/netdoctor/sandbox/internal/controlplane"
+	"github.com/netdoctor/netdoctor/sandbox/internal/ingress"
+	"github.com/netdoctor/netdoctor/sandbox/internal/metallb"
 	"github.com/netdoctor/netdoctor/sandbox/internal/plan"
 	"github.com/netdoctor/netdoctor/sandbox/internal/state"
 )
@@ -36,14 +38,24 @@ type Status struct {
 	MTU          int             `json:"mtu,omitempty"`         // pod/overlay MTU; 0 = 1500
 	UnderlayMTU  int             `json:"underlayMTU,omitempty"` // node links; 0 = 1500
 
-	NetworkPolicy string        `json:"networkPolicy,omitempty"` // engine of up --network-policy
-	ProxyMode     string        `json:"proxyMode"`               // kube-proxy mode: iptables or nftables
-	Segment       *plan.Segment `json:"segment,omitempty"`       // second segment of up --multus
+	NetworkPolicy string              `json:"networkPolicy,omitempty"` // engine of up --network-policy
+	ProxyMode     string              `json:"proxyMode"`               // kube-proxy mode: iptables or nftables
+	Segment       *plan.Segment       `json:"segment,omitempty"`       // second segment of up --multus
+	LoadBalancer  *StatusLoadBalancer `json:"loadBalancer,omitempty"`  // up --load-balancer
+	Ingress       string              `json:"ingress,omitempty"`       // Ingress/Gateway implementation of up --ingress
 
 	// Real-cluster conditions (issue 8).
 	PodSecurity          string               `json:"podSecurity,omitempty"`
 	IsolatedControlPlane bool                 `json:"isolatedControlPlane,omitempty"`
 	AgentlessNodes       []plan.AgentlessNode `json:"agentlessNodes,omitempty"`
+}
+
+// StatusLoadBalancer is the load balancer of up --load-balancer.
+type StatusLoadBalancer struct {
+	Component    string   `json:"component"`
+	Pools        []string `json:"pools"`
+	OutsideNetns string   `json:"outsideNetns"`
+	OutsideIPs   []string `json:"outsideIPs"`
 }
 
 // StatusNode is one node in Status.
@@ -79,12 +91,15 @@ func newStatusCommand(out io.Writer) *cobra.Command {
 			}
 			st := Status{Name: s.Name, Phase: s.Phase, Slot: s.Slot, IPFamily: s.IPFamily, Kubeconfig: s.Kubeconfig,
 				APIServerURL: s.APIServerURL, Registry: s.Registry, Bridge: s.Bridge, ClusterCIDR: s.ClusterCIDR, ServiceCIDR: s.ServiceCIDR,
-				DNSIPs: s.DNSIPs, Faults: s.Faults, Peers: s.Peers, NetworkPolicy: s.NetworkPolicy,
+				DNSIPs: s.DNSIPs, Faults: s.Faults, Peers: s.Peers, NetworkPolicy: s.NetworkPolicy, Ingress: s.Ingress,
 				Overlay: s.Overlay, MTU: s.MTU, UnderlayMTU: s.UnderlayMTU(),
 				PodSecurity: s.PodSecurity, IsolatedControlPlane: s.IsolatedControlPlane, AgentlessNodes: s.AgentlessNodes,
 				ProxyMode: s.ProxyMode, Segment: s.Segment}
 			if st.ProxyMode == "" {
 				st.ProxyMode = plan.ProxyIPTables
+			}
+			if lb := s.LoadBalancer; lb != nil {
+				st.LoadBalancer = &StatusLoadBalancer{Component: metallb.Component, Pools: lb.Pools, OutsideNetns: lb.OutsideNetns, OutsideIPs: lb.OutsideIPs}
 			}
 			for _, n := range s.Nodes {
 				st.Nodes = append(st.Nodes, StatusNode{Name: n.Name, Netns: n.Netns, IPs: n.IPs, PodCIDRs: n.PodCIDRs, Zone: n.Zone})
@@ -173,6 +188,12 @@ func printStatus(out io.Writer, st Status) {
 	if st.Segment != nil {
 		fmt.Fprintf(out, "multus: CRD network-attachment-definitions.k8s.cni.cncf.io, second segment %s (%s in every node), ranges %s\n",
 			st.Segment.Bridge, plan.SegmentNodeLink, strings.Join(st.Segment.Ranges, " "))
+	}
+	if lb := st.LoadBalancer; lb != nil {
+		fmt.Fprintf(out, "load balancer: %s, pools %s; outside client %s (%s)\n", lb.Component, strings.Join(lb.Pools, ", "), lb.OutsideNetns, strings.Join(lb.OutsideIPs, ", "))
+	}
+	if st.Ingress != "" {
+		fmt.Fprintf(out, "ingress: %s, Service %s/%s\n", st.Ingress, ingress.Namespace, ingress.Name)
 	}
 }
 

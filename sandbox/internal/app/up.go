@@ -57,6 +57,10 @@ func newUpCommand(out, errOut io.Writer) *cobra.Command {
 	f.StringVar(&o.KubeRouter, "kube-router-binary", "", "kube-router binary for --network-policy (default: kube-router next to this binary)")
 	f.StringVar(&o.ProxyMode, "proxy-mode", plan.ProxyIPTables, "kube-proxy mode: iptables or nftables (ipvs: this kernel has no IPVS)")
 	f.BoolVar(&o.Multus, "multus", false, "Multus model: NetworkAttachmentDefinition CRD, a second segment (bridge, eth1 in every node) and secondary pod interfaces from k8s.v1.cni.cncf.io/networks")
+	f.BoolVar(&o.LoadBalancer, "load-balancer", false, "Services of type LoadBalancer: MetalLB in L2 mode (make sandbox-metallb) and the outside client namespace (netdoctor-sandbox outside)")
+	f.StringVar(&o.MetalLBDir, "metallb-dir", "", "directory with metallb-speaker, metallb-controller and metallb-native.yaml for --load-balancer (default: next to this binary)")
+	f.BoolVar(&o.Ingress, "ingress", false, "run Traefik as Ingress controller and Gateway API implementation (IngressClass and GatewayClass traefik; binary traefik next to this one: make sandbox-traefik)")
+	f.StringVar(&o.Traefik, "traefik-binary", "", "traefik binary for --ingress (default: traefik next to this binary, with gateway-api-crds/ beside it)")
 	cmd.MarkFlagRequired("name")
 	return cmd
 }

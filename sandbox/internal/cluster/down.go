@@ -21,7 +21,8 @@ import (
 )
 
 // Namespaces returns every network namespace of cluster name: its nodes
-// ("nd-<name>-n<i>") and the kubelet's pods ("nd-<name>-p-<id>").
+// ("nd-<name>-n<i>"), the kubelet's pods ("nd-<name>-p-<id>") and the
+// outside client ("nd-<name>-outside", up --load-balancer).
 func Namespaces(name string) ([]string, error) {
 	all, err := netcfg.NetnsList()
 	if err != nil {
@@ -30,7 +31,7 @@ func Namespaces(name string) ([]string, error) {
 	p := plan.Plan{Name: name}
 	var out []string
 	for _, n := range all {
-		if isNodeNetns(n, p.NodeNetnsPrefix()) || strings.HasPrefix(n, p.PodNetnsPrefix()) {
+		if isNodeNetns(n, p.NodeNetnsPrefix()) || strings.HasPrefix(n, p.PodNetnsPrefix()) || n == plan.OutsideNetnsName(name) {
 			out = append(out, n)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,6 +21,8 @@ import (
 
 	"github.com/netdoctor/netdoctor/sandbox/internal/addons"
 	"github.com/netdoctor/netdoctor/sandbox/internal/controlplane"
+	"github.com/netdoctor/netdoctor/sandbox/internal/ingress"
+	"github.com/netdoctor/netdoctor/sandbox/internal/metallb"
 	"github.com/netdoctor/netdoctor/sandbox/internal/netcfg"
 	"github.com/netdoctor/netdoctor/sandbox/internal/netpol"
 	"github.com/netdoctor/netdoctor/sandbox/internal/pki"
@@ -60,6 +63,16 @@ type UpOptions struct {
 	// Multus model (second segment, NetworkAttachmentDefinition CRD).
 	ProxyMode string
 	Multus    bool
+	// LoadBalancer installs MetalLB (package metallb) and creates the
+	// outside namespace (netcfg.CreateOutside); MetalLBDir holds its
+	// binaries and manifest (default: next to Self).
+	LoadBalancer bool
+	MetalLBDir   string
+	// Ingress runs Traefik as Ingress controller and Gateway API
+	// implementation (package ingress); Traefik is its binary (default:
+	// next to Self).
+	Ingress bool
+	Traefik string
 }
 
 // Validate checks the options without touching the machine.
@@ -79,6 +92,9 @@ func (o *UpOptions) Validate() error {
 	}
 	if err := plan.ValidateProxyMode(o.ProxyMode); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadInput, err)
+	}
+	if err := o.validateLoadBalancer(p); err != nil {
+		return err
 	}
 	if o.Peer == o.Name {
 		return fmt.Errorf("%w: --peer %q: a cluster cannot peer with itself", ErrBadInput, o.Peer)
@@ -110,7 +126,7 @@ func (o *UpOptions) Validate() error {
 			return fmt.Errorf("%w: --network-policy: %w", ErrBadInput, err)
 		}
 	}
-	return nil
+	return o.validateIngress()
 }
 
 // Neighbour-table limits: the defaults (128/512/1024) count entries across
@@ -195,6 +211,11 @@ func (u *upper) reserve(ctx context.Context) error {
 	if err := p.AddAgentless(u.o.WindowsNodes, u.o.VirtualNodes); err != nil {
 		return err
 	}
+	if u.o.LoadBalancer {
+		if err := p.AddLoadBalancer(); err != nil { // its pools get guards below
+			return fmt.Errorf("%w: %w", ErrBadInput, err)
+		}
+	}
 	dir := state.Dir(u.o.Name)
 	coredns := filepath.Join(filepath.Dir(u.o.Self), "netdoctor-coredns")
 	u.s = &state.State{
@@ -216,6 +237,9 @@ func (u *upper) reserve(ctx context.Context) error {
 		Registry:    fmt.Sprintf("127.0.0.1:%d", 12383+10*slot),
 		RegistryDir: filepath.Join("/dev/shm/netdoctor-sandbox", u.o.Name, "registry"),
 		Phase:       "creating",
+	}
+	if u.o.LoadBalancer {
+		maps.Copy(u.s.Images, metallb.Images(u.o.MetalLBDir))
 	}
 	u.s.PodSecurity = u.o.PodSecurity
 	u.s.APIServerURL = "https://" + hostPort(p.APIServerIP, 6443)
@@ -326,6 +350,12 @@ func (u *upper) run(ctx context.Context) error {
 	if err := u.createSegment(ctx); err != nil {
 		return err
 	}
+	if s.LoadBalancer != nil {
+		if err := netcfg.CreateOutside(ctx, &s.Plan); err != nil {
+			return err
+		}
+		u.logf("outside namespace %s (%v): routes to the node network and the LB pools %v only", s.LoadBalancer.OutsideNetns, s.LoadBalancer.OutsideIPs, s.LoadBalancer.Pools)
+	}
 	if err := controlplane.WaitFor(ctx, "etcd", 100*time.Millisecond, func(ctx context.Context) error {
 		if err := controlplane.CheckAlive(etcd); err != nil {
 			return err
@@ -392,9 +422,17 @@ func (u *upper) run(ctx context.Context) error {
 		synced = make(chan error, 1)
 		go func() { synced <- netpol.WaitSynced(ctx, &snap, controlplane.CheckAlive) }()
 	}
+	if s.LoadBalancer != nil {
+		if err := u.installMetalLB(ctx); err != nil {
+			return err
+		}
+	}
 	if err := u.waitRegistry(ctx, registry); err != nil {
 		return err
 	}
+	// Traefik's image push, CRDs and objects overlap with the wait for
+	// CoreDNS and the nodes.
+	ingressReady := u.startIngress(ctx)
 	if u.o.Peer != "" {
 		if err := Peer(ctx, s, u.o.Peer); err != nil {
 			return err
@@ -418,6 +456,18 @@ func (u *upper) run(ctx context.Context) error {
 			return err
 		}
 		u.logf("kube-router synced on %d nodes: NetworkPolicies enforced", len(s.Nodes))
+	}
+	if s.LoadBalancer != nil {
+		if err := metallb.WaitReady(ctx, client); err != nil {
+			return err
+		}
+		u.logf("MetalLB ready: controller available, speakers Ready")
+	}
+	if ingressReady != nil {
+		if err := <-ingressReady; err != nil {
+			return err
+		}
+		u.logf("%s serving", ingress.Component)
 	}
 	s.Phase = "ready"
 	u.save()

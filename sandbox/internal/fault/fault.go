@@ -45,6 +45,8 @@ var Kinds = map[string]string{
 	"endpoint-drop":   "SERVICE POD  drop traffic kube-proxy sends to POD for SERVICE (after DNAT); the pod IP itself still works",
 	"nodeport-block":  "NODE    drop the NodePort range (" + NodePortRange + ") to NODE's addresses",
 	"svc-rules-flush": "NODE    stop NODE's kube-proxy and empty its chains (iptables or nftables); remove starts it again",
+	"lb-speaker-stop": "NODE    MetalLB's speaker pod leaves NODE (process stopped; up --load-balancer); remove brings it back",
+	"ingress-down":    "               the Ingress controller and Gateway (traefik, up --ingress) is scaled to zero; remove scales it back",
 }
 
 // Spec is a parsed fault request.
@@ -69,7 +71,8 @@ func Parse(words []string) (Spec, error) {
 	want := map[string][2]int{"link": {2, 2}, "oneway": {2, 2}, "port": {2, 3}, "isolate": {1, 1},
 		"pod-routes": {1, 1}, "mtu": {2, 2}, "dns-down": {0, 0}, "delay": {2, 2}, "loss": {2, 2},
 		"kube-proxy-stop": {1, 1}, "conntrack-full": {1, 1}, "host-port": {2, 3},
-		"endpoint-drop": {2, 2}, "nodeport-block": {1, 1}, "svc-rules-flush": {1, 1}}
+		"endpoint-drop": {2, 2}, "nodeport-block": {1, 1}, "svc-rules-flush": {1, 1},
+		"lb-speaker-stop": {1, 1}, "ingress-down": {0, 0}}
 	n, ok := want[s.Kind]
 	if !ok {
 		return s, bad("unknown fault %q: one of %s", s.Kind, kindList())
@@ -111,7 +114,7 @@ func Parse(words []string) (Spec, error) {
 }
 
 func kindList() string {
-	return "link, oneway, port, isolate, pod-routes, mtu, dns-down, delay, loss, kube-proxy-stop, conntrack-full, host-port, endpoint-drop, nodeport-block, svc-rules-flush"
+	return "link, oneway, port, isolate, pod-routes, mtu, dns-down, delay, loss, kube-proxy-stop, conntrack-full, host-port, endpoint-drop, nodeport-block, svc-rules-flush, lb-speaker-stop, ingress-down"
 }
 
 // Find returns the active fault matching spec words or an ID.
@@ -319,6 +322,10 @@ func (a *applier) apply(ctx context.Context, sp Spec) error {
 		return a.nodeportBlock(ctx, sp.Args[0])
 	case "svc-rules-flush":
 		return a.svcRulesFlush(ctx, sp.Args[0])
+	case "lb-speaker-stop":
+		return a.stopSpeaker(ctx, sp.Args[0])
+	case "ingress-down":
+		return a.ingressDown(ctx)
 	case "delay":
 		n, err := a.node(sp.Args[0])
 		if err != nil {
@@ -426,8 +433,12 @@ func undo(ctx context.Context, st *state.State, changes []state.Change) error {
 			err = startKubeProxy(st, c.Node)
 		case "kube-proxy-nft-reset":
 			err = resetKubeProxyTables(ctx, c.Netns, c.Value)
+		case speakerStopped:
+			err = startSpeaker(ctx, st, c.Node)
 		case "sysctl":
 			err = netcfg.SetSysctls(ctx, c.Netns, []string{c.Key + "=" + c.Value})
+		case "scaled-down":
+			err = ingressUp(ctx, st, c)
 		}
 		if err != nil {
 			errs = append(errs, err)

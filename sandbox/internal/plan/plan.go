@@ -79,6 +79,8 @@ type Plan struct {
 	// L2 segment of up --multus (nil without). See services.go.
 	ProxyMode string   `json:"proxyMode,omitempty"`
 	Segment   *Segment `json:"segment,omitempty"`
+	// LoadBalancer: MetalLB pools and the outside client (up --load-balancer; loadbalancer.go).
+	LoadBalancer *LoadBalancer `json:"loadBalancer,omitempty"`
 }
 
 // Overlay modes and their constants.

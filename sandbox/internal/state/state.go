@@ -53,6 +53,7 @@ type Change struct {
 	// starts it again; "sysctl": Key in Netns was Value before;
 	// "kube-proxy-nft-reset": delete kube-proxy's nftables tables of the
 	// families in Value ("ip ip6") before it starts again (svc-rules-flush).
+	// "scaled-down": Deployment Key ("namespace/name") had Value replicas.
 	PID   int    `json:"pid,omitempty"`
 	Node  string `json:"node,omitempty"`
 	Key   string `json:"key,omitempty"`
@@ -81,6 +82,9 @@ type State struct {
 	PodSecurity string `json:"podSecurity,omitempty"`
 	// NetworkPolicy names the NetworkPolicy engine (up --network-policy), "" = none.
 	NetworkPolicy string `json:"networkPolicy,omitempty"`
+	// Ingress names the Ingress controller and Gateway API implementation
+	// (up --ingress), "" = none.
+	Ingress string `json:"ingress,omitempty"`
 }
 
 // Peer is a link between this cluster's bridge and another cluster's bridge.
