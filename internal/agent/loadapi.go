@@ -61,14 +61,7 @@ func (s *Server) handleLoad(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req load.Request
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		http.Error(w, "bad load request body: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	if err := req.Validate(); err != nil {
-		http.Error(w, "bad load request: "+strings.ReplaceAll(err.Error(), "\n", "; "), http.StatusBadRequest)
+	if !decodeValid(w, r, &req, "load") {
 		return
 	}
 	if !s.loading.TryLock() {
