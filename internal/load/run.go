@@ -12,6 +12,7 @@ import (
 	"net/http/httptrace"
 	"net/netip"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -155,10 +156,17 @@ func (t *target) notSent(inFlight int) {
 
 func (t *target) failLocked(class, msg string) {
 	t.res.Errors[class]++
-	if len(t.res.ErrorSamples) < maxErrorSamples && !slices.Contains(t.res.ErrorSamples, msg) {
-		t.res.ErrorSamples = append(t.res.ErrorSamples, msg)
+	if len(t.res.ErrorSamples) < maxErrorSamples {
+		// "read tcp 10.0.0.1:41648->10.0.0.2:80: ..." names a new local port
+		// on every connection: without it, one cause is one sample.
+		msg = localAddr.ReplaceAllString(msg, "$1 ")
+		if !slices.Contains(t.res.ErrorSamples, msg) {
+			t.res.ErrorSamples = append(t.res.ErrorSamples, msg)
+		}
 	}
 }
+
+var localAddr = regexp.MustCompile(`(tcp[46]?) \S+->`)
 
 // send makes one request that was due at due and records what happened.
 func (t *target) send(ctx context.Context, client *http.Client, due time.Time, timeout time.Duration) {

@@ -192,6 +192,9 @@ func TestErrorClassesAgainstRealServers(t *testing.T) {
 		if r.Succeeded != 0 || r.Errors[want[r.ID]] != 10 || len(r.Errors) != 1 || len(r.ErrorSamples) == 0 {
 			t.Errorf("%s: want 10 errors of class %q only, got %v", r.ID, want[r.ID], r.Errors)
 		}
+		if r.ID == "reset" && len(r.ErrorSamples) != 1 {
+			t.Errorf("reset: one cause gave %d samples %q: the local port should not make them distinct", len(r.ErrorSamples), r.ErrorSamples)
+		}
 		if r.Latency.Count() != 0 {
 			t.Errorf("%s: failed requests in the latency histogram", r.ID)
 		}
