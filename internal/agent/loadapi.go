@@ -21,7 +21,7 @@ import (
 //	                   under /echo/ answers too, for ingress path routing.
 //	POST /v1/load      (control port) -> body load.Request, header TokenHeader;
 //	                   response load.Response once the run has ended (at most
-//	                   load.MaxDuration + load.MaxPerRequestTimeout). One run
+//	                   duration + 2 x perRequestTimeout). One run
 //	                   at a time per agent: 409 while another runs.
 const (
 	EchoPath = "/echo"
@@ -84,7 +84,7 @@ func (s *Server) handleLoad(w http.ResponseWriter, r *http.Request) {
 
 // Load runs req on the agent at baseURL (as for StreamProbe) and returns its
 // results once the run has ended. ctx must allow req.Duration plus
-// req.PerRequestTimeout and the way there and back.
+// twice req.PerRequestTimeout and the way there and back.
 func Load(ctx context.Context, c Doer, baseURL, token string, req load.Request) (load.Response, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
