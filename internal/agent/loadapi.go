@@ -70,7 +70,11 @@ func (s *Server) handleLoad(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.loading.Unlock()
 	start := time.Now()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	stop := keepWriting(w, loadKeepAlive)
 	results := load.Run(r.Context(), req) // the client going away stops the run
+	stop()
 	var sent, ok int64
 	for _, t := range results {
 		sent += t.Requests
@@ -78,8 +82,35 @@ func (s *Server) handleLoad(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("load run done", "targets", len(req.Targets), "qps", req.QPS, "requests", sent, "succeeded", ok,
 		"duration", time.Since(start).String(), "clientGone", r.Context().Err() != nil)
-	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(load.Response{Results: results})
+}
+
+// loadKeepAlive is how often a running load answer sends a byte.
+const loadKeepAlive = 15 * time.Second
+
+// keepWriting sends a newline every interval until stop is called, so that
+// proxies on the way (the API server's pod proxy, load balancers in front
+// of it) do not take a run of minutes for an idle connection. A JSON
+// decoder skips the leading whitespace.
+func keepWriting(w http.ResponseWriter, interval time.Duration) (stop func()) {
+	rc := http.NewResponseController(w)
+	rc.Flush()
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				w.Write([]byte("\n"))
+				rc.Flush()
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
 }
 
 // Load runs req on the agent at baseURL (as for StreamProbe) and returns its
