@@ -91,8 +91,12 @@ type Backend struct {
 type TargetResult struct {
 	ID string `json:"id"`
 	// Requests counts every request due in the run, sent or not.
-	Requests    int64            `json:"requests"`
-	Succeeded   int64            `json:"succeeded"`
+	Requests  int64 `json:"requests"`
+	Succeeded int64 `json:"succeeded"`
+	// Queued counts requests sent late because all of the target's
+	// in-flight slots were taken when they were due (their latency includes
+	// the wait); not-sent errors count those that waited their whole timeout.
+	Queued      int64            `json:"queued,omitempty"`
 	StatusCodes map[int]int64    `json:"statusCodes,omitempty"`
 	Errors      map[string]int64 `json:"errors,omitempty"` // error class -> count
 	// ErrorSamples holds up to 5 distinct error messages.

@@ -114,6 +114,7 @@ func (ru *run) dispatch(t *target, due time.Duration) {
 			}
 			due = t.backlog[0]
 			t.backlog = t.backlog[1:]
+			t.res.Queued++
 			t.mu.Unlock()
 		}
 	}()

@@ -219,7 +219,7 @@ func TestBoundedInFlightAndLatencyFromIntendedTime(t *testing.T) {
 	if p := slow.peak.Load(); p != 1 {
 		t.Errorf("slow backend saw %d requests at once with one slot", p)
 	}
-	if r.Requests != 100 || r.Errors[ErrNotSent] == 0 || r.Succeeded+r.Errors[ErrNotSent] != 100 {
+	if r.Requests != 100 || r.Errors[ErrNotSent] == 0 || r.Succeeded+r.Errors[ErrNotSent] != 100 || r.Queued == 0 || r.Queued >= r.Succeeded {
 		t.Errorf("want 100 requests, some not sent, the rest succeeded: %+v", r)
 	}
 	if r.Latency.Max() < 200_000 {
