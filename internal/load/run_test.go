@@ -169,13 +169,21 @@ func TestErrorClassesAgainstRealServers(t *testing.T) {
 	}))
 	defer reset.Close()
 
-	res := Run(context.Background(), Request{QPS: 50, Duration: time.Second, PerRequestTimeout: 300 * time.Millisecond,
+	for _, keepAlive := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keepAlive=%v", keepAlive), func(t *testing.T) {
+			checkErrorClasses(t, keepAlive, refusedURL, slow.URL, status.URL, reset.URL)
+		})
+	}
+}
+
+func checkErrorClasses(t *testing.T, keepAlive bool, refusedURL, slowURL, statusURL, resetURL string) {
+	res := Run(context.Background(), Request{QPS: 50, Duration: time.Second, PerRequestTimeout: 300 * time.Millisecond, KeepAlive: keepAlive,
 		Targets: []Target{
 			{ID: "refused", URL: refusedURL},
-			{ID: "timeout", URL: slow.URL + "/echo"},
-			{ID: "status", URL: status.URL + "/echo"},
-			{ID: "expected-503", URL: status.URL + "/echo", ExpectStatus: []int{503}},
-			{ID: "reset", URL: reset.URL + "/echo"},
+			{ID: "timeout", URL: slowURL + "/echo"},
+			{ID: "status", URL: statusURL + "/echo"},
+			{ID: "expected-503", URL: statusURL + "/echo", ExpectStatus: []int{503}},
+			{ID: "reset", URL: resetURL + "/echo"},
 		}})
 	want := map[string]string{"refused": ErrRefused, "timeout": ErrTimeout, "status": ErrStatus, "reset": ErrReset}
 	for _, r := range res {
