@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -253,5 +254,63 @@ func TestRunStopsWhenContextEnds(t *testing.T) {
 	}
 	if res[0].Requests < 10 || res[0].Requests > 60 {
 		t.Fatalf("%d requests in 300 ms at 100 QPS", res[0].Requests)
+	}
+}
+
+// A backend that accepts connections and never answers: the engine's
+// goroutines stay within maxInFlight however many requests fall due, and
+// every request fails as a timeout or not-sent.
+func TestGoroutinesBoundedByMaxInFlight(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+
+	base := runtime.NumGoroutine()
+	var peak atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+				peak.Store(max(peak.Load(), int64(runtime.NumGoroutine()-base)))
+			}
+		}
+	}()
+	res := Run(context.Background(), Request{QPS: 2000, Duration: time.Second, PerRequestTimeout: 200 * time.Millisecond, MaxInFlight: 10,
+		Targets: []Target{{ID: "silent", URL: "http://" + ln.Addr().String() + "/echo"}}})
+	close(done)
+	r := res[0]
+	t.Logf("peak goroutines above base %d; %+v", peak.Load(), r.Errors)
+	// The requests, each with at most a brief AfterFunc goroutine when its
+	// timeout fires, and the sampler: far below the 2,000 requests due.
+	if p := peak.Load(); p > 2*10+1 {
+		t.Errorf("%d goroutines above the base with maxInFlight 10", p)
+	}
+	if r.Requests != 2000 || r.Succeeded != 0 || r.Errors[ErrTimeout]+r.Errors[ErrNotSent] != 2000 || r.Errors[ErrNotSent] == 0 {
+		t.Errorf("want 2000 requests, all timeout or not-sent: %+v", r)
 	}
 }
