@@ -20,6 +20,7 @@ type echoServer struct {
 	*httptest.Server
 	mu       sync.Mutex
 	arrivals []time.Time
+	hosts    map[string]int // Host headers seen
 	conns    atomic.Int64
 	inFlight atomic.Int64
 	peak     atomic.Int64
@@ -27,7 +28,12 @@ type echoServer struct {
 
 func newEchoServer(t *testing.T, name string, delay time.Duration) *echoServer {
 	t.Helper()
-	e := &echoServer{}
+	return newEchoServerOn(t, "tcp", "127.0.0.1:0", name, delay)
+}
+
+func newEchoServerOn(t *testing.T, network, addr, name string, delay time.Duration) *echoServer {
+	t.Helper()
+	e := &echoServer{hosts: map[string]int{}}
 	e.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := e.inFlight.Add(1)
 		defer e.inFlight.Add(-1)
@@ -35,6 +41,7 @@ func newEchoServer(t *testing.T, name string, delay time.Duration) *echoServer {
 		}
 		e.mu.Lock()
 		e.arrivals = append(e.arrivals, time.Now())
+		e.hosts[r.Host]++
 		e.mu.Unlock()
 		if delay > 0 {
 			time.Sleep(delay)
@@ -47,6 +54,12 @@ func newEchoServer(t *testing.T, name string, delay time.Duration) *echoServer {
 			e.conns.Add(1)
 		}
 	}
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		t.Fatalf("listening on %s %s: %v", network, addr, err)
+	}
+	e.Listener.Close()
+	e.Listener = ln
 	e.Start()
 	t.Cleanup(e.Close)
 	return e
@@ -312,5 +325,23 @@ func TestGoroutinesBoundedByMaxInFlight(t *testing.T) {
 	}
 	if r.Requests != 2000 || r.Succeeded != 0 || r.Errors[ErrTimeout]+r.Errors[ErrNotSent] != 2000 || r.Errors[ErrNotSent] == 0 {
 		t.Errorf("want 2000 requests, all timeout or not-sent: %+v", r)
+	}
+}
+
+// IPv6 literal URLs and a Host header (ingress, gateway), on new
+// connections and kept-alive ones.
+func TestIPv6TargetAndHostHeader(t *testing.T) {
+	e := newEchoServerOn(t, "tcp6", "[::1]:0", "six", 0)
+	for _, keepAlive := range []bool{false, true} {
+		res := Run(context.Background(), Request{QPS: 50, Duration: time.Second, PerRequestTimeout: time.Second, KeepAlive: keepAlive,
+			Targets: []Target{{ID: "v6", URL: e.URL + "/echo/path", Host: "reach.example"}}})
+		if r := res[0]; r.Succeeded != 50 || len(r.Backends) != 1 || r.Backends[0].ClientAddr != "::1" {
+			t.Errorf("keepAlive %v: %+v", keepAlive, r)
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.hosts["reach.example"] != 100 || len(e.hosts) != 1 {
+		t.Errorf("Host headers seen: %v", e.hosts)
 	}
 }
