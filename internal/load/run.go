@@ -331,7 +331,7 @@ func (t *target) oneShot(ctx context.Context, dialer *net.Dialer, ph *phases) (*
 	if err != nil {
 		return nil, err
 	}
-	req.Close = true // "Connection: close": the server closes first and keeps the TIME_WAIT
+	req.Close = true // "Connection: close": the server normally closes first and keeps the TIME_WAIT
 	addr := req.URL.Host
 	if req.URL.Port() == "" {
 		addr = net.JoinHostPort(req.URL.Hostname(), "80")
