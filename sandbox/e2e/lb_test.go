@@ -1,13 +1,10 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -39,27 +36,10 @@ type echoAnswer struct {
 // getEcho does GET http://addr/ from inside netns and decodes the answer.
 func getEcho(netns, addr string) (echoAnswer, error) {
 	var a echoAnswer
-	err := inNetns(netns, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
-		defer cancel()
-		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(probeTimeout))
-		fmt.Fprintf(conn, "GET / HTTP/1.0\r\nHost: x\r\n\r\n")
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("status %d: %q", resp.StatusCode, b)
-		}
-		return json.Unmarshal(b, &a)
-	})
+	b, err := httpBody(netns, addr)
+	if err == nil {
+		err = json.Unmarshal(b, &a)
+	}
 	return a, err
 }
 
