@@ -364,6 +364,9 @@ func TestLoadBalancerBadInput(t *testing.T) {
 			t.Errorf("up %v left state behind", args)
 			sandbox("down", "--name", name)
 		}
+		if b, _ := os.ReadFile(state.Root + "/slots.json"); strings.Contains(string(b), `"`+name+`"`) {
+			t.Errorf("up %v left a slot behind: %s", args, b)
+		}
 	}
 }
 
