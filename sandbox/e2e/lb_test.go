@@ -238,8 +238,10 @@ func TestLoadBalancer(t *testing.T) {
 		}
 	})
 
+	var localVIPs []string
 	t.Run("local-policy", func(t *testing.T) {
 		vips := lbService(t, s, "web-local", corev1.ServiceExternalTrafficPolicyLocal)
+		localVIPs = vips
 		for i, vip := range vips {
 			seen := servedBy(t, out, vip, 1, 40)
 			node := macs[neighMAC(out, vip)]
@@ -310,6 +312,38 @@ func TestLoadBalancer(t *testing.T) {
 		for _, v := range clusterVIPs {
 			servedBy(t, out, v, 2, 40)
 		}
+	})
+
+	// With externalTrafficPolicy Local, the VIP moves only to the other node
+	// with an endpoint, and the client address stays preserved.
+	t.Run("lb-speaker-stop-local", func(t *testing.T) {
+		if len(localVIPs) != 2 {
+			t.Skip("no local-policy VIPs")
+		}
+		if _, err := getEcho(out, hostPort(localVIPs[0], 80)); err != nil {
+			t.Fatal(err)
+		}
+		before := macs[neighMAC(out, localVIPs[0])]
+		mustSandbox(t, "fault", "add", "--name", lbName, "lb-speaker-stop", before)
+		for i, v := range localVIPs {
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				a, err := getEcho(out, hostPort(v, 80))
+				now := macs[neighMAC(out, v)]
+				host, _, _ := net.SplitHostPort(a.Client)
+				if err == nil && now != "" && now != before {
+					if now == s.Nodes[0].Name || a.Node != now || host != lb.OutsideIPs[i] {
+						t.Errorf("%s (Local) moved to %s, answered by %s on %s seeing client %s: want the other endpoint node, the outside address", v, now, a.Pod, a.Node, host)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s (Local) after lb-speaker-stop %s: via %q (%v), want the other node with an endpoint", v, before, now, err)
+				}
+				time.Sleep(300 * time.Millisecond)
+			}
+		}
+		mustSandbox(t, "fault", "remove", "--name", lbName, "lb-speaker-stop", before)
 	})
 
 	t.Run("down", func(t *testing.T) {
