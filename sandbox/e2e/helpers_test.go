@@ -94,7 +94,8 @@ func inNetns(name string, fn func() error) error {
 
 const probeTimeout = 2 * time.Second
 
-// httpGet does GET http://addr/ from inside netns.
+// httpGet does GET http://addr/ from inside netns and expects the echo
+// server's answer.
 func httpGet(netns, addr string) error {
 	_, err := echoHost(netns, addr)
 	return err
@@ -103,7 +104,23 @@ func httpGet(netns, addr string) error {
 // echoHost does GET http://addr/ from inside netns and returns the echo
 // server's "host" (its pod's hostname: the pod name).
 func echoHost(netns, addr string) (string, error) {
-	var host string
+	b, err := httpBody(netns, addr)
+	if err != nil {
+		return "", err
+	}
+	var ans struct {
+		Host *string `json:"host"`
+	}
+	if json.Unmarshal(b, &ans) != nil || ans.Host == nil {
+		return "", fmt.Errorf("unexpected answer %q", b)
+	}
+	return *ans.Host, nil
+}
+
+// httpBody does GET http://addr/ from inside netns and returns the body of
+// a 200 answer.
+func httpBody(netns, addr string) ([]byte, error) {
+	var body []byte
 	err := inNetns(netns, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 		defer cancel()
@@ -120,16 +137,13 @@ func echoHost(netns, addr string) (string, error) {
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
-		var ans struct {
-			Host *string `json:"host"`
-		}
-		if resp.StatusCode != 200 || json.Unmarshal(b, &ans) != nil || ans.Host == nil {
+		if resp.StatusCode != 200 {
 			return fmt.Errorf("unexpected answer %d %q", resp.StatusCode, b)
 		}
-		host = *ans.Host
+		body = b
 		return nil
 	})
-	return host, err
+	return body, err
 }
 
 // udpEcho sends size bytes to addr from inside netns and waits for the echo.
