@@ -222,7 +222,9 @@ func dnsFindings(rows []Row) []report.Finding {
 			Summary:  "cluster DNS fails from every node, through the Service and at every endpoint",
 			Evidence: fmt.Sprintf("%d of %d DNS rows failed (%s)", all.failed, len(all.rows), firstReason(all))}}
 	}
-	ep := groupBy(rows, func(r Row) (string, bool) { return r.Address + "|" + r.TargetNode, r.Path == PathDNS && r.TargetNode != "" })
+	ep := groupBy(rows, func(r Row) (string, bool) {
+		return r.Address + "|" + r.TargetNode, r.Path == PathDNS && r.TargetNode != ""
+	})
 	var out []report.Finding
 	for _, k := range sortedGroupKeys(ep) {
 		g := ep[k]

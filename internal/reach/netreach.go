@@ -95,7 +95,7 @@ func ParseNetReach(data []byte) (Spec, error) {
 		return Spec{}, fieldErr("apiVersion", "is %q; netctl reach -f reads kdoctor.io/v1beta1", nr.APIVersion)
 	}
 	s := DefaultSpec()
-	s.Paths, s.Asked = nil, map[PathKind]bool{}
+	s.Paths, s.Asked = nil, map[PathKind]string{}
 	on := func(p *bool, def bool) bool {
 		if p == nil {
 			return def
@@ -107,19 +107,23 @@ func ParseNetReach(data []byte) (Spec, error) {
 		t = &NetReachTarget{}
 	}
 	for _, sw := range []struct {
-		v    *bool
-		def  bool
-		kind PathKind
+		v     *bool
+		def   bool
+		kind  PathKind
+		field string
 	}{
-		{t.Endpoint, true, PathPod}, {t.ClusterIP, true, PathClusterIP}, {t.NodePort, true, PathNodePort},
-		{t.NodePortLocal, false, PathLocal}, {t.SessionAffinity, false, PathAffinity}, {t.Hairpin, false, PathHairpin},
-		{t.LoadBalancer, false, PathLoadBalancer}, {t.Ingress, false, PathIngress}, {t.Gateway, false, PathGateway},
-		{t.MultusInterface, false, PathMultus}, {t.DNS, false, PathDNS},
+		{t.Endpoint, true, PathPod, "endpoint"}, {t.ClusterIP, true, PathClusterIP, "clusterIP"}, {t.NodePort, true, PathNodePort, "nodePort"},
+		{t.NodePortLocal, false, PathLocal, "nodePortLocal"}, {t.SessionAffinity, false, PathAffinity, "sessionAffinity"},
+		{t.Hairpin, false, PathHairpin, "hairpin"}, {t.LoadBalancer, false, PathLoadBalancer, "loadBalancer"},
+		{t.Ingress, false, PathIngress, "ingress"}, {t.Gateway, false, PathGateway, "gateway"},
+		{t.MultusInterface, false, PathMultus, "multusInterface"}, {t.DNS, false, PathDNS, "dns"},
 	} {
 		if on(sw.v, sw.def) {
 			s.Paths = append(s.Paths, sw.kind)
 			// A switch set to true in the object is an explicit ask.
-			s.Asked[sw.kind] = sw.v != nil
+			if sw.v != nil {
+				s.Asked[sw.kind] = "spec.target." + sw.field
+			}
 		}
 	}
 	s.IPv4, s.IPv6 = on(t.IPv4, true), on(t.IPv6, false)

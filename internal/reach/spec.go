@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/netdoctor/netdoctor/internal/load"
 )
 
 // PathKind names one kind of service path.
@@ -68,10 +70,12 @@ func (k PathKind) IsService() bool {
 // Limits of the request block (also what validation reports).
 const (
 	// MaxQPS is the most requests per second one agent may be asked for
-	// (the total over all its targets).
-	MaxQPS = 5000
+	// (the total over all its targets): the load engine's limit.
+	MaxQPS = load.MaxQPS
 	// MaxDuration bounds one round's load on an agent.
-	MaxDuration = 10 * time.Minute
+	MaxDuration = load.MaxDuration
+	// MaxTimeout bounds one request.
+	MaxTimeout = load.MaxPerRequestTimeout
 )
 
 // Request is how much load each agent sends per round (kdoctor's names).
@@ -98,11 +102,12 @@ type Expect struct {
 
 // Spec is one reach run.
 type Spec struct {
-	// Paths are the path kinds to run; Asked marks those the user named
-	// (a named one the cluster cannot serve is bad input; an unnamed
-	// optional one is left out with a note).
+	// Paths are the path kinds to run; Asked names the field that asked
+	// for a path explicitly ("--paths", "spec.target.loadBalancer"): such a
+	// path the cluster cannot serve is bad input, while an optional path
+	// not asked for is left out with a note.
 	Paths []PathKind
-	Asked map[PathKind]bool
+	Asked map[PathKind]string
 	// IPv4, IPv6: the families to test (each only where the cluster has it).
 	IPv4, IPv6 bool
 	Request    Request
@@ -121,7 +126,7 @@ type Spec struct {
 // backend of a 4-node VIP is met many times.
 func DefaultSpec() Spec {
 	return Spec{
-		Paths: slices.Clone(AllPaths), Asked: map[PathKind]bool{},
+		Paths: slices.Clone(AllPaths), Asked: map[PathKind]string{},
 		IPv4: true, IPv6: true,
 		Request: Request{QPS: 100, DurationInSecond: 10, PerRequestTimeoutInMS: 1000},
 		Expect:  Expect{SuccessRate: 1, MeanAccessDelayInMs: 5000, AllBackends: true},
@@ -181,8 +186,8 @@ func (s Spec) Validate(prefix string) error {
 	if r.DurationInSecond <= 0 || time.Duration(r.DurationInSecond)*time.Second > MaxDuration {
 		errs = append(errs, fieldErr(prefix+"request.durationInSecond", "must be 1-%d seconds, got %d", int(MaxDuration.Seconds()), r.DurationInSecond))
 	}
-	if r.PerRequestTimeoutInMS <= 0 {
-		errs = append(errs, fieldErr(prefix+"request.perRequestTimeoutInMS", "must be a positive number of milliseconds, got %d", r.PerRequestTimeoutInMS))
+	if r.PerRequestTimeoutInMS <= 0 || r.Timeout() > MaxTimeout {
+		errs = append(errs, fieldErr(prefix+"request.perRequestTimeoutInMS", "must be 1-%d milliseconds, got %d", MaxTimeout.Milliseconds(), r.PerRequestTimeoutInMS))
 	} else if r.DurationInSecond > 0 && r.PerRequestTimeoutInMS > r.DurationInSecond*1000 {
 		errs = append(errs, fieldErr(prefix+"request.perRequestTimeoutInMS", "%d ms is longer than the round (durationInSecond %d)", r.PerRequestTimeoutInMS, r.DurationInSecond))
 	}

@@ -130,7 +130,10 @@ func Judge(p Planned, m Measured, e Expect) Row {
 		r.Result, r.Reasons = Exception, []string{"no request was sent to this target (raise qps or durationInSecond: the agent's budget is split over its targets)"}
 		return r
 	}
-	fail := func(format string, a ...any) { r.Result = Failed; r.Reasons = append(r.Reasons, fmt.Sprintf(format, a...)) }
+	fail := func(format string, a ...any) {
+		r.Result = Failed
+		r.Reasons = append(r.Reasons, fmt.Sprintf(format, a...))
+	}
 	if rate := m.SuccessRate(); rate < e.SuccessRate {
 		fail("success rate %.4f < %.4g (%d of %d)%s", rate, e.SuccessRate, m.Succeeded, m.Requests, errorSummary(m))
 	}
