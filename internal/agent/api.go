@@ -14,6 +14,7 @@ import "github.com/netdoctor/netdoctor/internal/probe"
 //	                   completion order, flushed as each finishes.
 //	GET  /v1/facts  -> header TokenHeader: <token>; response: NodeFacts (JSON,
 //	                   see facts.go): routes, links, conntrack, neighbours.
+//	GET  /echo, POST /v1/load -> the load engine of netctl reach (loadapi.go).
 //	UDP  same port  -> echo: a datagram "NDPING <nonce> <pad>" is answered by
 //	                   "NDPONG <nonce> <node> <pod>".
 //

@@ -49,6 +49,10 @@ type Server struct {
 	api   net.Listener // nil when the API shares the data port
 	udp   []net.PacketConn
 	port  int
+
+	// loading is held while a POST /v1/load runs: one run at a time, so
+	// two callers never double the rate they each asked for.
+	loading sync.Mutex
 }
 
 // NewServer returns a server that is not yet listening.
@@ -203,8 +207,10 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+IdentityPath, s.handleIdentity)
 	s.addHealth(mux)
+	s.addEcho(mux)
 	mux.HandleFunc("POST "+ProbePath, s.handleProbe)
 	mux.HandleFunc("GET "+FactsPath, s.handleFacts)
+	mux.HandleFunc("POST "+LoadPath, s.handleLoad)
 	return mux
 }
 
@@ -213,6 +219,7 @@ func (s *Server) dataHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+IdentityPath, s.handleIdentity)
 	s.addHealth(mux)
+	s.addEcho(mux)
 	return mux
 }
 
@@ -222,6 +229,7 @@ func (s *Server) apiHandler() http.Handler {
 	s.addHealth(mux)
 	mux.HandleFunc("POST "+ProbePath, s.handleProbe)
 	mux.HandleFunc("GET "+FactsPath, s.handleFacts)
+	mux.HandleFunc("POST "+LoadPath, s.handleLoad)
 	return mux
 }
 

@@ -27,7 +27,7 @@ func latencyLike(r *rand.Rand) int64 {
 
 func TestHistogramQuantilesWithinOnePercent(t *testing.T) {
 	dists := map[string]func(*rand.Rand) int64{
-		"latency-like": latencyLike,
+		"latency-like":  latencyLike,
 		"uniform 0-10s": func(r *rand.Rand) int64 { return r.Int64N(10_000_000) },
 		"small values":  func(r *rand.Rand) int64 { return r.Int64N(400) },
 	}
@@ -126,7 +126,7 @@ func TestHistogramJSON(t *testing.T) {
 	}
 	var wire struct {
 		Count, Sum, Min, Max int64
-		Buckets             [][2]int64
+		Buckets              [][2]int64
 	}
 	if err := json.Unmarshal(data, &wire); err != nil {
 		t.Fatal(err)

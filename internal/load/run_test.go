@@ -1,0 +1,242 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// echoServer answers like an agent's /echo for backend name, and records
+// when each request arrived and how many connections it accepted.
+type echoServer struct {
+	*httptest.Server
+	mu       sync.Mutex
+	arrivals []time.Time
+	conns    atomic.Int64
+	inFlight atomic.Int64
+	peak     atomic.Int64
+}
+
+func newEchoServer(t *testing.T, name string, delay time.Duration) *echoServer {
+	t.Helper()
+	e := &echoServer{}
+	e.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := e.inFlight.Add(1)
+		defer e.inFlight.Add(-1)
+		for p := e.peak.Load(); n > p && !e.peak.CompareAndSwap(p, n); p = e.peak.Load() {
+		}
+		e.mu.Lock()
+		e.arrivals = append(e.arrivals, time.Now())
+		e.mu.Unlock()
+		if delay > 0 {
+			time.Sleep(delay)
+		}
+		fmt.Fprintf(w, `{"node":%q,"pod":%q,"podIP":"127.0.0.1","clientAddr":%q,"host":%q,"path":%q}`,
+			name+"-node", name+"-pod", r.RemoteAddr, r.Host, r.URL.Path)
+	}))
+	e.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			e.conns.Add(1)
+		}
+	}
+	e.Start()
+	t.Cleanup(e.Close)
+	return e
+}
+
+func (e *echoServer) count() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.arrivals)
+}
+
+func TestPacerHoldsQPSOverTenSeconds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10 s run")
+	}
+	a, b := newEchoServer(t, "a", 0), newEchoServer(t, "b", 0)
+	req := Request{QPS: 1000, Duration: 10 * time.Second, PerRequestTimeout: 2 * time.Second,
+		Targets: []Target{{ID: "a", URL: a.URL + "/echo"}, {ID: "b", URL: b.URL + "/echo"}}}
+	if err := req.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	res := Run(context.Background(), req)
+	took := time.Since(start)
+
+	var all []time.Time
+	for _, e := range []*echoServer{a, b} {
+		all = append(all, e.arrivals...)
+	}
+	first, last := all[0], all[0]
+	for _, at := range all {
+		if at.Before(first) {
+			first = at
+		}
+		if at.After(last) {
+			last = at
+		}
+	}
+	rate := float64(len(all)-1) / last.Sub(first).Seconds()
+	t.Logf("%d requests arrived in %s: %.1f/s; Run took %s", len(all), last.Sub(first), rate, took)
+	if math.Abs(rate-1000) > 20 {
+		t.Errorf("achieved %.1f requests/s, want 1000 within 2%%", rate)
+	}
+	if len(all) != 10000 || math.Abs(took.Seconds()-10) > 0.2 {
+		t.Errorf("%d requests in %s, want 10000 in 10 s within 2%%", len(all), took)
+	}
+	// The total is split across the targets, never multiplied by them.
+	for i, r := range res {
+		if r.Requests != 5000 || r.Succeeded != 5000 {
+			t.Errorf("target %s: %d requests, %d succeeded, want 5000 each", r.ID, r.Requests, r.Succeeded)
+		}
+		if r.Latency.Count() != 5000 || r.Connect.Count() != 5000 || r.FirstByte.Count() != 5000 {
+			t.Errorf("target %s: latency/connect/firstByte counts %d/%d/%d", r.ID, r.Latency.Count(), r.Connect.Count(), r.FirstByte.Count())
+		}
+		// A new connection per request by default.
+		if c := []*echoServer{a, b}[i].conns.Load(); c != 5000 {
+			t.Errorf("target %s: %d connections for 5000 requests", r.ID, c)
+		}
+	}
+}
+
+func TestKeepAliveReusesConnections(t *testing.T) {
+	e := newEchoServer(t, "a", 0)
+	res := Run(context.Background(), Request{QPS: 200, Duration: time.Second, PerRequestTimeout: time.Second, KeepAlive: true,
+		Targets: []Target{{ID: "a", URL: e.URL + "/echo"}}})
+	if res[0].Succeeded != 200 {
+		t.Fatalf("%d of 200 succeeded: %+v", res[0].Succeeded, res[0])
+	}
+	if c := e.conns.Load(); c > 5 {
+		t.Errorf("keep-alive opened %d connections for 200 sequential-rate requests", c)
+	}
+}
+
+func TestBackendsFromEchoReplies(t *testing.T) {
+	a, b := newEchoServer(t, "a", 0), newEchoServer(t, "b", 0)
+	// One target that alternates between two backends: a tiny stand-in
+	// for a Service, balancing per connection.
+	var n atomic.Int64
+	lb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		backend := []*echoServer{a, b}[n.Add(1)%2]
+		resp, err := http.Get(backend.URL + r.URL.Path)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		buf := make([]byte, 4096)
+		k, _ := resp.Body.Read(buf)
+		w.Write(buf[:k])
+	}))
+	defer lb.Close()
+	res := Run(context.Background(), Request{QPS: 100, Duration: time.Second, PerRequestTimeout: time.Second,
+		Targets: []Target{{ID: "svc", URL: lb.URL + "/echo/x", Host: "svc.example"}}})
+	r := res[0]
+	if len(r.Backends) != 2 || r.Backends[0].Node != "a-node" || r.Backends[1].Pod != "b-pod" ||
+		r.Backends[0].Count+r.Backends[1].Count != 100 || r.Backends[0].ClientAddr != "127.0.0.1" {
+		t.Fatalf("backends %+v", r.Backends)
+	}
+}
+
+func TestErrorClassesAgainstRealServers(t *testing.T) {
+	// A port nobody listens on: connection refused.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusedURL := "http://" + ln.Addr().String() + "/echo"
+	ln.Close()
+
+	slow := newEchoServer(t, "slow", 2*time.Second)
+	status := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "no backends", http.StatusServiceUnavailable)
+	}))
+	defer status.Close()
+	reset := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		c, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			c.(*net.TCPConn).SetLinger(0) // close with RST
+			c.Close()
+		}
+	}))
+	defer reset.Close()
+
+	res := Run(context.Background(), Request{QPS: 50, Duration: time.Second, PerRequestTimeout: 300 * time.Millisecond,
+		Targets: []Target{
+			{ID: "refused", URL: refusedURL},
+			{ID: "timeout", URL: slow.URL + "/echo"},
+			{ID: "status", URL: status.URL + "/echo"},
+			{ID: "expected-503", URL: status.URL + "/echo", ExpectStatus: []int{503}},
+			{ID: "reset", URL: reset.URL + "/echo"},
+		}})
+	want := map[string]string{"refused": ErrRefused, "timeout": ErrTimeout, "status": ErrStatus, "reset": ErrReset}
+	for _, r := range res {
+		t.Logf("%s: %d requests, %d ok, codes %v, errors %v, samples %q", r.ID, r.Requests, r.Succeeded, r.StatusCodes, r.Errors, r.ErrorSamples)
+		if r.Requests != 10 {
+			t.Errorf("%s: %d requests, want 10 (50 QPS over 5 targets for 1 s)", r.ID, r.Requests)
+		}
+		if r.ID == "expected-503" {
+			if r.Succeeded != 10 || r.StatusCodes[503] != 10 || len(r.Errors) != 0 {
+				t.Errorf("expected 503 not counted as success: %+v", r)
+			}
+			continue
+		}
+		if r.Succeeded != 0 || r.Errors[want[r.ID]] != 10 || len(r.Errors) != 1 || len(r.ErrorSamples) == 0 {
+			t.Errorf("%s: want 10 errors of class %q only, got %v", r.ID, want[r.ID], r.Errors)
+		}
+		if r.Latency.Count() != 0 {
+			t.Errorf("%s: failed requests in the latency histogram", r.ID)
+		}
+	}
+	if res[2].StatusCodes[503] != 10 {
+		t.Errorf("status codes %v", res[2].StatusCodes)
+	}
+}
+
+// With one slot and a backend slower than the pace, requests wait for the
+// slot; their latency counts from when they were due (so it grows far
+// beyond the backend's 40 ms), the backend never sees more than one at a
+// time, and requests that cannot get the slot within their timeout are
+// counted as not sent.
+func TestBoundedInFlightAndLatencyFromIntendedTime(t *testing.T) {
+	e := newEchoServer(t, "a", 40*time.Millisecond)
+	res := Run(context.Background(), Request{QPS: 100, Duration: time.Second, PerRequestTimeout: 300 * time.Millisecond, MaxInFlight: 1,
+		Targets: []Target{{ID: "a", URL: e.URL + "/echo"}}})
+	r := res[0]
+	t.Logf("requests %d, ok %d, errors %v, p50 %d us, max %d us", r.Requests, r.Succeeded, r.Errors, r.Latency.Quantile(0.5), r.Latency.Max())
+	if p := e.peak.Load(); p != 1 {
+		t.Errorf("backend saw %d requests at once with maxInFlight 1", p)
+	}
+	if r.Requests != 100 || r.Errors[ErrNotSent] == 0 || r.Succeeded+r.Errors[ErrNotSent] != 100 {
+		t.Errorf("want 100 requests, some not sent, the rest succeeded: %+v", r)
+	}
+	if r.Latency.Max() < 200_000 {
+		t.Errorf("max latency %d us: queueing behind the slot is not counted from the intended time", r.Latency.Max())
+	}
+	if got := int64(e.count()); got != r.Succeeded {
+		t.Errorf("backend served %d, engine counts %d succeeded", got, r.Succeeded)
+	}
+}
+
+func TestRunStopsWhenContextEnds(t *testing.T) {
+	e := newEchoServer(t, "a", 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	res := Run(ctx, Request{QPS: 100, Duration: time.Minute, PerRequestTimeout: time.Second,
+		Targets: []Target{{ID: "a", URL: e.URL + "/echo"}}})
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("Run took %s after its context ended", took)
+	}
+	if res[0].Requests < 10 || res[0].Requests > 60 {
+		t.Fatalf("%d requests in 300 ms at 100 QPS", res[0].Requests)
+	}
+}
