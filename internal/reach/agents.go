@@ -1,9 +1,7 @@
 package reach
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,9 +15,6 @@ import (
 	"github.com/netdoctor/netdoctor/internal/load"
 	"github.com/netdoctor/netdoctor/internal/probe"
 )
-
-// LoadPath is the agent's load endpoint on its control port (package load).
-const LoadPath = "/v1/load"
 
 // access reaches agents' control API through the API server's pod proxy
 // and, for an agent the proxy cannot dial, through a port-forward (as
@@ -62,7 +57,7 @@ func (a *access) runLoad(ctx context.Context, pod string, req load.Request) ([]l
 	var resp load.Response
 	err := a.do(ctx, pod, func(c agent.Doer, base string) error {
 		var err error
-		resp, err = postLoad(ctx, c, base, a.token, req)
+		resp, err = agent.Load(ctx, c, base, a.token, req)
 		return err
 	})
 	return resp.Results, err
@@ -80,34 +75,6 @@ func (a *access) runDNS(ctx context.Context, pod string, req agent.ProbeRequest,
 // batchSlack is the time a load batch may take beyond its duration and
 // one request timeout (API server proxy, encoding).
 const batchSlack = 30 * time.Second
-
-// postLoad is POST /v1/load with the token header.
-func postLoad(ctx context.Context, c agent.Doer, base, token string, req load.Request) (load.Response, error) {
-	var out load.Response
-	body, err := json.Marshal(req)
-	if err != nil {
-		return out, err
-	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(base, "/")+LoadPath, bytes.NewReader(body))
-	if err != nil {
-		return out, err
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set(agent.TokenHeader, token)
-	resp, err := c.Do(hreq)
-	if err != nil {
-		return out, fmt.Errorf("posting load batch: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return out, &agent.HTTPError{StatusCode: resp.StatusCode, Body: strings.TrimSpace(string(snippet))}
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return out, fmt.Errorf("decoding load results: %w", err)
-	}
-	return out, nil
-}
 
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")

@@ -94,7 +94,7 @@ func (r *Report) ToJSON() JSONReport {
 			TargetNode: row.TargetNode, Result: row.Result, Reasons: row.Reasons, Requests: row.Requests, Succeeded: row.Succeeded,
 			SuccessRate: row.SuccessRate(), Errors: row.Errors, ErrorSamples: row.ErrorSamples,
 			LatencyMs: JSONLatency{Mean: row.MeanUs / 1000, P50: ms(row.P50Us), P90: ms(row.P90Us), P95: ms(row.P95Us), P99: ms(row.P99Us), Max: ms(row.MaxUs)},
-			Backends: JSONBackends{Judged: row.Judged, Reached: row.Backends, Expected: row.Expected, Missing: row.Missing, Unexpected: row.Unexpected}}
+			Backends:  JSONBackends{Judged: row.Judged, Reached: row.Backends, Expected: row.Expected, Missing: row.Missing, Unexpected: row.Unexpected}}
 		if secs > 0 {
 			j.TPS = float64(row.Succeeded) / secs
 		}

@@ -73,14 +73,20 @@ func TestPlan(t *testing.T) {
 		}
 	}
 	// The not-ready agent's rows are exceptions, with its reason.
-	if got := count(rows, func(r Planned) bool { return r.Source.Node == "n3" && r.Source.Vantage == VantagePod && strings.Contains(r.Skip, "ImagePullBackOff") }); got == 0 {
+	if got := count(rows, func(r Planned) bool {
+		return r.Source.Node == "n3" && r.Source.Vantage == VantagePod && strings.Contains(r.Skip, "ImagePullBackOff")
+	}); got == 0 {
 		t.Error("no skipped rows for the not-ready source")
 	}
-	aff := count(rows, func(r Planned) bool { return r.Path == PathAffinity && r.Single && len(r.Expected) == 3 && r.Skip == "" })
+	aff := count(rows, func(r Planned) bool {
+		return r.Path == PathAffinity && r.Single && len(r.Expected) == 3 && r.Skip == ""
+	})
 	if aff != 4 { // n1, n2 x 2 families
 		t.Errorf("affinity rows %d", aff)
 	}
-	hp := count(rows, func(r Planned) bool { return r.Path == PathHairpin && r.Skip == "" && r.Expected[0].Node == r.Source.Node })
+	hp := count(rows, func(r Planned) bool {
+		return r.Path == PathHairpin && r.Skip == "" && r.Expected[0].Node == r.Source.Node
+	})
 	if hp != 2 {
 		t.Errorf("hairpin rows %d", hp)
 	}

@@ -550,33 +550,36 @@ func runRound(ctx context.Context, acc *access, o Options, rows []Planned, talli
 				httpQPS = 1
 			}
 		}
-		for _, chunk := range chunks(s.http, load.MaxTargets) {
-			req := load.Request{QPS: max(1, httpQPS*len(chunk)/max(1, len(s.http))), Duration: q.Duration(), PerRequestTimeout: q.Timeout()}
-			for _, r := range chunk {
-				req.Targets = append(req.Targets, load.Target{ID: r.ID, URL: r.URL, Host: r.Host})
-			}
+		// An agent runs one load at a time: more targets than one request
+		// may carry run as consecutive requests (each the full duration).
+		if len(s.http) > 0 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				var res []load.TargetResult
-				var err error
-				if s.here {
-					res = load.Run(ctx, req)
-				} else {
-					res, err = acc.runLoad(ctx, s.pod, req)
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
+				for _, chunk := range chunks(s.http, load.MaxTargets) {
+					req := load.Request{QPS: max(1, httpQPS*len(chunk)/len(s.http)), Duration: q.Duration(), PerRequestTimeout: q.Timeout()}
 					for _, r := range chunk {
-						tallies[r.ID].fail(fmt.Sprintf("load batch of agent pod %s on %s failed: %v", s.pod, chunk[0].Source.Node, err))
+						req.Targets = append(req.Targets, load.Target{ID: r.ID, URL: r.URL, Host: r.Host})
 					}
-					return
-				}
-				for _, tr := range res {
-					if t := tallies[tr.ID]; t != nil {
-						t.add(tr)
+					var res []load.TargetResult
+					var err error
+					if s.here {
+						res = load.Run(ctx, req)
+					} else {
+						res, err = acc.runLoad(ctx, s.pod, req)
 					}
+					mu.Lock()
+					if err != nil {
+						for _, r := range chunk {
+							tallies[r.ID].fail(fmt.Sprintf("load batch of agent pod %s on %s failed: %v", s.pod, r.Source.Node, err))
+						}
+					}
+					for _, tr := range res {
+						if t := tallies[tr.ID]; t != nil {
+							t.add(tr)
+						}
+					}
+					mu.Unlock()
 				}
 			}()
 		}
