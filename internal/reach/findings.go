@@ -76,7 +76,9 @@ func Findings(rows []Row) []report.Finding {
 	svcFrom := groupBy(rows, func(r Row) (string, bool) {
 		return r.Source.Node, r.Path.IsService() && r.Source.Vantage == VantagePod
 	})
-	npTo := groupBy(rows, func(r Row) (string, bool) { return r.TargetNode, r.Path == PathNodePort })
+	// NodePort rows of both policies: a node whose NodePort is broken
+	// fails them all, whatever the client.
+	npTo := groupBy(rows, func(r Row) (string, bool) { return r.TargetNode, r.Path == PathNodePort || r.Path == PathLocal })
 
 	// kube-proxy: its node's pods reach pods but no Service, while other
 	// nodes' pods do reach Services (so the Services themselves work).
@@ -139,7 +141,7 @@ func unreachedBackends(rows []Row, podFrom map[string]*group) []report.Finding {
 	}
 	by := map[string]*tally{}
 	for _, r := range rows {
-		if !r.Path.IsVIP() || !r.Judged || r.Succeeded == 0 {
+		if !r.Path.IsVIP() || !r.Judged || r.Succeeded == 0 || r.Inconclusive != "" {
 			continue
 		}
 		missing := map[string]bool{}
@@ -263,7 +265,7 @@ func verdictFindings(rows []Row, svcFrom map[string]*group) []report.Finding {
 			Summary:  "sessionAffinity: ClientIP is not honoured: one client's requests went to several backends",
 			Evidence: fmt.Sprintf("%d of %d affinity rows failed (%s)", f, t, why)})
 	}
-	if f, t, why := count(PathLocal); f > 0 {
+	if f, t, why := countLocal(rows); f > 0 {
 		out = append(out, report.Finding{Kind: FindingLocal,
 			Summary:  "externalTrafficPolicy: Local is not honoured (remote backends answered, the client IP was lost, or a node with a local backend did not answer)",
 			Evidence: fmt.Sprintf("%d of %d nodeport-local rows failed (%s)", f, t, why)})
@@ -291,4 +293,26 @@ func hostOf(addr string) string {
 		}
 	}
 	return addr
+}
+
+// countLocal counts nodeport-local rows failed for a reason of the policy
+// itself (a remote backend, a lost client IP); rows that simply could not
+// connect belong to the NodePort and kube-proxy findings.
+func countLocal(rows []Row) (failed, total int, reason string) {
+	for _, r := range rows {
+		if r.Path != PathLocal || r.Result == Exception {
+			continue
+		}
+		total++
+		for _, why := range r.Reasons {
+			if strings.HasPrefix(why, "externalTrafficPolicy Local") || strings.HasPrefix(why, "client IP not preserved") {
+				failed++
+				if reason == "" {
+					reason = why
+				}
+				break
+			}
+		}
+	}
+	return
 }

@@ -128,7 +128,7 @@ func DefaultSpec() Spec {
 	return Spec{
 		Paths: slices.Clone(AllPaths), Asked: map[PathKind]string{},
 		IPv4: true, IPv6: true,
-		Request: Request{QPS: 100, DurationInSecond: 10, PerRequestTimeoutInMS: 1000},
+		Request: Request{QPS: 150, DurationInSecond: 10, PerRequestTimeoutInMS: 1000},
 		Expect:  Expect{SuccessRate: 1, MeanAccessDelayInMs: 5000, AllBackends: true},
 		Rounds:  1,
 	}

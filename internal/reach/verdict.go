@@ -2,6 +2,7 @@ package reach
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"sort"
 	"strings"
@@ -104,6 +105,24 @@ type Row struct {
 	// backends that answered but should not have.
 	Missing    []BackendRef `json:"missing,omitempty"`
 	Unexpected []BackendRef `json:"unexpected,omitempty"`
+	// Inconclusive says why Missing is not judged: too few requests for
+	// a balanced VIP to have shown every backend by chance.
+	Inconclusive string `json:"inconclusive,omitempty"`
+}
+
+// missChance is the probability below which a backend never seen through
+// a VIP counts as never reached rather than bad luck.
+const missChance = 1e-3
+
+// NeededRequests is how many answers a VIP balancing evenly over k
+// backends needs so that the chance of some backend getting none is
+// below missChance: k * (1-1/k)^n < missChance.
+func NeededRequests(k int) int64 {
+	if k <= 1 {
+		return 1
+	}
+	n := math.Log(missChance/float64(k)) / math.Log(1-1/float64(k))
+	return int64(math.Ceil(n))
 }
 
 // SuccessRate is Succeeded/Requests (0 without requests).
@@ -196,7 +215,11 @@ func Judge(p Planned, m Measured, e Expect) Row {
 	// hairpin, multus, ETP=Local) the one expected backend must answer
 	// in any case: anyone else answering an address is wrong.
 	if len(r.Missing) > 0 && (!p.Path.IsVIP() || e.AllBackends) && !p.Single {
-		fail("backends %d/%d: never reached %s", len(p.Expected)-len(r.Missing), len(p.Expected), refNames(r.Missing))
+		if need := NeededRequests(len(p.Expected)); p.Path.IsVIP() && m.Succeeded < need {
+			r.Inconclusive = fmt.Sprintf("%d answers are too few to expect all %d backends (%d needed); raise qps or durationInSecond", m.Succeeded, len(p.Expected), need)
+		} else {
+			fail("backends %d/%d: never reached %s", len(p.Expected)-len(r.Missing), len(p.Expected), refNames(r.Missing))
+		}
 	}
 	return r
 }
@@ -206,7 +229,11 @@ func (r Row) BackendsCell() string {
 	if !r.Judged || r.Result == Exception {
 		return "-"
 	}
-	return fmt.Sprintf("%d/%d", len(r.Backends)-len(r.Unexpected), len(r.Expected))
+	cell := fmt.Sprintf("%d/%d", len(r.Backends)-len(r.Unexpected), len(r.Expected))
+	if r.Inconclusive != "" {
+		cell += "?"
+	}
+	return cell
 }
 
 func errorSummary(m Measured) string {

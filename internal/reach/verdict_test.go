@@ -100,3 +100,18 @@ func TestTallyMergesRounds(t *testing.T) {
 		t.Errorf("quantiles p50 %d p99 %d max %d", m.P50Us, m.P99Us, m.MaxUs)
 	}
 }
+
+func TestMissingBackendNeedsEnoughAnswers(t *testing.T) {
+	if n := NeededRequests(4); n < 25 || n > 35 {
+		t.Errorf("NeededRequests(4) = %d", n)
+	}
+	p := vipRow(PathClusterIP, "a", "b", "c", "d")
+	r := Judge(p, Measured{Requests: 18, Succeeded: 18, MeanUs: 1, Backends: reached("a", "b", "c")}, exp)
+	if r.Result != Succeeded || r.Inconclusive == "" || r.BackendsCell() != "3/4?" {
+		t.Errorf("18 answers over 4 backends: %s %q %q %s", r.Result, r.Reasons, r.Inconclusive, r.BackendsCell())
+	}
+	r = Judge(p, Measured{Requests: 60, Succeeded: 60, MeanUs: 1, Backends: reached("a", "b", "c")}, exp)
+	if r.Result != Failed || r.Inconclusive != "" {
+		t.Errorf("60 answers over 4 backends: %s %q", r.Result, r.Reasons)
+	}
+}
