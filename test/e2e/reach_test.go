@@ -1,0 +1,367 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// reachDoc is the part of `netctl reach -o json` the tests read (their own
+// types, not the producer's).
+type reachDoc struct {
+	Rounds  int `json:"rounds"`
+	Summary struct {
+		Total, Succeeded, Failed, Exception int
+	} `json:"summary"`
+	Results  []reachRow `json:"results"`
+	Findings []struct {
+		Kind    string   `json:"kind"`
+		Nodes   []string `json:"nodes"`
+		Target  string   `json:"target"`
+		Summary string   `json:"summary"`
+	} `json:"findings"`
+	Notes []string `json:"notes"`
+}
+
+type reachRow struct {
+	Source struct {
+		Node    string `json:"node"`
+		Vantage string `json:"vantage"`
+	} `json:"source"`
+	Path       string   `json:"path"`
+	Family     string   `json:"family"`
+	Address    string   `json:"address"`
+	TargetNode string   `json:"targetNode"`
+	Result     string   `json:"result"`
+	Reasons    []string `json:"reasons"`
+	Requests   int64    `json:"requests"`
+	Succeeded  int64    `json:"succeeded"`
+	LatencyMs  struct {
+		Mean, P50, P99, Max float64
+	} `json:"latencyMs"`
+	Backends struct {
+		Reached []struct {
+			Node        string   `json:"node"`
+			Pod         string   `json:"pod"`
+			ClientAddrs []string `json:"clientAddrs"`
+		} `json:"reached"`
+		Expected []struct {
+			Node string `json:"node"`
+			Pod  string `json:"pod"`
+		} `json:"expected"`
+	} `json:"backends"`
+	Inconclusive string `json:"inconclusive"`
+}
+
+func (r reachRow) String() string {
+	return fmt.Sprintf("%s %s(%s)->%s %s: %s %v", r.Path, r.Source.Node, r.Source.Vantage, r.Family, r.Address, r.Result, r.Reasons)
+}
+
+// reachCluster is the 4-node dual-stack cluster the reach tests share.
+func reachCluster(t *testing.T) *cluster {
+	return sharedCluster(t, "reach", 4, "dual")
+}
+
+// reach runs `netctl reach -o json` against c.
+func runReach(t *testing.T, c *cluster, args ...string) (reachDoc, run) {
+	t.Helper()
+	dir := t.TempDir()
+	full := append([]string{"reach", "--kubeconfig", c.Kubeconfig, "--image-repository", c.imageRepository(), "-o", "json"}, args...)
+	r := netctl(t, dir, full...)
+	var doc reachDoc
+	if r.Code != 2 {
+		if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil {
+			t.Fatalf("netctl %s: exit %d, output is not JSON (%v):\n%s\n%s", strings.Join(args, " "), r.Code, err, r.Stdout, r.Stderr)
+		}
+	}
+	return doc, r
+}
+
+func podSet(pods []string) string {
+	sort.Strings(pods)
+	return strings.Join(pods, ",")
+}
+
+// TestReachHealthy: on a healthy cluster every path kind the sandbox
+// serves succeeds from every node in both families, every VIP row is
+// answered by exactly the Service's endpoints (the four agents), the
+// affinity rows by one, the ETP=Local rows only by the target node's agent
+// seeing the client's own node IP.
+func TestReachHealthy(t *testing.T) {
+	c := reachCluster(t)
+	doc, r := runReach(t, c, "--qps", "150", "--duration", "8", "--auto-clean")
+	if r.Code != 0 {
+		var bad []string
+		for _, row := range doc.Results {
+			if row.Result != "SUCCEEDED" {
+				bad = append(bad, row.String())
+			}
+		}
+		t.Fatalf("exit %d on a healthy cluster; not succeeded:\n%s\nstderr:\n%s", r.Code, strings.Join(bad, "\n"), r.Stderr)
+	}
+	byPath := map[string][]reachRow{}
+	for _, row := range doc.Results {
+		byPath[row.Path] = append(byPath[row.Path], row)
+	}
+	// Counts from kubectl's view of the cluster, not netctl's.
+	nodes := len(c.Nodes)
+	ips := 0
+	nodeIP := map[string]map[string]netip.Addr{} // node -> family -> IP
+	for _, n := range c.Nodes {
+		ips += len(n.IPs)
+		nodeIP[n.Name] = map[string]netip.Addr{}
+		for _, ip := range n.IPs {
+			fam := "IPv4"
+			if ip.Is6() {
+				fam = "IPv6"
+			}
+			nodeIP[n.Name][fam] = ip
+		}
+	}
+	want := map[string]int{
+		"pod":            nodes * 2 * nodes, // every agent's two pod IPs from every node
+		"clusterip":      nodes * 2,
+		"nodeport":       nodes * ips, // every node's every InternalIP from every node
+		"nodeport-local": nodes * (ips - 2),
+		"affinity":       nodes * 2,
+		"hairpin":        nodes * 2,
+		"dns":            nodes * (2 + 2*2), // the Service (2 families) and 2 CoreDNS replicas x 2 families
+	}
+	for p, n := range want {
+		if got := len(byPath[p]); got != n {
+			t.Errorf("%s: %d rows, want %d", p, got, n)
+		}
+	}
+	var agents []string
+	for _, row := range byPath["pod"] {
+		if len(row.Backends.Reached) != 1 || row.Backends.Reached[0].Node != row.TargetNode {
+			t.Errorf("pod row answered by %+v, want the agent on %s: %s", row.Backends.Reached, row.TargetNode, row)
+		}
+		if row.Source.Node == c.Nodes[0].Name && row.Family == "IPv4" {
+			agents = append(agents, row.Backends.Reached[0].Pod)
+		}
+	}
+	if len(agents) != nodes {
+		t.Fatalf("pod rows name %d agents, want %d", len(agents), nodes)
+	}
+	all := podSet(agents)
+	fams := map[string]bool{}
+	for _, row := range doc.Results {
+		fams[row.Family] = true
+		if row.Requests == 0 || row.Succeeded != row.Requests || row.LatencyMs.P50 <= 0 || row.LatencyMs.Max < row.LatencyMs.P99 {
+			t.Errorf("row measured nothing sensible: %+v", row)
+		}
+		var reached, expected []string
+		for _, b := range row.Backends.Reached {
+			reached = append(reached, b.Pod)
+		}
+		for _, b := range row.Backends.Expected {
+			expected = append(expected, b.Pod)
+		}
+		switch row.Path {
+		case "clusterip", "nodeport":
+			if podSet(reached) != all || podSet(expected) != all || row.Inconclusive != "" {
+				t.Errorf("VIP row reached %v, expected %v, want every agent %s (%s): %s", reached, expected, all, row.Inconclusive, row)
+			}
+		case "affinity":
+			if len(reached) != 1 || podSet(expected) != all {
+				t.Errorf("affinity row reached %v, want exactly one: %s", reached, row)
+			}
+		case "hairpin":
+			if len(row.Backends.Reached) != 1 || row.Backends.Reached[0].Node != row.Source.Node {
+				t.Errorf("hairpin row answered by %+v, want the source itself: %s", row.Backends.Reached, row)
+			}
+		case "nodeport-local":
+			if row.Source.Vantage != "host" || row.TargetNode == row.Source.Node {
+				t.Errorf("nodeport-local row from %s: %s", row.Source.Vantage, row)
+			}
+			client := nodeIP[row.Source.Node][row.Family]
+			for _, b := range row.Backends.Reached {
+				if b.Node != row.TargetNode {
+					t.Errorf("ETP=Local row answered from %s, want only %s: %s", b.Node, row.TargetNode, row)
+				}
+				for _, a := range b.ClientAddrs {
+					if netip.MustParseAddr(a) != client {
+						t.Errorf("ETP=Local backend saw client %s, want the source node's %s: %s", a, client, row)
+					}
+				}
+			}
+		}
+	}
+	if !fams["IPv4"] || !fams["IPv6"] {
+		t.Errorf("families %v, want both", fams)
+	}
+	if len(doc.Findings) != 0 {
+		t.Errorf("findings on a healthy cluster: %+v", doc.Findings)
+	}
+	notes := strings.Join(doc.Notes, "\n")
+	for _, p := range []string{"loadbalancer", "ingress", "gateway", "multus"} {
+		if len(byPath[p]) == 0 && !strings.Contains(notes, p+" path not run") {
+			t.Errorf("%s path neither run nor noted:\n%s", p, notes)
+		}
+	}
+	if left := c.managedObjects(t, ""); len(left) != 0 {
+		t.Errorf("--auto-clean left %v", left)
+	}
+}
+
+// TestReachKubeProxyStopped: with one node's kube-proxy stopped, Services
+// created afterwards have no rules there: every Service path from that
+// node fails while its pod paths work, and its NodePort fails from every
+// client. The finding names that node's kube-proxy, and nothing else.
+func TestReachKubeProxyStopped(t *testing.T) {
+	c := reachCluster(t)
+	victim := c.Nodes[1].Name
+	c.fault(t, "kube-proxy-stop", victim)
+	doc, r := runReach(t, c, "--paths", "pod,clusterip,nodeport,affinity,hairpin", "--qps", "150", "--duration", "6", "--auto-clean")
+	if r.Code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", r.Code, r.Stderr)
+	}
+	var proxy []string
+	for _, f := range doc.Findings {
+		switch f.Kind {
+		case "kube-proxy":
+			proxy = append(proxy, f.Nodes...)
+		case "nodeport-node", "backend-never-reached", "hairpin":
+			t.Errorf("extra finding %s %v: %s", f.Kind, f.Nodes, f.Summary)
+		}
+	}
+	if len(proxy) != 1 || proxy[0] != victim {
+		t.Fatalf("kube-proxy finding names %v, want [%s]; findings %+v", proxy, victim, doc.Findings)
+	}
+	for _, row := range doc.Results {
+		service := row.Path == "clusterip" || row.Path == "affinity" || row.Path == "hairpin"
+		wantFail := (service && row.Source.Node == victim) || (row.Path == "nodeport" && row.TargetNode == victim)
+		if wantFail != (row.Result == "FAILED") && (wantFail || row.Inconclusive == "") {
+			t.Errorf("want failed=%v: %s", wantFail, row)
+		}
+	}
+}
+
+// TestReachNetReach runs a kdoctor NetReach object: its switches, request
+// and rounds are used, the fields netctl does not use are noted.
+func TestReachNetReach(t *testing.T) {
+	c := reachCluster(t)
+	file := filepath.Join(t.TempDir(), "netreach.yaml")
+	os.WriteFile(file, []byte(`apiVersion: kdoctor.io/v1beta1
+kind: NetReach
+metadata:
+  name: netreach
+spec:
+  agentSpec:
+    hostNetwork: false
+    kind: DaemonSet
+  expect:
+    meanAccessDelayInMs: 1500
+    successRate: 1
+  request:
+    durationInSecond: 3
+    perRequestTimeoutInMS: 1000
+    qps: 60
+  schedule:
+    roundNumber: 2
+    roundTimeoutMinute: 1
+    schedule: 0 0
+  target:
+    clusterIP: true
+    enableLatencyMetric: false
+    endpoint: true
+    ingress: false
+    ipv4: true
+    ipv6: true
+    loadBalancer: false
+    multusInterface: false
+    nodePort: true
+`), 0o644)
+	doc, r := runReach(t, c, "-f", file, "--auto-clean")
+	if r.Code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if doc.Rounds != 2 {
+		t.Errorf("rounds %d, want 2", doc.Rounds)
+	}
+	paths := map[string]int{}
+	for _, row := range doc.Results {
+		paths[row.Path]++
+	}
+	if len(paths) != 3 || paths["pod"] == 0 || paths["clusterip"] == 0 || paths["nodeport"] == 0 {
+		t.Errorf("paths %v, want pod, clusterip, nodeport", paths)
+	}
+	notes := strings.Join(doc.Notes, "\n")
+	for _, f := range []string{"spec.agentSpec", "spec.target.enableLatencyMetric", "spec.schedule.roundTimeoutMinute"} {
+		if !strings.Contains(notes, f+" is not used") {
+			t.Errorf("no note for %s:\n%s", f, notes)
+		}
+	}
+}
+
+// TestReachBadInput: bad numbers, unknown kinds and paths this cluster
+// cannot serve exit 2 naming the field, and nothing is created.
+func TestReachBadInput(t *testing.T) {
+	c := reachCluster(t)
+	ns := "reach-bad"
+	lb := filepath.Join(t.TempDir(), "lb.yaml")
+	os.WriteFile(lb, []byte("apiVersion: kdoctor.io/v1beta1\nkind: NetReach\nmetadata: {name: lb}\nspec:\n  target: {loadBalancer: true}\n"), 0o644)
+	for _, c2 := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--qps", "0"}, "--qps"},
+		{[]string{"--qps", "1000000"}, "--qps"},
+		{[]string{"--duration", "-1"}, "--duration"},
+		{[]string{"--timeout", "0"}, "--timeout"},
+		{[]string{"--paths", "clusterip,teleport"}, `unknown path kind "teleport"`},
+		{[]string{"--paths", "loadbalancer"}, "--paths loadbalancer"},
+		{[]string{"--paths", "ingress"}, "--paths ingress"},
+		{[]string{"-f", lb}, "spec.target.loadBalancer"},
+	} {
+		_, r := runReach(t, c, append([]string{"--namespace", ns}, c2.args...)...)
+		if r.Code != 2 || !strings.Contains(r.Stderr, c2.want) {
+			t.Errorf("%v: exit %d, want 2 naming %q:\n%s", c2.args, r.Code, c2.want, r.Stderr)
+		}
+	}
+	if out, err := c.kubectlErr("get", "namespace", ns); err == nil {
+		t.Errorf("namespace %s exists after bad input:\n%s", ns, out)
+	}
+}
+
+// TestReachCleanInUserNamespace: reach's Services in a namespace the user
+// owns are removed by `netctl clean` (they are owned by the agent
+// DaemonSet), the namespace and the user's own Service stay.
+func TestReachCleanInUserNamespace(t *testing.T) {
+	c := reachCluster(t)
+	ns := "reach-user"
+	c.kubectl(t, "create", "namespace", ns)
+	t.Cleanup(func() { c.kubectlErr("delete", "namespace", ns, "--wait=false") })
+	c.kubectl(t, "-n", ns, "create", "service", "clusterip", "users-own", "--tcp=80:80")
+	_, r := runReach(t, c, "--namespace", ns, "--paths", "clusterip,hairpin", "--qps", "50", "--duration", "2")
+	if r.Code != 0 {
+		t.Fatalf("reach: exit %d\n%s", r.Code, r.Stderr)
+	}
+	svcs := c.kubectl(t, "-n", ns, "get", "services,endpointslices", "-l", "app.kubernetes.io/component=reach,app.kubernetes.io/part-of=netdoctor-check", "-o", "name")
+	if !strings.Contains(svcs, "service/netdoctor-reach") || !strings.Contains(svcs, "endpointslice.discovery.k8s.io/netdoctor-reach-hp-0-ipv4") {
+		t.Fatalf("reach objects not labelled as the check's:\n%s", svcs)
+	}
+	if cr := netctl(t, t.TempDir(), "clean", "--kubeconfig", c.Kubeconfig); cr.Code != 0 {
+		t.Fatalf("clean: exit %d\n%s", cr.Code, cr.Stderr)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		left := strings.TrimSpace(c.kubectl(t, "-n", ns, "get", "services,endpointslices", "-l", "app.kubernetes.io/component=reach", "-o", "name"))
+		if left == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a minute after clean, reach objects are left:\n%s", left)
+		}
+		time.Sleep(time.Second)
+	}
+	c.kubectl(t, "-n", ns, "get", "service", "users-own")
+	c.kubectl(t, "get", "namespace", ns)
+}
