@@ -95,7 +95,9 @@ func podSet(pods []string) string {
 // seeing the client's own node IP.
 func TestReachHealthy(t *testing.T) {
 	c := reachCluster(t)
-	doc, r := runReach(t, c, "--qps", "150", "--duration", "8", "--auto-clean")
+	// A 5 s per-request timeout: the latency verdicts are what judge speed;
+	// on a loaded 2-core machine an agent can stall for a second.
+	doc, r := runReach(t, c, "--qps", "100", "--duration", "10", "--timeout", "5000", "--auto-clean")
 	if r.Code != 0 {
 		var bad []string
 		for _, row := range doc.Results {
