@@ -19,4 +19,6 @@ func WaitAgents(ctx context.Context, client *kube.Client, namespace string, netw
 }
 
 // ReadySummary is the "3/4 pod-network agents ready" line of inv.
-func ReadySummary(inv *Inventory, networks []deploy.Network) string { return readySummary(inv, networks) }
+func ReadySummary(inv *Inventory, networks []deploy.Network) string {
+	return readySummary(inv, networks)
+}

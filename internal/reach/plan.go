@@ -18,11 +18,19 @@ type Agent struct {
 	Secondary []string
 }
 
-// Endpoint is one ready endpoint of a Service (from its EndpointSlices).
-type Endpoint struct {
-	Node string
-	Pod  string
-	IP   string
+// Endpoint is one ready endpoint of a Service (from its EndpointSlices):
+// a backend.
+type Endpoint = BackendRef
+
+// backendsOf are the endpoints of family fam (on node, when not "").
+func backendsOf(eps []Endpoint, fam, node string) []BackendRef {
+	var out []BackendRef
+	for _, e := range eps {
+		if FamilyOf(e.IP) == fam && (node == "" || e.Node == node) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // ServiceView is what one created (or found) Service offers.
@@ -89,15 +97,6 @@ func hostPort(ip string, port int) string { return net.JoinHostPort(ip, strconv.
 // the probe API, see dnsload.go).
 func Plan(paths map[PathKind]bool, v *View) []Planned {
 	var out []Planned
-	expectedAll := func(sv ServiceView, fam string) []BackendRef {
-		var refs []BackendRef
-		for _, e := range sv.Endpoints {
-			if FamilyOf(e.IP) == fam {
-				refs = append(refs, BackendRef{Node: e.Node, Pod: e.Pod, IP: e.IP})
-			}
-		}
-		return refs
-	}
 	add := func(src Source, a *Agent, p Planned) {
 		p.Source = src
 		if a != nil && !a.Ready {
@@ -145,7 +144,7 @@ func Plan(paths map[PathKind]bool, v *View) []Planned {
 				}
 				fam := FamilyOf(ip)
 				p := Planned{Path: kind, Family: fam, Address: hostPort(ip, port), URL: url(hostPort(ip, port)), Host: host,
-					TargetNode: targetNode, Judged: true, Expected: expectedAll(sv, fam), Single: single}
+					TargetNode: targetNode, Judged: true, Expected: backendsOf(sv.Endpoints, fam, ""), Single: single}
 				if len(p.Expected) == 0 {
 					p.Skip = fmt.Sprintf("the Service has no ready %s endpoint", fam)
 				}
@@ -222,18 +221,7 @@ func Plan(paths map[PathKind]bool, v *View) []Planned {
 					if !v.allows(ip) {
 						continue
 					}
-					fam := FamilyOf(ip)
-					p := Planned{Path: PathLocal, Family: fam, Address: hostPort(ip, v.Local.NodePort), URL: url(hostPort(ip, v.Local.NodePort)),
-						TargetNode: tn.Name, Judged: true, LocalNode: tn.Name, ClientIP: ipOfFamily(n.IPs, fam)}
-					for _, e := range v.Local.Endpoints {
-						if e.Node == tn.Name && FamilyOf(e.IP) == fam {
-							p.Expected = append(p.Expected, BackendRef{Node: e.Node, Pod: e.Pod, IP: e.IP})
-						}
-					}
-					if len(p.Expected) == 0 {
-						p.Skip = fmt.Sprintf("node %s has no ready local %s endpoint", tn.Name, fam)
-					}
-					add(src, a, p)
+					add(src, a, localRow(v, tn.Name, ip, ipOfFamily(n.IPs, FamilyOf(ip))))
 				}
 			}
 		}
@@ -256,13 +244,8 @@ func PlanHere(paths map[PathKind]bool, v *View, localIP func(dst string) string)
 		for _, ip := range v.LB.Addresses {
 			if v.allows(ip) {
 				fam := FamilyOf(ip)
-				var exp []BackendRef
-				for _, e := range v.LB.Endpoints {
-					if FamilyOf(e.IP) == fam {
-						exp = append(exp, BackendRef{Node: e.Node, Pod: e.Pod, IP: e.IP})
-					}
-				}
-				add(Planned{Path: PathLoadBalancer, Family: fam, Address: hostPort(ip, v.Port), URL: "http://" + hostPort(ip, v.Port) + EchoPath, Judged: true, Expected: exp})
+				add(Planned{Path: PathLoadBalancer, Family: fam, Address: hostPort(ip, v.Port), URL: "http://" + hostPort(ip, v.Port) + EchoPath,
+					Judged: true, Expected: backendsOf(v.LB.Endpoints, fam, "")})
 			}
 		}
 	}
@@ -272,22 +255,24 @@ func PlanHere(paths map[PathKind]bool, v *View, localIP func(dst string) string)
 				if !v.allows(ip) {
 					continue
 				}
-				fam := FamilyOf(ip)
-				p := Planned{Path: PathLocal, Family: fam, Address: hostPort(ip, v.Local.NodePort), URL: "http://" + hostPort(ip, v.Local.NodePort) + EchoPath,
-					TargetNode: tn.Name, Judged: true, LocalNode: tn.Name, ClientIP: localIP(ip)}
-				for _, e := range v.Local.Endpoints {
-					if e.Node == tn.Name && FamilyOf(e.IP) == fam {
-						p.Expected = append(p.Expected, BackendRef{Node: e.Node, Pod: e.Pod, IP: e.IP})
-					}
-				}
-				if len(p.Expected) == 0 {
-					p.Skip = fmt.Sprintf("node %s has no ready local %s endpoint", tn.Name, fam)
-				}
-				add(p)
+				add(localRow(v, tn.Name, ip, localIP(ip)))
 			}
 		}
 	}
 	return out
+}
+
+// localRow is the ETP=Local row to node's address ip from a client at
+// clientIP: only node's own endpoints may answer, and must see clientIP.
+func localRow(v *View, node, ip, clientIP string) Planned {
+	fam := FamilyOf(ip)
+	addr := hostPort(ip, v.Local.NodePort)
+	p := Planned{Path: PathLocal, Family: fam, Address: addr, URL: "http://" + addr + EchoPath, TargetNode: node, Judged: true,
+		LocalNode: node, ClientIP: clientIP, Expected: backendsOf(v.Local.Endpoints, fam, node)}
+	if len(p.Expected) == 0 {
+		p.Skip = fmt.Sprintf("node %s has no ready local %s endpoint", node, fam)
+	}
+	return p
 }
 
 func ipOfFamily(ips []string, fam string) string {

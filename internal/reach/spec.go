@@ -41,12 +41,6 @@ const (
 var AllPaths = []PathKind{PathPod, PathClusterIP, PathNodePort, PathLocal, PathAffinity, PathHairpin,
 	PathLoadBalancer, PathIngress, PathGateway, PathMultus, PathDNS}
 
-// optionalPaths need something only some clusters have (an LB
-// implementation, an ingress controller, a Gateway, Multus). Without an
-// explicit ask they are run only where the cluster has them; asked for
-// explicitly on a cluster without them they are bad input.
-var optionalPaths = []PathKind{PathLoadBalancer, PathIngress, PathGateway, PathMultus}
-
 // IsVIP says whether the path reaches a set of backends through a virtual
 // address (the backends reached must then equal the ready endpoints).
 func (k PathKind) IsVIP() bool {
