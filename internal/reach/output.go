@@ -2,7 +2,6 @@ package reach
 
 import (
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"sort"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/olekukonko/tablewriter"
 
+	"github.com/netdoctor/netdoctor/internal/probe"
 	"github.com/netdoctor/netdoctor/internal/report"
 )
 
@@ -254,76 +254,31 @@ func errorsCell(m map[string]int64) string {
 	return strings.Join(s, " ")
 }
 
-// JUnit: one testsuite per path kind, one testcase per row.
-type junitSuites struct {
-	XMLName  xml.Name     `xml:"testsuites"`
-	Name     string       `xml:"name,attr"`
-	Tests    int          `xml:"tests,attr"`
-	Failures int          `xml:"failures,attr"`
-	Errors   int          `xml:"errors,attr"`
-	Suites   []junitSuite `xml:"testsuite"`
-}
-
-type junitSuite struct {
-	Name     string      `xml:"name,attr"`
-	Tests    int         `xml:"tests,attr"`
-	Failures int         `xml:"failures,attr"`
-	Errors   int         `xml:"errors,attr"`
-	Cases    []junitCase `xml:"testcase"`
-}
-
-type junitCase struct {
-	Name      string        `xml:"name,attr"`
-	Classname string        `xml:"classname,attr"`
-	Time      string        `xml:"time,attr"`
-	Failure   *junitMessage `xml:"failure,omitempty"`
-	Error     *junitMessage `xml:"error,omitempty"`
-}
-
-type junitMessage struct {
-	Message string `xml:"message,attr"`
-	Text    string `xml:",chardata"`
-}
-
-// WriteJUnit writes the rows as JUnit XML.
+// WriteJUnit writes the rows as JUnit XML through the check's writer
+// (report.WriteJUnit): one testsuite per path kind ("reach nodeport"), one
+// testcase "SOURCE (vantage) -> TARGET NODE (address)" per row; FAILED is a
+// <failure>, EXCEPTION an <error>, with every reason.
 func (r *Report) WriteJUnit(w io.Writer) error {
-	doc := junitSuites{Name: "netctl reach"}
-	idx := map[PathKind]int{}
+	rep := &report.Report{Started: r.Started, Duration: r.Duration}
 	for _, row := range r.Rows {
-		i, ok := idx[row.Path]
-		if !ok {
-			i = len(doc.Suites)
-			idx[row.Path] = i
-			doc.Suites = append(doc.Suites, junitSuite{Name: "reach " + string(row.Path)})
+		dst := row.TargetNode
+		if dst == "" {
+			dst = string(row.Path)
 		}
-		s := &doc.Suites[i]
-		c := junitCase{Name: fmt.Sprintf("%s (%s) -> %s %s", row.Source.Node, row.Source.Vantage, row.Family, row.Address),
-			Classname: "reach." + string(row.Path), Time: fmt.Sprintf("%.3f", row.MeanUs/1e6)}
-		msg := strings.Join(row.Reasons, "; ")
+		rr := report.Row{Pair: report.Pair{Mode: "reach", Protocol: probe.Kind(row.Path), Family: probe.Family(row.Family),
+			SrcNode: row.Source.Node + " (" + string(row.Source.Vantage) + ")", DstNode: dst, TargetIP: row.Address},
+			Log: strings.Join(row.Reasons, "; "), Latency: time.Duration(row.MeanUs) * time.Microsecond}
 		switch row.Result {
+		case Succeeded:
+			rr.Result = report.Succeeded
 		case Failed:
-			c.Failure = &junitMessage{Message: msg, Text: msg}
-			s.Failures++
-			doc.Failures++
-		case Exception:
-			c.Error = &junitMessage{Message: msg, Text: msg}
-			s.Errors++
-			doc.Errors++
+			rr.Result, rr.Class = report.Failed, probe.ClassOther
+		default:
+			rr.Result, rr.Class = report.Exception, probe.ClassAgentError
 		}
-		s.Tests++
-		doc.Tests++
-		s.Cases = append(s.Cases, c)
+		rep.Rows = append(rep.Rows, rr)
 	}
-	if _, err := io.WriteString(w, xml.Header); err != nil {
-		return err
-	}
-	enc := xml.NewEncoder(w)
-	enc.Indent("", "  ")
-	if err := enc.Encode(doc); err != nil {
-		return err
-	}
-	_, err := io.WriteString(w, "\n")
-	return err
+	return report.WriteJUnit(w, rep)
 }
 
 // Failed says whether any row did not succeed (exit 1).

@@ -165,7 +165,7 @@ func TestOutputs(t *testing.T) {
 		}
 	}
 	b.Reset()
-	if err := rep.WriteJUnit(&b); err != nil || !strings.Contains(b.String(), `<testsuite name="reach nodeport" tests="1" failures="1"`) {
+	if err := rep.WriteJUnit(&b); err != nil || !strings.Contains(b.String(), `<testsuite name="reach nodeport" tests="1" failures="1"`) || !strings.Contains(b.String(), "backends 1/2: never reached b on n2") {
 		t.Errorf("junit %v:\n%s", err, b.String())
 	}
 }

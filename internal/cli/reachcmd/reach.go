@@ -143,32 +143,25 @@ func (o *options) complete(cmd *cobra.Command) error {
 	default:
 		return clierr.Usagef("--ip-family %q is not one of auto, ipv4, ipv6", o.ipFamily)
 	}
-	if changed("qps") || o.file == "" {
-		spec.Request.QPS = o.qps
-	}
-	if changed("duration") || o.file == "" {
-		spec.Request.DurationInSecond = o.duration
-	}
-	if changed("timeout") || o.file == "" {
-		spec.Request.PerRequestTimeoutInMS = o.timeoutMS
-	}
-	if changed("success-rate") || o.file == "" {
-		spec.Expect.SuccessRate = o.successRate
-	}
-	if changed("mean-delay") || o.file == "" {
-		spec.Expect.MeanAccessDelayInMs = o.meanMs
-	}
-	if changed("p99-delay") || o.file == "" {
-		spec.Expect.P99AccessDelayInMs = o.p99Ms
-	}
-	if changed("all-backends") || o.file == "" {
-		spec.Expect.AllBackends = o.allBackends
-	}
-	if changed("rounds") || o.file == "" {
-		spec.Rounds = o.rounds
-	}
-	if changed("interval") || o.file == "" {
-		spec.Interval = o.interval
+	// Without -f every flag applies (its default included); with -f only
+	// the flags given explicitly override the object.
+	for _, f := range []struct {
+		flag string
+		set  func()
+	}{
+		{"qps", func() { spec.Request.QPS = o.qps }},
+		{"duration", func() { spec.Request.DurationInSecond = o.duration }},
+		{"timeout", func() { spec.Request.PerRequestTimeoutInMS = o.timeoutMS }},
+		{"success-rate", func() { spec.Expect.SuccessRate = o.successRate }},
+		{"mean-delay", func() { spec.Expect.MeanAccessDelayInMs = o.meanMs }},
+		{"p99-delay", func() { spec.Expect.P99AccessDelayInMs = o.p99Ms }},
+		{"all-backends", func() { spec.Expect.AllBackends = o.allBackends }},
+		{"rounds", func() { spec.Rounds = o.rounds }},
+		{"interval", func() { spec.Interval = o.interval }},
+	} {
+		if changed(f.flag) || o.file == "" {
+			f.set()
+		}
 	}
 	spec.FromHere = o.fromHere
 	if err := spec.Validate(""); err != nil {
