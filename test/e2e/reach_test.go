@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -366,4 +367,46 @@ func TestReachCleanInUserNamespace(t *testing.T) {
 	}
 	c.kubectl(t, "-n", ns, "get", "service", "users-own")
 	c.kubectl(t, "get", "namespace", ns)
+}
+
+// TestReachFromHere: with --from-here netctl itself is a client (the
+// outside vantage point): every node's ETP=Local NodePort is answered by
+// that node's agent alone, which sees netctl's own address.
+func TestReachFromHere(t *testing.T) {
+	c := reachCluster(t)
+	doc, r := runReach(t, c, "--paths", "nodeport-local", "--from-here", "--qps", "100", "--duration", "4", "--timeout", "4000", "--auto-clean")
+	if r.Code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	here := 0
+	for _, row := range doc.Results {
+		if row.Source.Vantage != "here" {
+			continue
+		}
+		here++
+		host, _, _ := strings.Cut(strings.TrimPrefix(row.Address, "["), "]")
+		if i := strings.LastIndex(host, ":"); !strings.Contains(row.Address, "[") && i > 0 {
+			host = host[:i]
+		}
+		// The address this host sends from toward the node (a UDP socket
+		// only asks the kernel for the route; nothing is sent).
+		conn, err := net.Dial("udp", net.JoinHostPort(host, "9"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		me := netip.MustParseAddr(conn.LocalAddr().(*net.UDPAddr).IP.String()).Unmap()
+		conn.Close()
+		if row.Result != "SUCCEEDED" || len(row.Backends.Reached) != 1 || row.Backends.Reached[0].Node != row.TargetNode {
+			t.Errorf("want only %s's agent: %s reached %+v", row.TargetNode, row, row.Backends.Reached)
+			continue
+		}
+		for _, a := range row.Backends.Reached[0].ClientAddrs {
+			if netip.MustParseAddr(a).Unmap() != me {
+				t.Errorf("backend saw client %s, want netctl's %s: %s", a, me, row)
+			}
+		}
+	}
+	if want := len(c.Nodes) * 2; here != want {
+		t.Errorf("%d rows from here, want %d", here, want)
+	}
 }
