@@ -70,8 +70,13 @@ func sortedGroupKeys(m map[string]*group) []string {
 // Findings names the culprit where the pattern of rows says so.
 func Findings(rows []Row) []report.Finding {
 	var out []report.Finding
+	// Pod rows to other nodes: a pod reaching its own IP proves nothing
+	// about the network (the packet never leaves it).
 	podFrom := groupBy(rows, func(r Row) (string, bool) {
-		return r.Source.Node, r.Path == PathPod && r.Source.Vantage == VantagePod
+		return r.Source.Node, r.Path == PathPod && r.Source.Vantage == VantagePod && r.TargetNode != r.Source.Node
+	})
+	podTo := groupBy(rows, func(r Row) (string, bool) {
+		return r.TargetNode, r.Path == PathPod && r.TargetNode != r.Source.Node
 	})
 	svcFrom := groupBy(rows, func(r Row) (string, bool) {
 		return r.Source.Node, r.Path.IsService() && r.Source.Vantage == VantagePod
@@ -106,7 +111,7 @@ func Findings(rows []Row) []report.Finding {
 			Summary:  fmt.Sprintf("NodePort is broken on node %s: its addresses fail from every client while other nodes' NodePorts work", n),
 			Evidence: fmt.Sprintf("%d of %d rows to %s's NodePort failed (%s)", g.failed, len(g.rows), n, firstReason(g))})
 	}
-	out = append(out, unreachedBackends(rows, podFrom)...)
+	out = append(out, unreachedBackends(rows, podTo)...)
 	out = append(out, pathDown(rows)...)
 	out = append(out, dnsFindings(rows)...)
 	out = append(out, verdictFindings(rows, svcFrom)...)
@@ -134,7 +139,7 @@ func firstReason(g *group) string {
 
 // unreachedBackends: a backend expected on VIP rows that never answered
 // on any of them, while those rows reached other backends.
-func unreachedBackends(rows []Row, podFrom map[string]*group) []report.Finding {
+func unreachedBackends(rows []Row, podTo map[string]*group) []report.Finding {
 	type tally struct {
 		ref        BackendRef
 		rows, miss int
@@ -166,9 +171,15 @@ func unreachedBackends(rows []Row, podFrom map[string]*group) []report.Finding {
 		if t.rows < 2 || t.miss < t.rows || len(by) < 2 {
 			continue
 		}
+		ev := fmt.Sprintf("missing on %d of %d VIP rows that reached other backends", t.miss, t.rows)
+		if g := podTo[t.ref.Node]; g.allFailed() {
+			ev += fmt.Sprintf("; its pod IPs fail from every other node too (%d of %d rows): the pod or its node is cut off, not the Service", g.failed, len(g.rows))
+		} else if g.anyOK() {
+			ev += "; its pod IPs answer directly: the Service rules leave it out"
+		}
 		out = append(out, report.Finding{Kind: FindingBackendUnreached, Nodes: []string{t.ref.Node}, Target: pod,
 			Summary:  fmt.Sprintf("backend %s on node %s never answered through any Service address, while the other backends did", pod, t.ref.Node),
-			Evidence: fmt.Sprintf("missing on %d of %d VIP rows that reached other backends", t.miss, t.rows)})
+			Evidence: ev})
 	}
 	return out
 }

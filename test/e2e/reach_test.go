@@ -410,3 +410,44 @@ func TestReachFromHere(t *testing.T) {
 		t.Errorf("%d rows from here, want %d", here, want)
 	}
 }
+
+// TestReachIsolatedBackend: with one agent pod cut off (sandbox fault
+// isolate), every VIP row misses exactly that backend and its pod IPs fail
+// from everywhere: the finding names that backend and its node, and no
+// node's kube-proxy or NodePort.
+func TestReachIsolatedBackend(t *testing.T) {
+	c := reachCluster(t)
+	ns := "reach-iso"
+	// A first short run deploys the agents the fault is put on.
+	if _, r := runReach(t, c, "--namespace", ns, "--paths", "pod", "--qps", "20", "--duration", "1"); r.Code != 0 {
+		t.Fatalf("first run: exit %d\n%s", r.Code, r.Stderr)
+	}
+	t.Cleanup(func() { netctl(t, t.TempDir(), "clean", "--kubeconfig", c.Kubeconfig) })
+	victimNode := c.Nodes[2].Name
+	victim := agentPod(t, c, ns, victimNode)
+	c.fault(t, "isolate", ns+"/"+victim)
+	doc, r := runReach(t, c, "--namespace", ns, "--paths", "pod,clusterip,nodeport", "--qps", "200", "--duration", "6", "--timeout", "2000")
+	if r.Code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", r.Code, r.Stderr)
+	}
+	found := false
+	for _, f := range doc.Findings {
+		switch f.Kind {
+		case "backend-never-reached":
+			if f.Target != victim || len(f.Nodes) != 1 || f.Nodes[0] != victimNode {
+				t.Errorf("finding names %s on %v, want %s on %s", f.Target, f.Nodes, victim, victimNode)
+			}
+			found = true
+		case "kube-proxy", "nodeport-node":
+			t.Errorf("wrong culprit: %s %v: %s", f.Kind, f.Nodes, f.Summary)
+		}
+	}
+	if !found {
+		t.Fatalf("no backend-never-reached finding: %+v", doc.Findings)
+	}
+	for _, row := range doc.Results {
+		if row.Path == "pod" && row.TargetNode == victimNode && row.Source.Node != victimNode && row.Result != "FAILED" {
+			t.Errorf("pod row to the isolated agent did not fail: %s", row)
+		}
+	}
+}
