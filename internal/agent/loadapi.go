@@ -21,7 +21,7 @@ import (
 //	                   under /echo/ answers too, for ingress path routing.
 //	POST /v1/load      (control port) -> body load.Request, header TokenHeader;
 //	                   response load.Response once the run has ended (at most
-//	                   load.MaxDuration + load.MaxPerRequestTimeout). One run
+//	                   duration + 2 x perRequestTimeout). One run
 //	                   at a time per agent: 409 while another runs.
 const (
 	EchoPath = "/echo"
@@ -61,14 +61,7 @@ func (s *Server) handleLoad(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req load.Request
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		http.Error(w, "bad load request body: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	if err := req.Validate(); err != nil {
-		http.Error(w, "bad load request: "+strings.ReplaceAll(err.Error(), "\n", "; "), http.StatusBadRequest)
+	if !decodeValid(w, r, &req, "load") {
 		return
 	}
 	if !s.loading.TryLock() {
@@ -77,7 +70,11 @@ func (s *Server) handleLoad(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.loading.Unlock()
 	start := time.Now()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	stop := keepWriting(w, loadKeepAlive)
 	results := load.Run(r.Context(), req) // the client going away stops the run
+	stop()
 	var sent, ok int64
 	for _, t := range results {
 		sent += t.Requests
@@ -85,13 +82,40 @@ func (s *Server) handleLoad(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("load run done", "targets", len(req.Targets), "qps", req.QPS, "requests", sent, "succeeded", ok,
 		"duration", time.Since(start).String(), "clientGone", r.Context().Err() != nil)
-	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(load.Response{Results: results})
+}
+
+// loadKeepAlive is how often a running load answer sends a byte.
+const loadKeepAlive = 15 * time.Second
+
+// keepWriting sends a newline every interval until stop is called, so that
+// proxies on the way (the API server's pod proxy, load balancers in front
+// of it) do not take a run of minutes for an idle connection. A JSON
+// decoder skips the leading whitespace.
+func keepWriting(w http.ResponseWriter, interval time.Duration) (stop func()) {
+	rc := http.NewResponseController(w)
+	rc.Flush()
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				w.Write([]byte("\n"))
+				rc.Flush()
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
 }
 
 // Load runs req on the agent at baseURL (as for StreamProbe) and returns its
 // results once the run has ended. ctx must allow req.Duration plus
-// req.PerRequestTimeout and the way there and back.
+// twice req.PerRequestTimeout and the way there and back.
 func Load(ctx context.Context, c Doer, baseURL, token string, req load.Request) (load.Response, error) {
 	body, err := json.Marshal(req)
 	if err != nil {

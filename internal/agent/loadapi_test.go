@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +89,26 @@ func TestOneLoadRunAtATime(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestKeepWritingSendsWhitespaceUntilStopped(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		stop := keepWriting(w, 10*time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
+		stop()
+		w.Write([]byte(`{"results":[]}`))
+	}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	newlines := strings.Count(string(body), "\n")
+	var got struct{ Results []int }
+	if newlines < 3 || json.Unmarshal(body, &got) != nil {
+		t.Fatalf("body %q: want several newlines, then JSON that still decodes", body)
 	}
 }

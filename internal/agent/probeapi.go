@@ -55,6 +55,22 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// decodeValid reads a control API request body (JSON, no unknown fields)
+// into req and validates it, answering 400 itself when either fails.
+func decodeValid(w http.ResponseWriter, r *http.Request, req interface{ Validate() error }, what string) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(req); err != nil {
+		http.Error(w, "bad "+what+" request body: "+err.Error(), http.StatusBadRequest)
+		return false
+	}
+	if err := req.Validate(); err != nil {
+		http.Error(w, "bad "+what+" request: "+strings.ReplaceAll(err.Error(), "\n", "; "), http.StatusBadRequest)
+		return false
+	}
+	return true
+}
+
 // handleProbe runs a batch and streams each result as one NDJSON line the
 // moment it finishes.
 func (s *Server) handleProbe(w http.ResponseWriter, r *http.Request) {
@@ -62,14 +78,7 @@ func (s *Server) handleProbe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req ProbeRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		http.Error(w, "bad probe request body: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	if err := req.Validate(); err != nil {
-		http.Error(w, "bad probe request: "+strings.ReplaceAll(err.Error(), "\n", "; "), http.StatusBadRequest)
+	if !decodeValid(w, r, &req, "probe") {
 		return
 	}
 	flusher, _ := w.(http.Flusher)

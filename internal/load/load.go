@@ -7,9 +7,11 @@
 // that intended time, so a stalled path shows up as latency instead of as
 // fewer requests (no coordinated omission). QPS is the total for the run,
 // split evenly across the targets in turn. At most MaxInFlight requests are
-// outstanding; a request that cannot get a slot before its own timeout
-// (counted from its intended time) is not sent and counts under the error
-// class "not-sent". Every request opens a new connection unless KeepAlive
+// outstanding, split evenly across the targets (at least one each) so that a
+// target that stops answering cannot hold the others' slots; a request that
+// cannot get one of its target's slots before its own timeout (counted from
+// its intended time) is not sent and counts under the error class
+// "not-sent". Every request opens a new connection unless KeepAlive
 // is set, because kube-proxy balances per connection: only new connections
 // show every backend of a Service.
 package load
@@ -50,7 +52,7 @@ const (
 	ErrNoRoute = "no-route" // host or network unreachable
 	ErrDNS     = "dns"      // the URL's host name did not resolve
 	ErrStatus  = "status"   // an HTTP status that is not expected
-	ErrNotSent = "not-sent" // MaxInFlight requests were outstanding until the request's timeout
+	ErrNotSent = "not-sent" // the target's in-flight slots stayed taken until the request's timeout
 	ErrOther   = "other"
 )
 
@@ -68,7 +70,7 @@ type Request struct {
 	QPS               int           `json:"qps"`
 	Duration          time.Duration `json:"duration"`
 	PerRequestTimeout time.Duration `json:"perRequestTimeout"`
-	MaxInFlight       int           `json:"maxInFlight"` // 0: DefaultMaxInFlight
+	MaxInFlight       int           `json:"maxInFlight"` // 0: DefaultMaxInFlight; split across the targets
 	KeepAlive         bool          `json:"keepAlive"`   // false: a new connection per request
 	Targets           []Target      `json:"targets"`
 }
@@ -89,8 +91,12 @@ type Backend struct {
 type TargetResult struct {
 	ID string `json:"id"`
 	// Requests counts every request due in the run, sent or not.
-	Requests    int64            `json:"requests"`
-	Succeeded   int64            `json:"succeeded"`
+	Requests  int64 `json:"requests"`
+	Succeeded int64 `json:"succeeded"`
+	// Queued counts requests sent late because all of the target's
+	// in-flight slots were taken when they were due (their latency includes
+	// the wait); not-sent errors count those that waited their whole timeout.
+	Queued      int64            `json:"queued,omitempty"`
 	StatusCodes map[int]int64    `json:"statusCodes,omitempty"`
 	Errors      map[string]int64 `json:"errors,omitempty"` // error class -> count
 	// ErrorSamples holds up to 5 distinct error messages.

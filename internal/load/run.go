@@ -1,17 +1,20 @@
 package load
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/netip"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,32 +29,40 @@ const maxEchoBytes = 64 << 10
 
 // Run puts the targets under load for r.Duration and returns one result per
 // target, in the order of r.Targets. r must be valid (Validate). It returns
-// at most PerRequestTimeout after the last request was due; when ctx ends
-// it stops sending and returns what was measured so far.
+// at most twice PerRequestTimeout after the last request was due (waiting
+// for a slot, then the request itself); when ctx ends it stops sending and
+// returns what was measured so far.
 func Run(ctx context.Context, r Request) []TargetResult {
 	inFlight := r.MaxInFlight
 	if inFlight == 0 {
 		inFlight = DefaultMaxInFlight
 	}
-	client := newClient(r, inFlight)
-	defer client.CloseIdleConnections()
+	var client *http.Client
+	if r.KeepAlive {
+		client = newClient(r, inFlight)
+		defer client.CloseIdleConnections()
+	}
 
+	// Each target gets its own share of the in-flight bound, so a target
+	// that stops answering holds only its own slots and never delays the
+	// requests of the others.
+	share := max(1, inFlight/len(r.Targets))
 	targets := make([]*target, len(r.Targets))
 	for i, t := range r.Targets {
-		targets[i] = newTarget(t)
+		targets[i] = newTarget(t, share)
 	}
 	period := float64(time.Second) / float64(r.QPS)
 	total := int64(float64(r.QPS) * r.Duration.Seconds())
 
-	slots := make(chan struct{}, inFlight) // one token per outstanding request
-	var wg sync.WaitGroup
+	ru := &run{ctx: ctx, keepAlive: r.KeepAlive, client: client, timeout: r.PerRequestTimeout,
+		dialer: &net.Dialer{KeepAlive: -1}} // TCP keep-alive probes are useless on one-request connections
 	timer := time.NewTimer(0)
 	<-timer.C
-	start := time.Now()
+	ru.start = time.Now()
 loop:
 	for k := int64(0); k < total; k++ {
-		due := start.Add(time.Duration(float64(k) * period))
-		if wait := time.Until(due); wait > 0 {
+		due := time.Duration(float64(k) * period) // since ru.start
+		if wait := time.Until(ru.start.Add(due)); wait > 0 {
 			timer.Reset(wait)
 			select {
 			case <-timer.C:
@@ -59,38 +70,9 @@ loop:
 				break loop
 			}
 		}
-		t := targets[k%int64(len(targets))]
-		select {
-		case slots <- struct{}{}:
-		default:
-			// Every slot is taken: wait for one until this request's own
-			// timeout has passed since it was due, then give it up.
-			wait := time.Until(due.Add(r.PerRequestTimeout))
-			if wait <= 0 {
-				t.notSent(inFlight)
-				continue
-			}
-			timer.Reset(wait)
-			select {
-			case slots <- struct{}{}:
-				if !timer.Stop() {
-					<-timer.C
-				}
-			case <-timer.C:
-				t.notSent(inFlight)
-				continue
-			case <-ctx.Done():
-				break loop
-			}
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t.send(ctx, client, due, r.PerRequestTimeout)
-			<-slots
-		}()
+		ru.dispatch(targets[k%int64(len(targets))], due)
 	}
-	wg.Wait()
+	ru.wg.Wait()
 	out := make([]TargetResult, len(targets))
 	for i, t := range targets {
 		out[i] = t.result()
@@ -98,24 +80,85 @@ loop:
 	return out
 }
 
-// newClient is the HTTP client of one run: no proxy from the environment
-// (targets are cluster addresses), no compression, HTTP/1.1, and either a
-// new connection per request or a pool as large as the in-flight bound.
+// run is what the requests of one Run share.
+type run struct {
+	ctx       context.Context
+	keepAlive bool
+	client    *http.Client // keep-alive: a pool of connections
+	dialer    *net.Dialer  // otherwise: a connection per request
+	start     time.Time
+	timeout   time.Duration
+	wg        sync.WaitGroup
+}
+
+// dispatch starts request due (since start) on one of t's free slots, or
+// queues it on t's backlog when all are taken. The pacer never waits for a
+// slot: a target whose requests hang delays nobody else's. A goroutine that
+// finishes a request takes the next one from its target's backlog, so the
+// goroutines of a target never outnumber its slots.
+func (ru *run) dispatch(t *target, due time.Duration) {
+	t.mu.Lock()
+	if t.busy == t.slots {
+		t.expireLocked(ru)
+		t.backlog = append(t.backlog, due)
+		t.mu.Unlock()
+		return
+	}
+	t.busy++
+	t.mu.Unlock()
+	ru.wg.Add(1)
+	go func() {
+		defer ru.wg.Done()
+		for {
+			t.send(ru, ru.start.Add(due))
+			t.mu.Lock()
+			t.expireLocked(ru)
+			if len(t.backlog) == 0 || ru.ctx.Err() != nil {
+				t.notSentLocked(int64(len(t.backlog)))
+				t.backlog = nil
+				t.busy--
+				t.mu.Unlock()
+				return
+			}
+			due = t.backlog[0]
+			t.backlog = t.backlog[1:]
+			t.res.Queued++
+			t.mu.Unlock()
+		}
+	}()
+}
+
+// expireLocked gives up the queued requests that have waited their whole
+// timeout since they were due: they count as not sent. The backlog thus
+// holds at most a timeout's worth of the target's requests.
+func (t *target) expireLocked(ru *run) {
+	now := time.Since(ru.start)
+	n := 0
+	for n < len(t.backlog) && now-t.backlog[n] >= ru.timeout {
+		n++
+	}
+	t.notSentLocked(int64(n))
+	t.backlog = t.backlog[n:]
+}
+
+// newClient is the HTTP client of a keep-alive run: no proxy from the
+// environment (targets are cluster addresses), no compression, HTTP/1.1, a
+// pool as large as the in-flight bound.
 func newClient(r Request, inFlight int) *http.Client {
 	dialer := &net.Dialer{Timeout: r.PerRequestTimeout}
-	if !r.KeepAlive {
-		dialer.KeepAlive = -1 // TCP keep-alive probes are useless on one-request connections
-	}
 	return &http.Client{
 		Transport: &http.Transport{
 			Proxy:               nil,
 			DialContext:         dialer.DialContext,
-			DisableKeepAlives:   !r.KeepAlive,
 			DisableCompression:  true,
 			MaxIdleConns:        inFlight,
 			MaxIdleConnsPerHost: inFlight,
 			IdleConnTimeout:     90 * time.Second,
-			TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{}, // HTTP/1.1 only
+			// Requests and echo replies are a few hundred bytes (longer
+			// lines still parse).
+			ReadBufferSize:  1 << 10,
+			WriteBufferSize: 1 << 10,
+			TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{}, // HTTP/1.1 only
 		},
 		// A redirect is an answer of its own: count its status, do not follow.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -128,8 +171,11 @@ type backendKey struct{ node, pod, podIP, client string }
 type target struct {
 	t      Target
 	expect func(int) bool
+	slots  int // its share of maxInFlight
 
 	mu        sync.Mutex
+	busy      int             // requests outstanding (goroutines running)
+	backlog   []time.Duration // due times (since the start) waiting for a slot, oldest first
 	res       TargetResult
 	latency   Histogram
 	connect   Histogram
@@ -137,90 +183,198 @@ type target struct {
 	backends  map[backendKey]int64
 }
 
-func newTarget(t Target) *target {
+func newTarget(t Target, inFlight int) *target {
 	expect := func(code int) bool { return code >= 200 && code <= 299 }
 	if len(t.ExpectStatus) > 0 {
 		expect = func(code int) bool { return slices.Contains(t.ExpectStatus, code) }
 	}
-	return &target{t: t, expect: expect, backends: map[backendKey]int64{},
+	return &target{t: t, expect: expect, slots: inFlight, backends: map[backendKey]int64{},
 		res: TargetResult{ID: t.ID, StatusCodes: map[int]int64{}, Errors: map[string]int64{}}}
 }
 
-func (t *target) notSent(inFlight int) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.res.Requests++
-	t.failLocked(ErrNotSent, "not sent: "+strconv.Itoa(inFlight)+" requests (maxInFlight) were outstanding until its timeout")
+func (t *target) notSentLocked(n int64) {
+	if n == 0 {
+		return
+	}
+	t.res.Requests += n
+	t.res.Errors[ErrNotSent] += n - 1
+	t.failLocked(ErrNotSent, "not sent: this target's "+strconv.Itoa(t.slots)+" in-flight slots (maxInFlight / targets) stayed taken until its timeout")
 }
 
 func (t *target) failLocked(class, msg string) {
 	t.res.Errors[class]++
-	if len(t.res.ErrorSamples) < maxErrorSamples && !slices.Contains(t.res.ErrorSamples, msg) {
-		t.res.ErrorSamples = append(t.res.ErrorSamples, msg)
+	if len(t.res.ErrorSamples) < maxErrorSamples {
+		// "read tcp 10.0.0.1:41648->10.0.0.2:80: ..." names a new local port
+		// on every connection: without it, one cause is one sample.
+		msg = localAddr.ReplaceAllString(msg, "$1 ")
+		if !slices.Contains(t.res.ErrorSamples, msg) {
+			t.res.ErrorSamples = append(t.res.ErrorSamples, msg)
+		}
 	}
 }
 
+var localAddr = regexp.MustCompile(`(tcp[46]?) \S+->`)
+
+// phases are the moments of one request (zero: did not happen).
+type phases struct {
+	connStart, connDone, wrote, firstByte time.Time
+}
+
+// answer is what came back for one request.
+type answer struct {
+	status     int
+	statusText string // e.g. "503 Service Unavailable"
+	body       []byte // at most maxEchoBytes
+}
+
 // send makes one request that was due at due and records what happened.
-func (t *target) send(ctx context.Context, client *http.Client, due time.Time, timeout time.Duration) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+func (t *target) send(ru *run, due time.Time) {
+	ctx, cancel := context.WithTimeout(ru.ctx, ru.timeout)
 	defer cancel()
-	var connStart, connDone, wrote, firstByte time.Time
-	trace := &httptrace.ClientTrace{
-		ConnectStart: func(string, string) {
-			if connStart.IsZero() {
-				connStart = time.Now()
-			}
-		},
-		ConnectDone: func(_, _ string, err error) {
-			if err == nil {
-				connDone = time.Now()
-			}
-		},
-		WroteRequest:         func(httptrace.WroteRequestInfo) { wrote = time.Now() },
-		GotFirstResponseByte: func() { firstByte = time.Now() },
+	var ph phases
+	var ans *answer
+	var err error
+	if ru.keepAlive {
+		ans, err = t.viaPool(ctx, ru.client, &ph)
+	} else {
+		ans, err = t.oneShot(ctx, ru.dialer, &ph)
 	}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, t.t.URL, nil)
-	if err != nil { // Validate parsed the URL: cannot happen
-		t.record(func() { t.failLocked(ErrOther, err.Error()) })
-		return
+	end := time.Now()
+
+	t.record(func() {
+		if !ph.connDone.IsZero() {
+			t.connect.Record(ph.connDone.Sub(ph.connStart).Microseconds())
+		}
+		if !ph.firstByte.IsZero() && !ph.wrote.IsZero() {
+			t.firstByte.Record(ph.firstByte.Sub(ph.wrote).Microseconds())
+		}
+		if ans != nil {
+			t.res.StatusCodes[ans.status]++
+		}
+		switch {
+		case err != nil:
+			t.failLocked(classify(err), err.Error())
+		case !t.expect(ans.status):
+			t.failLocked(ErrStatus, "HTTP "+ans.statusText)
+		default:
+			t.res.Succeeded++
+			t.latency.Record(end.Sub(due).Microseconds())
+			t.addBackendLocked(ans.body)
+		}
+	})
+}
+
+func (t *target) newRequest(ctx context.Context) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.t.URL, nil)
+	if err != nil {
+		return nil, err
 	}
 	if t.t.Host != "" {
 		req.Host = t.t.Host
 	}
 	req.Header.Set("User-Agent", "netdoctor-load")
-	resp, err := client.Do(req)
-	var body []byte
-	if err == nil {
-		body, err = io.ReadAll(io.LimitReader(resp.Body, maxEchoBytes))
-		io.Copy(io.Discard, resp.Body) // lets a kept-alive connection be reused
-		resp.Body.Close()
-	}
-	end := time.Now()
+	return req, nil
+}
 
-	t.record(func() {
-		if !connDone.IsZero() {
-			t.connect.Record(connDone.Sub(connStart).Microseconds())
-		}
-		if !firstByte.IsZero() && !wrote.IsZero() {
-			t.firstByte.Record(firstByte.Sub(wrote).Microseconds())
-		}
-		if resp == nil {
-			t.failLocked(classify(err), err.Error())
-			return
-		}
-		t.res.StatusCodes[resp.StatusCode]++
-		if err != nil {
-			t.failLocked(classify(err), err.Error())
-			return
-		}
-		if !t.expect(resp.StatusCode) {
-			t.failLocked(ErrStatus, "HTTP "+resp.Status)
-			return
-		}
-		t.res.Succeeded++
-		t.latency.Record(end.Sub(due).Microseconds())
-		t.addBackendLocked(body)
-	})
+// viaPool sends through the run's http.Client, reusing its connections.
+func (t *target) viaPool(ctx context.Context, client *http.Client, ph *phases) (*answer, error) {
+	trace := &httptrace.ClientTrace{
+		ConnectStart: func(string, string) {
+			if ph.connStart.IsZero() {
+				ph.connStart = time.Now()
+			}
+		},
+		ConnectDone: func(_, _ string, err error) {
+			if err == nil {
+				ph.connDone = time.Now()
+			}
+		},
+		WroteRequest:         func(httptrace.WroteRequestInfo) { ph.wrote = time.Now() },
+		GotFirstResponseByte: func() { ph.firstByte = time.Now() },
+	}
+	req, err := t.newRequest(httptrace.WithClientTrace(ctx, trace))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	ans := &answer{status: resp.StatusCode, statusText: resp.Status}
+	ans.body, err = io.ReadAll(io.LimitReader(resp.Body, maxEchoBytes))
+	io.Copy(io.Discard, resp.Body) // lets the connection be reused
+	return ans, err
+}
+
+// oneShot sends the request on a connection of its own and closes it. For
+// one request per connection http.Transport's pool costs three goroutines
+// and two buffers per request in flight (dial, read and write loops); here
+// the request's own goroutine dials, writes and reads, with net/http's
+// Request.Write and ReadResponse doing the HTTP, so memory per request in
+// flight is a fraction and the CPU per request lower.
+func (t *target) oneShot(ctx context.Context, dialer *net.Dialer, ph *phases) (*answer, error) {
+	req, err := t.newRequest(ctx)
+	if err != nil {
+		return nil, err
+	}
+	req.Close = true // "Connection: close": the server closes first and keeps the TIME_WAIT
+	addr := req.URL.Host
+	if req.URL.Port() == "" {
+		addr = net.JoinHostPort(req.URL.Hostname(), "80")
+	}
+	ph.connStart = time.Now()
+	conn, err := dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	ph.connDone = time.Now()
+	defer conn.Close()
+	if deadline, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(deadline)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) }) // the run ending aborts the request
+	defer stop()
+	if err := req.Write(conn); err != nil {
+		return nil, ctxErr(ctx, err)
+	}
+	ph.wrote = time.Now()
+	fb := &firstByteReader{r: conn, at: &ph.firstByte}
+	resp, err := http.ReadResponse(bufio.NewReaderSize(fb, 1<<10), req)
+	if err != nil {
+		return nil, ctxErr(ctx, err)
+	}
+	ans := &answer{status: resp.StatusCode, statusText: resp.Status}
+	ans.body, err = io.ReadAll(io.LimitReader(resp.Body, maxEchoBytes))
+	return ans, ctxErr(ctx, err)
+}
+
+// ctxErr names why a request on a connection of its own stopped: its
+// timeout reached the connection as a deadline, or the run ended.
+func ctxErr(ctx context.Context, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(ctx.Err(), context.Canceled):
+		return fmt.Errorf("run stopped: %w", err)
+	case errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() != nil:
+		return fmt.Errorf("no full answer within perRequestTimeout: %w", err)
+	}
+	return err
+}
+
+// firstByteReader notes when the first byte of the answer arrived.
+type firstByteReader struct {
+	r  io.Reader
+	at *time.Time
+}
+
+func (f *firstByteReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if n > 0 && f.at.IsZero() {
+		*f.at = time.Now()
+	}
+	return n, err
 }
 
 // record runs fn under the lock and counts the request.

@@ -169,13 +169,21 @@ func TestErrorClassesAgainstRealServers(t *testing.T) {
 	}))
 	defer reset.Close()
 
-	res := Run(context.Background(), Request{QPS: 50, Duration: time.Second, PerRequestTimeout: 300 * time.Millisecond,
+	for _, keepAlive := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keepAlive=%v", keepAlive), func(t *testing.T) {
+			checkErrorClasses(t, keepAlive, refusedURL, slow.URL, status.URL, reset.URL)
+		})
+	}
+}
+
+func checkErrorClasses(t *testing.T, keepAlive bool, refusedURL, slowURL, statusURL, resetURL string) {
+	res := Run(context.Background(), Request{QPS: 50, Duration: time.Second, PerRequestTimeout: 300 * time.Millisecond, KeepAlive: keepAlive,
 		Targets: []Target{
 			{ID: "refused", URL: refusedURL},
-			{ID: "timeout", URL: slow.URL + "/echo"},
-			{ID: "status", URL: status.URL + "/echo"},
-			{ID: "expected-503", URL: status.URL + "/echo", ExpectStatus: []int{503}},
-			{ID: "reset", URL: reset.URL + "/echo"},
+			{ID: "timeout", URL: slowURL + "/echo"},
+			{ID: "status", URL: statusURL + "/echo"},
+			{ID: "expected-503", URL: statusURL + "/echo", ExpectStatus: []int{503}},
+			{ID: "reset", URL: resetURL + "/echo"},
 		}})
 	want := map[string]string{"refused": ErrRefused, "timeout": ErrTimeout, "status": ErrStatus, "reset": ErrReset}
 	for _, r := range res {
@@ -192,6 +200,9 @@ func TestErrorClassesAgainstRealServers(t *testing.T) {
 		if r.Succeeded != 0 || r.Errors[want[r.ID]] != 10 || len(r.Errors) != 1 || len(r.ErrorSamples) == 0 {
 			t.Errorf("%s: want 10 errors of class %q only, got %v", r.ID, want[r.ID], r.Errors)
 		}
+		if r.ID == "reset" && len(r.ErrorSamples) != 1 {
+			t.Errorf("reset: one cause gave %d samples %q: the local port should not make them distinct", len(r.ErrorSamples), r.ErrorSamples)
+		}
 		if r.Latency.Count() != 0 {
 			t.Errorf("%s: failed requests in the latency histogram", r.ID)
 		}
@@ -201,28 +212,32 @@ func TestErrorClassesAgainstRealServers(t *testing.T) {
 	}
 }
 
-// With one slot and a backend slower than the pace, requests wait for the
-// slot; their latency counts from when they were due (so it grows far
-// beyond the backend's 40 ms), the backend never sees more than one at a
-// time, and requests that cannot get the slot within their timeout are
-// counted as not sent.
+// With one slot per target and a backend slower than the pace, requests
+// wait for the slot; their latency counts from when they were due (so it
+// grows far beyond the backend's 40 ms), the backend never sees more than
+// one at a time, requests that cannot get the slot within their timeout are
+// counted as not sent, and the other target, whose backend is fast, loses
+// nothing to the slow one.
 func TestBoundedInFlightAndLatencyFromIntendedTime(t *testing.T) {
-	e := newEchoServer(t, "a", 40*time.Millisecond)
-	res := Run(context.Background(), Request{QPS: 100, Duration: time.Second, PerRequestTimeout: 300 * time.Millisecond, MaxInFlight: 1,
-		Targets: []Target{{ID: "a", URL: e.URL + "/echo"}}})
+	slow, fast := newEchoServer(t, "slow", 40*time.Millisecond), newEchoServer(t, "fast", 0)
+	res := Run(context.Background(), Request{QPS: 200, Duration: time.Second, PerRequestTimeout: 300 * time.Millisecond, MaxInFlight: 2,
+		Targets: []Target{{ID: "slow", URL: slow.URL + "/echo"}, {ID: "fast", URL: fast.URL + "/echo"}}})
 	r := res[0]
-	t.Logf("requests %d, ok %d, errors %v, p50 %d us, max %d us", r.Requests, r.Succeeded, r.Errors, r.Latency.Quantile(0.5), r.Latency.Max())
-	if p := e.peak.Load(); p != 1 {
-		t.Errorf("backend saw %d requests at once with maxInFlight 1", p)
+	t.Logf("slow: requests %d, ok %d, errors %v, p50 %d us, max %d us", r.Requests, r.Succeeded, r.Errors, r.Latency.Quantile(0.5), r.Latency.Max())
+	if p := slow.peak.Load(); p != 1 {
+		t.Errorf("slow backend saw %d requests at once with one slot", p)
 	}
-	if r.Requests != 100 || r.Errors[ErrNotSent] == 0 || r.Succeeded+r.Errors[ErrNotSent] != 100 {
+	if r.Requests != 100 || r.Errors[ErrNotSent] == 0 || r.Succeeded+r.Errors[ErrNotSent] != 100 || r.Queued == 0 || r.Queued >= r.Succeeded {
 		t.Errorf("want 100 requests, some not sent, the rest succeeded: %+v", r)
 	}
 	if r.Latency.Max() < 200_000 {
 		t.Errorf("max latency %d us: queueing behind the slot is not counted from the intended time", r.Latency.Max())
 	}
-	if got := int64(e.count()); got != r.Succeeded {
-		t.Errorf("backend served %d, engine counts %d succeeded", got, r.Succeeded)
+	if got := int64(slow.count()); got != r.Succeeded {
+		t.Errorf("slow backend served %d, engine counts %d succeeded", got, r.Succeeded)
+	}
+	if f := res[1]; f.Requests != 100 || f.Succeeded != 100 || f.Latency.Quantile(0.99) > 100_000 {
+		t.Errorf("fast target suffered from the slow one: %d requests, %d ok, p99 %d us", f.Requests, f.Succeeded, f.Latency.Quantile(0.99))
 	}
 }
 

@@ -44,7 +44,17 @@ func main() {
 	out := flag.String("out", "docs/PERFORMANCE.md", "markdown file to write")
 	sample := flag.Int("exec-sample", 30, "pairs timed through kubectl exec per size")
 	bin := flag.String("bin", filepath.Join("_output", "bin", runtime.GOOS, runtime.GOARCH), "directory with netctl and netdoctor-sandbox")
+	loadOnly := flag.Bool("load", false, "measure only the load engine (netctl reach) on loopback and write its section of -out")
+	loadRun := flag.Duration("load-run", 10*time.Second, "with -load: duration of each rate run")
+	loadRSS := flag.Duration("load-rss-run", time.Minute, "with -load: duration of the 1,000 QPS memory run")
 	flag.Parse()
+	if *loadOnly {
+		if err := benchLoad(filepath.Join(*bin, "netctl"), *out, *loadRun, *loadRSS); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 
 	var all []figures
 	for _, s := range strings.Split(*sizes, ",") {
