@@ -52,7 +52,7 @@ func (a *access) do(ctx context.Context, pod string, fn func(c agent.Doer, base 
 
 // runLoad posts one load batch to pod and returns its results.
 func (a *access) runLoad(ctx context.Context, pod string, req load.Request) ([]load.TargetResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, req.Duration+req.PerRequestTimeout+batchSlack)
+	ctx, cancel := context.WithTimeout(ctx, req.Duration+2*req.PerRequestTimeout+batchSlack)
 	defer cancel()
 	var resp load.Response
 	err := a.do(ctx, pod, func(c agent.Doer, base string) error {
@@ -73,7 +73,7 @@ func (a *access) runDNS(ctx context.Context, pod string, req agent.ProbeRequest,
 }
 
 // batchSlack is the time a load batch may take beyond its duration and
-// one request timeout (API server proxy, encoding).
+// two request timeouts (a wait for a slot, then the request) (API server proxy, encoding).
 const batchSlack = 30 * time.Second
 
 func firstLine(s string) string {

@@ -25,6 +25,7 @@ func newTally() *tally {
 func (t *tally) add(r load.TargetResult) {
 	t.m.Requests += r.Requests
 	t.m.Succeeded += r.Succeeded
+	t.m.Queued += r.Queued
 	for c, n := range r.StatusCodes {
 		if t.m.StatusCodes == nil {
 			t.m.StatusCodes = map[int]int64{}

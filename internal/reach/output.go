@@ -50,6 +50,7 @@ type JSONRow struct {
 	Reasons      []string         `json:"reasons,omitempty"`
 	Requests     int64            `json:"requests"`
 	Succeeded    int64            `json:"succeeded"`
+	Queued       int64            `json:"queued,omitempty"`
 	SuccessRate  float64          `json:"successRate"`
 	TPS          float64          `json:"tps"`
 	LatencyMs    JSONLatency      `json:"latencyMs"`
@@ -91,7 +92,7 @@ func (r *Report) ToJSON() JSONReport {
 	secs := float64(r.Spec.Request.DurationInSecond * max(1, r.Rounds))
 	for _, row := range r.Rows {
 		j := JSONRow{Source: row.Source, Path: row.Path, Family: row.Family, Address: row.Address, URL: row.URL, Host: row.Host,
-			TargetNode: row.TargetNode, Result: row.Result, Reasons: row.Reasons, Requests: row.Requests, Succeeded: row.Succeeded,
+			TargetNode: row.TargetNode, Result: row.Result, Reasons: row.Reasons, Requests: row.Requests, Succeeded: row.Succeeded, Queued: row.Queued,
 			SuccessRate: row.SuccessRate(), Errors: row.Errors, ErrorSamples: row.ErrorSamples,
 			LatencyMs: JSONLatency{Mean: row.MeanUs / 1000, P50: ms(row.P50Us), P90: ms(row.P90Us), P95: ms(row.P95Us), P99: ms(row.P99Us), Max: ms(row.MaxUs)},
 			Backends:  JSONBackends{Judged: row.Judged, Reached: row.Backends, Expected: row.Expected, Missing: row.Missing, Unexpected: row.Unexpected}}

@@ -70,8 +70,11 @@ type Reached struct {
 // Measured is what came back for one row, merged over rounds. Latencies
 // are microseconds, measured from the intended send time.
 type Measured struct {
-	Requests     int64            `json:"requests"`
-	Succeeded    int64            `json:"succeeded"`
+	Requests  int64 `json:"requests"`
+	Succeeded int64 `json:"succeeded"`
+	// Queued requests were sent late for want of an in-flight slot (their
+	// latency includes the wait): the target or the agent was too slow.
+	Queued       int64            `json:"queued,omitempty"`
 	StatusCodes  map[int]int64    `json:"statusCodes,omitempty"`
 	Errors       map[string]int64 `json:"errors,omitempty"`
 	ErrorSamples []string         `json:"errorSamples,omitempty"`
