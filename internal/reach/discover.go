@@ -39,8 +39,10 @@ var (
 	metallbGVR   = schema.GroupVersionResource{Group: "metallb.io", Version: "v1beta1", Resource: "ipaddresspools"}
 )
 
-// Annotations of Multus (network-status; networks-status is the older key).
+// Annotations of Multus: the networks a pod asks for, and what it got
+// (network-status; networks-status is the older key).
 const (
+	MultusNetworksAnnotation   = "k8s.v1.cni.cncf.io/networks"
 	NetworkStatusAnnotation    = "k8s.v1.cni.cncf.io/network-status"
 	OldNetworkStatusAnnotation = "k8s.v1.cni.cncf.io/networks-status"
 )

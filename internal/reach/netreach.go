@@ -21,6 +21,9 @@ type NetReach struct {
 		Name string `json:"name"`
 	} `json:"metadata"`
 	Spec struct {
+		AgentSpec *struct {
+			Annotation map[string]string `json:"annotation"`
+		} `json:"agentSpec"`
 		Target  *NetReachTarget `json:"target"`
 		Request *struct {
 			QPS                   *int `json:"qps"`
@@ -171,6 +174,9 @@ func ParseNetReach(data []byte) (Spec, error) {
 				s.Notes = append(s.Notes, note)
 			}
 		}
+	}
+	if as := nr.Spec.AgentSpec; as != nil {
+		s.MultusNetworks = as.Annotation[MultusNetworksAnnotation]
 	}
 	for _, f := range presentNotUsed(raw) {
 		s.Notes = append(s.Notes, fmt.Sprintf("%s is not used: %s", f, notUsed[f]))

@@ -2,6 +2,7 @@ package reach
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/netdoctor/netdoctor/internal/agent"
@@ -108,6 +110,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if paths[PathMultus] && o.Spec.MultusNetworks != "" {
+		if err := annotateAgents(ctx, client, o.Namespace, o.Spec.MultusNetworks, log); err != nil {
+			return nil, err
+		}
+	}
 	inv, err := check.WaitAgents(ctx, client, o.Namespace, networks, time.Now().Add(o.PodWait), log)
 	if err != nil {
 		return interrupted(rep, ctx, err)
@@ -181,6 +188,19 @@ func interrupted(rep *Report, ctx context.Context, err error) (*Report, error) {
 	return nil, err
 }
 
+// annotateAgents gives the pod-network agents' template the Multus
+// networks annotation (a rollout; WaitAgents then waits for the new pods).
+func annotateAgents(ctx context.Context, client *kube.Client, ns, networks string, log io.Writer) error {
+	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
+		"annotations": map[string]string{MultusNetworksAnnotation: networks}}}}})
+	name := deploy.DaemonSetName(deploy.PodNetwork)
+	if _, err := client.Clientset.AppsV1().DaemonSets(ns).Patch(ctx, name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("giving DaemonSet %s/%s the Multus networks %q: %w", ns, name, networks, err)
+	}
+	fmt.Fprintf(log, "agents of DaemonSet %s/%s ask for Multus networks %q\n", ns, name, networks)
+	return nil
+}
+
 // resolvePaths keeps the asked paths the cluster can serve. An explicitly
 // asked path it cannot serve is a FieldError; an optional one not asked
 // for is dropped with a note.
@@ -242,6 +262,12 @@ func buildView(ctx context.Context, client *kube.Client, dyn dynamic.Interface, 
 		v.HostAgents[node] = conv(a)
 	}
 	if paths[PathMultus] {
+		secondary := 0
+		defer func() {
+			if secondary == 0 {
+				fmt.Fprintf(log, "multus: no agent has a secondary interface; give them networks with --multus-networks (the %s annotation)\n", MultusNetworksAnnotation)
+			}
+		}()
 		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: deploy.AgentSelector(deploy.PodNetwork)})
 		if err != nil {
 			return nil, err
@@ -254,6 +280,7 @@ func buildView(ctx context.Context, client *kube.Client, dyn dynamic.Interface, 
 					fmt.Fprintf(log, "multus: %v\n", err)
 				}
 				a.Secondary = ips
+				secondary += len(ips)
 			}
 		}
 	}

@@ -111,6 +111,10 @@ type Spec struct {
 	// FromHere adds netctl itself as a client of the LoadBalancer (and
 	// ETP=Local) paths: the outside vantage point.
 	FromHere bool
+	// MultusNetworks is the k8s.v1.cni.cncf.io/networks annotation the
+	// pod-network agents get (their secondary interfaces for the multus
+	// path); "" leaves the agents as they are.
+	MultusNetworks string
 	// Notes are said once before the run (NetReach fields not used, ...).
 	Notes []string
 }

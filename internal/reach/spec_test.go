@@ -61,6 +61,8 @@ spec:
   agentSpec:
     hostNetwork: false
     kind: DaemonSet
+    annotation:
+      k8s.v1.cni.cncf.io/networks: macvlan-a
   expect:
     meanAccessDelayInMs: 1500
     successRate: 0.99
@@ -96,6 +98,9 @@ func TestParseNetReachKdoctorExample(t *testing.T) {
 	}
 	if s.Expect.SuccessRate != 0.99 || s.Expect.MeanAccessDelayInMs != 1500 || s.Expect.AllBackends {
 		t.Errorf("expect %+v", s.Expect)
+	}
+	if s.MultusNetworks != "macvlan-a" {
+		t.Errorf("multus networks %q from agentSpec.annotation", s.MultusNetworks)
 	}
 	if s.Rounds != 2 || s.Interval != time.Minute {
 		t.Errorf("rounds %d interval %s", s.Rounds, s.Interval)

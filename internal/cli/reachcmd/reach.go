@@ -38,6 +38,7 @@ type options struct {
 	fromHere                                              bool
 	addressWait                                           time.Duration
 	dnsName                                               string
+	multusNetworks                                        string
 
 	run  Runner
 	opts reach.Options
@@ -99,6 +100,7 @@ func newCommand(streams genericiooptions.IOStreams, run Runner) *cobra.Command {
 	f.DurationVar(&o.interval, "interval", 0, "pause between rounds")
 	f.BoolVar(&o.fromHere, "from-here", false, "netctl itself is a client too: LoadBalancer addresses and ETP=Local NodePorts from where it runs")
 	f.DurationVar(&o.addressWait, "address-wait", 30*time.Second, "how long to wait for LoadBalancer/Ingress addresses and Service endpoints")
+	f.StringVar(&o.multusNetworks, "multus-networks", "", "Multus networks the pod-network agents ask for (the k8s.v1.cni.cncf.io/networks annotation, e.g. macvlan-a or ns/nad@net1): their secondary IPs are the multus path's targets")
 	f.StringVar(&o.dnsName, "dns-name", config.DefaultTargetHostToLookup, "name the dns path looks up")
 	return cmd
 }
@@ -164,6 +166,9 @@ func (o *options) complete(cmd *cobra.Command) error {
 		}
 	}
 	spec.FromHere = o.fromHere
+	if changed("multus-networks") {
+		spec.MultusNetworks = o.multusNetworks
+	}
 	if err := spec.Validate(""); err != nil {
 		return clierr.UsageError(flagNames(err))
 	}
