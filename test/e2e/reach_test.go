@@ -496,3 +496,37 @@ func TestReachMultus(t *testing.T) {
 		t.Errorf("rows per family %v, want %d each (every agent's secondary IP from every node)", fams, n*n)
 	}
 }
+
+// TestReachDNSDown: with the cluster DNS dropped on every node (sandbox
+// fault dns-down) every DNS row fails, through the Service and at each
+// CoreDNS endpoint, while the pod rows work: the finding is dns-down.
+func TestReachDNSDown(t *testing.T) {
+	c := reachCluster(t)
+	c.fault(t, "dns-down")
+	doc, r := runReach(t, c, "--paths", "pod,dns", "--qps", "60", "--duration", "3", "--timeout", "1000", "--auto-clean")
+	if r.Code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", r.Code, r.Stderr)
+	}
+	kinds := map[string]int{}
+	for _, f := range doc.Findings {
+		kinds[f.Kind]++
+	}
+	if kinds["dns-down"] != 1 || len(doc.Findings) != 1 {
+		t.Errorf("findings %+v, want exactly dns-down", doc.Findings)
+	}
+	dns := 0
+	for _, row := range doc.Results {
+		switch {
+		case row.Path == "dns":
+			dns++
+			if row.Result != "FAILED" {
+				t.Errorf("dns row did not fail: %s", row)
+			}
+		case row.Result != "SUCCEEDED":
+			t.Errorf("pod row failed: %s", row)
+		}
+	}
+	if want := len(c.Nodes) * (2 + 2*2); dns != want {
+		t.Errorf("%d dns rows, want %d", dns, want)
+	}
+}
