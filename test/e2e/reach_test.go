@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -528,5 +531,53 @@ func TestReachDNSDown(t *testing.T) {
 	}
 	if want := len(c.Nodes) * (2 + 2*2); dns != want {
 		t.Errorf("%d dns rows, want %d", dns, want)
+	}
+}
+
+// TestReachLoadBalancer: on a cluster with MetalLB (sandbox up
+// --load-balancer) the loadbalancer path reaches every endpoint at every
+// LB address of both families from every node's agent and, run from the
+// sandbox's outside client namespace with --from-here, from outside the
+// cluster too; the ETP=Local NodePorts from outside see only their node's
+// agent. Needs `netdoctor-sandbox up --load-balancer` and `outside`.
+func TestReachLoadBalancer(t *testing.T) {
+	c := sharedCluster(t, "reachlb", 3, "dual", "--load-balancer")
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, sandboxBin, "outside", "--name", c.Name, "--", netctlBin, "reach", "--kubeconfig", c.Kubeconfig,
+		"--image-repository", c.imageRepository(), "-o", "json", "--paths", "pod,loadbalancer,nodeport-local", "--from-here",
+		"--qps", "100", "--duration", "5", "--timeout", "3000", "--auto-clean")
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("netctl reach in the outside namespace: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	var doc reachDoc
+	if err := json.Unmarshal(stdout.Bytes(), &doc); err != nil {
+		t.Fatalf("not JSON (%v):\n%s", err, stdout.String())
+	}
+	lb := map[string]map[string]bool{} // vantage -> families
+	for _, row := range doc.Results {
+		if row.Result != "SUCCEEDED" {
+			t.Errorf("not succeeded: %s", row)
+		}
+		if row.Path != "loadbalancer" {
+			continue
+		}
+		if lb[row.Source.Vantage] == nil {
+			lb[row.Source.Vantage] = map[string]bool{}
+		}
+		lb[row.Source.Vantage][row.Family] = true
+		if len(row.Backends.Reached) != len(c.Nodes) || len(row.Backends.Expected) != len(c.Nodes) || row.Inconclusive != "" {
+			t.Errorf("LB row reached %d of %d backends (%s): %s", len(row.Backends.Reached), len(row.Backends.Expected), row.Inconclusive, row)
+		}
+	}
+	for _, v := range []string{"pod", "here"} {
+		if !lb[v]["IPv4"] || !lb[v]["IPv6"] {
+			t.Errorf("loadbalancer rows from %s: families %v, want both", v, lb[v])
+		}
 	}
 }
