@@ -54,6 +54,9 @@ func discoverCaps(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Inte
 	c.LB = lbCapability(ctx, cs, dyn)
 	c.IngressClass, c.NoIngress = ingressClass(ctx, cs)
 	c.Gateway, c.NoGateway = findGateway(ctx, dyn)
+	if c.Gateway != nil {
+		c.Gateway.Port = gatewayPort(ctx, cs, c.Gateway)
+	}
 	if _, err := cs.Discovery().ServerResourcesForGroupVersion("k8s.cni.cncf.io/v1"); err != nil {
 		c.NoMultus = "Multus is not installed (no API group k8s.cni.cncf.io/v1)"
 	}
@@ -154,6 +157,36 @@ func findGateway(ctx context.Context, dyn dynamic.Interface) (*GatewayRef, strin
 	}
 	sort.Slice(refs, func(i, j int) bool { return refs[i].Namespace+"/"+refs[i].Name < refs[j].Namespace+"/"+refs[j].Name })
 	return &refs[0], ""
+}
+
+// gatewayPort is the port clients use at the Gateway's addresses. It is
+// the listener's port, except when a LoadBalancer Service carries those
+// addresses and maps another port onto it (Traefik's Gateway listens on its
+// entry point, 8000, behind Service port 80): then the Service's port.
+func gatewayPort(ctx context.Context, cs kubernetes.Interface, g *GatewayRef) int {
+	svcs, err := cs.CoreV1().Services(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return g.Port
+	}
+	addr := map[string]bool{}
+	for _, a := range g.Addresses {
+		addr[a] = true
+	}
+	for _, s := range svcs.Items {
+		carries := false
+		for _, in := range s.Status.LoadBalancer.Ingress {
+			carries = carries || addr[in.IP]
+		}
+		if !carries {
+			continue
+		}
+		for _, p := range s.Spec.Ports {
+			if p.TargetPort.IntValue() == g.Port && int(p.Port) != g.Port {
+				return int(p.Port)
+			}
+		}
+	}
+	return g.Port
 }
 
 // readyEndpoints reads the ready endpoints of Service ns/name from its
