@@ -180,8 +180,23 @@ func gatewayPort(ctx context.Context, cs kubernetes.Interface, g *GatewayRef) in
 		if !carries {
 			continue
 		}
+		// A named target port is resolved by the EndpointSlices' ports.
+		resolved := map[string]int{}
+		if sl, err := cs.DiscoveryV1().EndpointSlices(s.Namespace).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + s.Name}); err == nil {
+			for _, e := range sl.Items {
+				for _, ep := range e.Ports {
+					if ep.Name != nil && ep.Port != nil {
+						resolved[*ep.Name] = int(*ep.Port)
+					}
+				}
+			}
+		}
 		for _, p := range s.Spec.Ports {
-			if p.TargetPort.IntValue() == g.Port && int(p.Port) != g.Port {
+			target := p.TargetPort.IntValue()
+			if n, ok := resolved[p.Name]; ok {
+				target = n
+			}
+			if target == g.Port && int(p.Port) != g.Port {
 				return int(p.Port)
 			}
 		}

@@ -460,7 +460,7 @@ func TestReachIsolatedBackend(t *testing.T) {
 // from network-status, in both families. Needs `netdoctor-sandbox up
 // --multus` (the sandbox's Multus model).
 func TestReachMultus(t *testing.T) {
-	c := sharedCluster(t, "reachmul", 3, "dual", "--multus")
+	c := sharedCluster(t, "mul", 3, "dual", "--multus")
 	var st struct {
 		Segment struct {
 			Ranges []string `json:"ranges"`
@@ -541,7 +541,7 @@ func TestReachDNSDown(t *testing.T) {
 // cluster too; the ETP=Local NodePorts from outside see only their node's
 // agent. Needs `netdoctor-sandbox up --load-balancer` and `outside`.
 func TestReachLoadBalancer(t *testing.T) {
-	c := sharedCluster(t, "reachlb", 3, "dual", "--load-balancer")
+	c := sharedCluster(t, "lb", 3, "dual", "--load-balancer")
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -579,5 +579,48 @@ func TestReachLoadBalancer(t *testing.T) {
 		if !lb[v]["IPv4"] || !lb[v]["IPv6"] {
 			t.Errorf("loadbalancer rows from %s: families %v, want both", v, lb[v])
 		}
+	}
+}
+
+// TestReachIngressGateway: on a cluster with an ingress controller and a
+// Gateway (sandbox up --ingress: Traefik, behind MetalLB with
+// --load-balancer) the ingress and gateway paths reach every endpoint at
+// every address of both families; with the controller down (fault
+// ingress-down) both fail while ClusterIP works: path-down for each.
+func TestReachIngressGateway(t *testing.T) {
+	c := sharedCluster(t, "ing", 3, "dual", "--ingress", "--load-balancer")
+	doc, r := runReach(t, c, "--paths", "clusterip,ingress,gateway", "--qps", "100", "--duration", "5", "--timeout", "3000")
+	if r.Code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	t.Cleanup(func() { netctl(t, t.TempDir(), "clean", "--kubeconfig", c.Kubeconfig) })
+	fams := map[string]map[string]bool{"ingress": {}, "gateway": {}}
+	for _, row := range doc.Results {
+		if row.Path == "clusterip" {
+			continue
+		}
+		fams[row.Path][row.Family] = true
+		if row.Result != "SUCCEEDED" || len(row.Backends.Reached) != len(c.Nodes) || row.Inconclusive != "" {
+			t.Errorf("want every agent answering: %s reached %d", row, len(row.Backends.Reached))
+		}
+	}
+	for p, f := range fams {
+		if !f["IPv4"] || !f["IPv6"] {
+			t.Errorf("%s rows in families %v, want both", p, f)
+		}
+	}
+	c.fault(t, "ingress-down")
+	doc, r = runReach(t, c, "--paths", "clusterip,ingress,gateway", "--qps", "60", "--duration", "3", "--timeout", "2000")
+	if r.Code != 1 {
+		t.Fatalf("ingress-down: exit %d, want 1\n%s", r.Code, r.Stderr)
+	}
+	down := map[string]bool{}
+	for _, f := range doc.Findings {
+		if f.Kind == "path-down" {
+			down[f.Target] = true
+		}
+	}
+	if !down["ingress"] || !down["gateway"] || len(doc.Findings) != 2 {
+		t.Errorf("findings %+v, want path-down for ingress and gateway only", doc.Findings)
 	}
 }
