@@ -19,7 +19,7 @@ func TestCapabilitiesFromTheCluster(t *testing.T) {
 		t.Errorf("bare cluster: %+v", c)
 	}
 	lb := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "traefik", Namespace: "traefik"},
-		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8000)}}},
+		Spec:   corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8000)}}},
 		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "100.64.34.1"}}}}}
 	other := &networkingv1.IngressClass{ObjectMeta: metav1.ObjectMeta{Name: "a-other"}}
 	def := &networkingv1.IngressClass{ObjectMeta: metav1.ObjectMeta{Name: "traefik", Annotations: map[string]string{"ingressclass.kubernetes.io/is-default-class": "true"}}}
