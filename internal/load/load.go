@@ -33,7 +33,10 @@ const (
 	MaxPerRequestTimeout = 60 * time.Second
 	// DefaultMaxInFlight is the bound on outstanding requests when the
 	// request leaves MaxInFlight at 0; MaxMaxInFlight is the largest allowed.
-	DefaultMaxInFlight = 1000
+	// 256 carry 1,000 QPS at 250 ms per request before requests queue, and
+	// bound what an agent short of CPU (its answers wait to be read) holds
+	// in memory: kdoctor's agents were OOM-killed for want of such a bound.
+	DefaultMaxInFlight = 256
 	MaxMaxInFlight     = 10000
 	// MaxTargets bounds the targets of one request.
 	MaxTargets = 2000

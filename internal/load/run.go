@@ -278,19 +278,32 @@ func (t *target) newRequest(ctx context.Context) (*http.Request, error) {
 
 // viaPool sends through the run's http.Client, reusing its connections.
 func (t *target) viaPool(ctx context.Context, client *http.Client, ph *phases) (*answer, error) {
+	// The Transport may finish a dial for this request after it gave up on
+	// it (to pool the connection), calling the hooks late: they write under
+	// mu, and ph gets a copy when the request is done.
+	var mu sync.Mutex
+	var traced phases
+	at := func(p *time.Time, onlyFirst bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !onlyFirst || p.IsZero() {
+			*p = time.Now()
+		}
+	}
+	defer func() {
+		mu.Lock()
+		*ph = traced
+		mu.Unlock()
+	}()
 	trace := &httptrace.ClientTrace{
-		ConnectStart: func(string, string) {
-			if ph.connStart.IsZero() {
-				ph.connStart = time.Now()
-			}
-		},
+		ConnectStart: func(string, string) { at(&traced.connStart, true) },
 		ConnectDone: func(_, _ string, err error) {
 			if err == nil {
-				ph.connDone = time.Now()
+				at(&traced.connDone, false)
 			}
 		},
-		WroteRequest:         func(httptrace.WroteRequestInfo) { ph.wrote = time.Now() },
-		GotFirstResponseByte: func() { ph.firstByte = time.Now() },
+		WroteRequest:         func(httptrace.WroteRequestInfo) { at(&traced.wrote, false) },
+		GotFirstResponseByte: func() { at(&traced.firstByte, false) },
 	}
 	req, err := t.newRequest(httptrace.WithClientTrace(ctx, trace))
 	if err != nil {
@@ -318,7 +331,7 @@ func (t *target) oneShot(ctx context.Context, dialer *net.Dialer, ph *phases) (*
 	if err != nil {
 		return nil, err
 	}
-	req.Close = true // "Connection: close": the server closes first and keeps the TIME_WAIT
+	req.Close = true // "Connection: close": the server normally closes first and keeps the TIME_WAIT
 	addr := req.URL.Host
 	if req.URL.Port() == "" {
 		addr = net.JoinHostPort(req.URL.Hostname(), "80")

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,6 +20,7 @@ type echoServer struct {
 	*httptest.Server
 	mu       sync.Mutex
 	arrivals []time.Time
+	hosts    map[string]int // Host headers seen
 	conns    atomic.Int64
 	inFlight atomic.Int64
 	peak     atomic.Int64
@@ -26,7 +28,12 @@ type echoServer struct {
 
 func newEchoServer(t *testing.T, name string, delay time.Duration) *echoServer {
 	t.Helper()
-	e := &echoServer{}
+	return newEchoServerOn(t, "tcp", "127.0.0.1:0", name, delay)
+}
+
+func newEchoServerOn(t *testing.T, network, addr, name string, delay time.Duration) *echoServer {
+	t.Helper()
+	e := &echoServer{hosts: map[string]int{}}
 	e.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := e.inFlight.Add(1)
 		defer e.inFlight.Add(-1)
@@ -34,6 +41,7 @@ func newEchoServer(t *testing.T, name string, delay time.Duration) *echoServer {
 		}
 		e.mu.Lock()
 		e.arrivals = append(e.arrivals, time.Now())
+		e.hosts[r.Host]++
 		e.mu.Unlock()
 		if delay > 0 {
 			time.Sleep(delay)
@@ -46,6 +54,12 @@ func newEchoServer(t *testing.T, name string, delay time.Duration) *echoServer {
 			e.conns.Add(1)
 		}
 	}
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		t.Fatalf("listening on %s %s: %v", network, addr, err)
+	}
+	e.Listener.Close()
+	e.Listener = ln
 	e.Start()
 	t.Cleanup(e.Close)
 	return e
@@ -253,5 +267,81 @@ func TestRunStopsWhenContextEnds(t *testing.T) {
 	}
 	if res[0].Requests < 10 || res[0].Requests > 60 {
 		t.Fatalf("%d requests in 300 ms at 100 QPS", res[0].Requests)
+	}
+}
+
+// A backend that accepts connections and never answers: the engine's
+// goroutines stay within maxInFlight however many requests fall due, and
+// every request fails as a timeout or not-sent.
+func TestGoroutinesBoundedByMaxInFlight(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+
+	base := runtime.NumGoroutine()
+	var peak atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+				peak.Store(max(peak.Load(), int64(runtime.NumGoroutine()-base)))
+			}
+		}
+	}()
+	res := Run(context.Background(), Request{QPS: 2000, Duration: time.Second, PerRequestTimeout: 200 * time.Millisecond, MaxInFlight: 10,
+		Targets: []Target{{ID: "silent", URL: "http://" + ln.Addr().String() + "/echo"}}})
+	close(done)
+	r := res[0]
+	t.Logf("peak goroutines above base %d; %+v", peak.Load(), r.Errors)
+	// The requests, each with at most a brief AfterFunc goroutine when its
+	// timeout fires, and the sampler: far below the 2,000 requests due.
+	if p := peak.Load(); p > 2*10+1 {
+		t.Errorf("%d goroutines above the base with maxInFlight 10", p)
+	}
+	if r.Requests != 2000 || r.Succeeded != 0 || r.Errors[ErrTimeout]+r.Errors[ErrNotSent] != 2000 || r.Errors[ErrNotSent] == 0 {
+		t.Errorf("want 2000 requests, all timeout or not-sent: %+v", r)
+	}
+}
+
+// IPv6 literal URLs and a Host header (ingress, gateway), on new
+// connections and kept-alive ones.
+func TestIPv6TargetAndHostHeader(t *testing.T) {
+	e := newEchoServerOn(t, "tcp6", "[::1]:0", "six", 0)
+	for _, keepAlive := range []bool{false, true} {
+		res := Run(context.Background(), Request{QPS: 50, Duration: time.Second, PerRequestTimeout: time.Second, KeepAlive: keepAlive,
+			Targets: []Target{{ID: "v6", URL: e.URL + "/echo/path", Host: "reach.example"}}})
+		if r := res[0]; r.Succeeded != 50 || len(r.Backends) != 1 || r.Backends[0].ClientAddr != "::1" {
+			t.Errorf("keepAlive %v: %+v", keepAlive, r)
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.hosts["reach.example"] != 100 || len(e.hosts) != 1 {
+		t.Errorf("Host headers seen: %v", e.hosts)
 	}
 }

@@ -341,11 +341,11 @@ func renderLoad(rates []rateRow, mem rateRow, prec []precisionRow, loadAvg strin
 		"connection per request**.\n", ka, metOrNot(ka >= 7570), best["new connection per request"])
 	fmt.Fprintf(&b, "\nMemory: a normal agent (GOMAXPROCS = all CPUs) at 1,000 QPS over %d targets, a new connection per\n"+
 		"request, for %s: %d requests, %d succeeded; peak RSS (VmHWM and 1 s samples) **%.1f MiB**, RSS at the end %.1f MiB\n"+
-		"(target < 40 MiB; kdoctor's agent: 50-100 MB). Of that, the netctl binary's own pages (RssFile, shared page\n"+
+		"(target < 40 MiB: %s; kdoctor's agent: 50-100 MB). Of that, the netctl binary's own pages (RssFile, shared page\n"+
 		"cache) are %.1f MiB; the idle agent before the run had %.1f MiB RSS (%.1f MiB of it binary pages); the run's\n"+
 		"anonymous memory (heap, stacks, buffers) peaked at %.1f MiB; p99 latency %s. Memory grows with the requests in flight,\n"+
 		"so a load agent short of CPU (its answers wait to be read) holds more.\n\n", mem.Targets, mem.Duration, mem.Requests, mem.OK,
-		mib(mem.PeakRSS), mib(mem.EndRSS), mib(mem.EndFile), mib(mem.IdleRSS), mib(mem.IdleFile), mib(mem.PeakAnon), mem.P99.Round(time.Millisecond))
+		mib(mem.PeakRSS), mib(mem.EndRSS), metOrNot(mib(mem.PeakRSS) < 40), mib(mem.EndFile), mib(mem.IdleRSS), mib(mem.IdleFile), mib(mem.PeakAnon), mem.P99.Round(time.Millisecond))
 	if mem.Err != "" {
 		fmt.Fprintf(&b, "Memory run error: %s\n\n", mem.Err)
 	}

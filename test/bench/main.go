@@ -67,7 +67,15 @@ func main() {
 		fmt.Fprintf(os.Stderr, "%d nodes: %+v\n", n, f)
 		all = append(all, f)
 	}
-	if err := os.WriteFile(*out, []byte(render(all)), 0o644); err != nil {
+	doc := render(all)
+	// Keep the sections other benchmarks write (## Monitor page, ## Load
+	// engine): this one owns only the top of the file.
+	if old, err := os.ReadFile(*out); err == nil {
+		if i := strings.Index(string(old), "\n## "); i >= 0 {
+			doc += string(old[i:])
+		}
+	}
+	if err := os.WriteFile(*out, []byte(doc), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
