@@ -14,6 +14,7 @@ import (
 	"github.com/netdoctor/netdoctor/internal/cli/imagecmd"
 	"github.com/netdoctor/netdoctor/internal/cli/monitorcmd"
 	"github.com/netdoctor/netdoctor/internal/cli/probecmd"
+	"github.com/netdoctor/netdoctor/internal/cli/reachcmd"
 	"github.com/netdoctor/netdoctor/internal/report"
 )
 
@@ -45,6 +46,7 @@ func DefaultDeps() Deps {
 			imagecmd.NewCommand,
 			monitorcmd.NewCommand,
 			probecmd.NewCommand,
+			reachcmd.NewCommand,
 		},
 	}
 }
