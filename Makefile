@@ -102,7 +102,7 @@ sandbox-kube-router: ## $(OUT)/kube-router $(KUBE_ROUTER_VERSION) for `up --netw
 METALLB_VERSION := v0.15.2
 .PHONY: sandbox-metallb
 sandbox: sandbox-metallb
-sandbox-metallb: ## $(OUT)/metallb-{speaker,controller} $(METALLB_VERSION) for `up --load-balancer` (skipped when built; cold ~TODO min)
+sandbox-metallb: ## $(OUT)/metallb-{speaker,controller} $(METALLB_VERSION) for `up --load-balancer` (skipped when built; cold ~5 min of CPU)
 	GOOS=$(GOOS) GOARCH=$(GOARCH) sandbox/hack/build-metallb.sh $(OUT) $(METALLB_VERSION)
 
 # Traefik is the Ingress controller and Gateway API implementation of `up

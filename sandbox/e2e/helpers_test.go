@@ -95,9 +95,21 @@ func inNetns(name string, fn func() error) error {
 
 const probeTimeout = 2 * time.Second
 
-// httpGet does GET http://addr/ from inside netns.
+// httpGet does GET http://addr/ from inside netns and expects the echo
+// server's answer.
 func httpGet(netns, addr string) error {
-	return inNetns(netns, func() error {
+	b, err := httpBody(netns, addr)
+	if err == nil && !strings.Contains(string(b), `"host"`) {
+		err = fmt.Errorf("unexpected answer %q", b)
+	}
+	return err
+}
+
+// httpBody does GET http://addr/ from inside netns and returns the body of
+// a 200 answer.
+func httpBody(netns, addr string) ([]byte, error) {
+	var body []byte
+	err := inNetns(netns, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 		defer cancel()
 		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
@@ -113,11 +125,13 @@ func httpGet(netns, addr string) error {
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 || !strings.Contains(string(b), `"host"`) {
+		if resp.StatusCode != 200 {
 			return fmt.Errorf("unexpected answer %d %q", resp.StatusCode, b)
 		}
+		body = b
 		return nil
 	})
+	return body, err
 }
 
 // udpEcho sends size bytes to addr from inside netns and waits for the echo.

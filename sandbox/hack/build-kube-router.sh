@@ -39,15 +39,9 @@ if [ -x "$out/kube-router" ] && "$out/kube-router" --version 2>&1 | grep -qF "ve
   exit 0
 fi
 t0=$(date +%s)
-dir=$(GOFLAGS= go mod download -json "$module@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
-if [ -z "$dir" ] || [ ! -d "$dir" ]; then
-  echo "build-kube-router: go mod download $module@$version gave no directory" >&2
-  exit 1
-fi
-work=$(mktemp -d /tmp/netdoctor-kube-router.XXXXXX)
-trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
-cp -r "$dir/." "$work/"
-chmod -R u+w "$work"
+# shellcheck source=module-copy.sh
+. "$(dirname "$0")/module-copy.sh"
+module_copy "$module" "$version" kube-router
 patch=$(cd "$(dirname "$0")" && pwd)/kube-router-$version.patch
 if [ -f "$patch" ]; then
   (cd "$work" && git apply --verbose "$patch")

@@ -37,15 +37,9 @@ if built "$out/metallb-speaker" && built "$out/metallb-controller" && [ -f "$out
   exit 0
 fi
 t0=$(date +%s)
-dir=$(GOFLAGS= go mod download -json "$module@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
-if [ -z "$dir" ] || [ ! -d "$dir" ]; then
-  echo "build-metallb: go mod download $module@$version gave no directory" >&2
-  exit 1
-fi
-work=$(mktemp -d /tmp/netdoctor-metallb.XXXXXX)
-trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
-cp -r "$dir/." "$work/"
-chmod -R u+w "$work"
+# shellcheck source=module-copy.sh
+. "$(dirname "$0")/module-copy.sh"
+module_copy "$module" "$version" metallb
 (
   cd "$work"
   export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=mod

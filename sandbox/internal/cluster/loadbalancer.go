@@ -19,7 +19,12 @@ func (o *UpOptions) validateLoadBalancer(p *plan.Plan) error {
 	if !o.LoadBalancer {
 		return nil
 	}
-	if err := p.AddLoadBalancer(); err != nil { // node count
+	// The node count includes the agentless nodes (checked before any slot
+	// is taken, so bad input leaves nothing behind).
+	if err := p.AddAgentless(o.WindowsNodes, o.VirtualNodes); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadInput, err)
+	}
+	if err := p.AddLoadBalancer(); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
 	if o.MetalLBDir == "" {

@@ -47,7 +47,7 @@ func (a *applier) stopSpeaker(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if pod == nil {
+	if pod == nil || pod.DeletionTimestamp != nil {
 		return fmt.Errorf("no MetalLB speaker pod runs on node %s", n.Name)
 	}
 	pid := speakerPID(ctx, n.Netns)
@@ -87,19 +87,23 @@ func setStoppedLabel(ctx context.Context, c kubernetes.Interface, node string, o
 	return nil
 }
 
-// speakerPod returns the speaker pod bound to node (nil if none).
+// speakerPod returns the speaker pod bound to node (nil if none), also one
+// being deleted.
 func speakerPod(ctx context.Context, c kubernetes.Interface, node string) (*corev1.Pod, error) {
 	pods, err := c.CoreV1().Pods(metallb.Namespace).List(ctx, metav1.ListOptions{
 		LabelSelector: "app=metallb,component=speaker", FieldSelector: "spec.nodeName=" + node})
 	if err != nil {
 		return nil, fmt.Errorf("listing MetalLB speaker pods: %w", err)
 	}
+	// A terminating pod counts until the kubelet has removed it; a new one
+	// (after remove) is preferred.
+	var found *corev1.Pod
 	for i := range pods.Items {
-		if pods.Items[i].DeletionTimestamp == nil {
-			return &pods.Items[i], nil
+		if found == nil || pods.Items[i].DeletionTimestamp == nil {
+			found = &pods.Items[i]
 		}
 	}
-	return nil, nil
+	return found, nil
 }
 
 // speakerPID finds the speaker process in the node's namespace (0 if none).
@@ -124,7 +128,7 @@ func waitSpeaker(ctx context.Context, c kubernetes.Interface, node, netns string
 			if !up && pod == nil && pid == 0 {
 				return nil
 			}
-			if up && pod != nil && podReady(pod) && pid != 0 {
+			if up && pod != nil && pod.DeletionTimestamp == nil && podReady(pod) && pid != 0 {
 				return nil
 			}
 		}
