@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/netdoctor/netdoctor/sandbox/internal/state"
 )
 
 // binary is the netdoctor-sandbox under test (built by `make sandbox`).
@@ -196,3 +198,22 @@ func lastLine(s string) string {
 }
 
 func hostPort(ip string, port int) string { return net.JoinHostPort(ip, fmt.Sprint(port)) }
+
+// upBadInput runs `up --name name --nodes 1 ARGS...` and checks that it
+// exits 2 with stderr naming every want, creating nothing.
+func upBadInput(t *testing.T, name string, args []string, want ...string) {
+	t.Helper()
+	r := sandbox(append([]string{"up", "--name", name, "--nodes", "1"}, args...)...)
+	if r.code != 2 {
+		t.Errorf("up %v: exit %d, want 2\n%s", args, r.code, r.stderr)
+	}
+	for _, w := range want {
+		if !strings.Contains(r.stderr, w) {
+			t.Errorf("up %v: stderr %q does not name %q", args, r.stderr, w)
+		}
+	}
+	if _, err := os.Stat(state.Dir(name)); err == nil {
+		t.Errorf("up %v created %s", args, state.Dir(name))
+		sandbox("down", "--name", name)
+	}
+}

@@ -28,13 +28,14 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/netdoctor/netdoctor/sandbox/internal/cluster"
+	"github.com/netdoctor/netdoctor/sandbox/internal/ingress"
 	"github.com/netdoctor/netdoctor/sandbox/internal/state"
 )
 
 // The test's own view of the objects it reads (not the producer's types).
 var (
 	httpRouteGVR = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "httproutes"}
-	gatewayGVR   = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gateways"}
+	gatewayGVR   = ingress.GatewayGVR
 )
 
 const (
@@ -290,27 +291,8 @@ func ingressStatusAddrs(t *testing.T, ctx context.Context, c kubernetes.Interfac
 func TestIngressBadInput(t *testing.T) {
 	needOwnCluster(t)
 	name := os.Getenv("NETDOCTOR_E2E_PREFIX") + "e2eingbad"
-	for _, tc := range []struct {
-		args []string
-		want []string
-	}{
-		{[]string{"--ingress", "--traefik-binary", "/nonexistent/traefik"}, []string{"--ingress", "make sandbox-traefik"}},
-		{[]string{"--traefik-binary", "/nonexistent/traefik"}, []string{"--traefik-binary needs --ingress"}},
-	} {
-		r := sandbox(append([]string{"up", "--name", name, "--nodes", "1"}, tc.args...)...)
-		if r.code != 2 {
-			t.Errorf("up %v: exit %d, want 2\n%s", tc.args, r.code, r.stderr)
-		}
-		for _, w := range tc.want {
-			if !strings.Contains(r.stderr, w) {
-				t.Errorf("up %v: stderr %q does not name %q", tc.args, r.stderr, w)
-			}
-		}
-		if _, err := os.Stat(state.Dir(name)); err == nil {
-			t.Errorf("up %v created %s", tc.args, state.Dir(name))
-			sandbox("down", "--name", name)
-		}
-	}
+	upBadInput(t, name, []string{"--ingress", "--traefik-binary", "/nonexistent/traefik"}, "--ingress", "make sandbox-traefik")
+	upBadInput(t, name, []string{"--traefik-binary", "/nonexistent/traefik"}, "--traefik-binary needs --ingress")
 }
 
 type ingPod struct{ name, netns string }

@@ -317,27 +317,8 @@ func TestNetworkPolicy(t *testing.T) {
 func TestNetworkPolicyBadInput(t *testing.T) {
 	need(t)
 	name := os.Getenv("NETDOCTOR_E2E_PREFIX") + "e2enpbad"
-	for _, tc := range []struct {
-		args []string
-		want []string
-	}{
-		{[]string{"--network-policy", "--kube-router-binary", "/nonexistent/kube-router"}, []string{"--network-policy", "make sandbox-kube-router"}},
-		{[]string{"--kube-router-binary", "/nonexistent/kube-router"}, []string{"--kube-router-binary needs --network-policy"}},
-	} {
-		r := sandbox(append([]string{"up", "--name", name, "--nodes", "1"}, tc.args...)...)
-		if r.code != 2 {
-			t.Errorf("up %v: exit %d, want 2\n%s", tc.args, r.code, r.stderr)
-		}
-		for _, w := range tc.want {
-			if !strings.Contains(r.stderr, w) {
-				t.Errorf("up %v: stderr %q does not name %q", tc.args, r.stderr, w)
-			}
-		}
-		if _, err := os.Stat(state.Dir(name)); err == nil {
-			t.Errorf("up %v created %s", tc.args, state.Dir(name))
-			sandbox("down", "--name", name)
-		}
-	}
+	upBadInput(t, name, []string{"--network-policy", "--kube-router-binary", "/nonexistent/kube-router"}, "--network-policy", "make sandbox-kube-router")
+	upBadInput(t, name, []string{"--kube-router-binary", "/nonexistent/kube-router"}, "--kube-router-binary needs --network-policy")
 }
 
 type npSpec struct {
