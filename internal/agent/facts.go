@@ -49,6 +49,12 @@ type NodeFacts struct {
 	// ConntrackDst counts entries toward the IPs the request named
 	// (GET /v1/facts?conntrackDst=IP, repeatable).
 	ConntrackDst []ConntrackDst `json:"conntrackDst,omitempty"`
+	// ServiceRules are the Service frontends kube-proxy programmed here
+	// (nil from older agents).
+	ServiceRules *ServiceRules `json:"serviceRules,omitempty"`
+	// KubeProxy is what the node's kube-proxy health and metrics
+	// endpoints said (nil from older agents).
+	KubeProxy *KubeProxyHealth `json:"kubeProxy,omitempty"`
 	// Errors lists the sources that could not be read (facts stay partial).
 	Errors []string `json:"errors,omitempty"`
 }
@@ -170,6 +176,8 @@ func ReadFactsFor(node, procRoot string, conntrackDst []netip.Addr) NodeFacts {
 	for _, ip := range conntrackDst {
 		f.ConntrackDst = append(f.ConntrackDst, countConntrackDst(filepath.Join(procRoot, "net/nf_conntrack"), ip))
 	}
+	f.ServiceRules = ReadServiceRules(procRoot)
+	f.KubeProxy = readKubeProxy(context.Background(), KubeProxyHealthzURL, KubeProxyMetricsURL)
 	for i := range 3 {
 		name := fmt.Sprintf("gc_thresh%d", i+1)
 		f.NeighGC4[i] = readInt(filepath.Join(procRoot, "sys/net/ipv4/neigh/default", name))

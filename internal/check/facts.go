@@ -42,6 +42,14 @@ type Facts struct {
 	// not be listed (those rules are then inconclusive).
 	Pods      []kube.Pod
 	PodsError string
+	// Services are the Service ports (with ready endpoints) the API held
+	// both before and after the agents were asked: a port that changed
+	// meanwhile is left out (ServicesChanged names it), since a node's
+	// rules may rightly lag it. ServicesError says why they could not be
+	// listed (the Service rules are then inconclusive).
+	Services        []kube.ServicePort
+	ServicesChanged []string
+	ServicesError   string
 	// Only is the one node asked (--node); "" all. Nodes still lists every
 	// node: rules about one node compare it with the others' pod CIDRs and IPs.
 	Only string
@@ -75,7 +83,7 @@ func CollectFacts(ctx context.Context, opts FactsOptions) (*Facts, error) {
 			}
 		}()
 	}
-	res, err := deploy.Apply(ctx, client, deploy.Plan{Namespace: opts.Namespace, Image: opts.Image, Port: opts.Port, Networks: c.networks}, log)
+	res, err := deploy.Apply(ctx, client, deploy.Plan{Namespace: opts.Namespace, Image: opts.Image, Port: opts.Port, Networks: c.networks, ReadRules: true}, log)
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +102,7 @@ func CollectFacts(ctx context.Context, opts FactsOptions) (*Facts, error) {
 		}
 		return nil, fmt.Errorf("--node %s: no such Linux node (nodes: %s)", opts.Node, strings.Join(names, ", "))
 	}
+	before, svcErr := client.ServicePorts(ctx)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, n := range inv.Nodes {
@@ -123,6 +132,15 @@ func CollectFacts(ctx context.Context, opts FactsOptions) (*Facts, error) {
 	wg.Wait()
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
+	}
+	if svcErr == nil {
+		var after []kube.ServicePort
+		if after, svcErr = client.ServicePorts(ctx); svcErr == nil {
+			out.Services, out.ServicesChanged = kube.StablePorts(before, after)
+		}
+	}
+	if svcErr != nil {
+		out.ServicesError = svcErr.Error()
 	}
 	if out.Pods, err = client.Pods(ctx, "", ""); err != nil {
 		out.PodsError = err.Error()

@@ -54,6 +54,8 @@ type JSONOutput struct {
 	// PodInterfaces are the running pods matched to their host veths
 	// (absent when the pods could not be listed).
 	PodInterfaces []diagnose.PodVeth `json:"podInterfaces,omitempty"`
+	// Inconclusive are the rules that could not be applied, and why.
+	Inconclusive []diagnose.Inconclusive `json:"inconclusive,omitempty"`
 }
 
 // NewCommand returns `netctl diagnose` wired to the real collector.
@@ -173,13 +175,14 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	findings := diagnose.AnalyzeFacts(facts.Nodes, facts.ByNode, facts.Unavailable)
 	findings = append(findings, diagnose.AnalyzePods(facts.ByNode, facts.Pods, facts.PodsError)...)
+	findings, inconclusive := withNodeRules(findings, facts)
 	if facts.PodsError != "" {
 		fmt.Fprintf(o.ErrOut, "pod interfaces not checked: %s\n", facts.PodsError)
 	}
 	if o.Output == "json" {
 		enc := json.NewEncoder(o.Out)
 		enc.SetIndent("", "  ")
-		out := JSONOutput{Facts: facts.ByNode, Findings: findings, PodInterfaces: diagnose.PodVeths(facts.ByNode, facts.Pods)}
+		out := JSONOutput{Facts: facts.ByNode, Findings: findings, PodInterfaces: diagnose.PodVeths(facts.ByNode, facts.Pods), Inconclusive: inconclusive}
 		if out.Findings == nil {
 			out.Findings = []report.Finding{}
 		}
@@ -191,7 +194,7 @@ func (o *Options) Run(ctx context.Context) error {
 			return err
 		}
 	} else {
-		writeTable(o.Out, facts, findings)
+		writeTable(o.Out, facts, findings, inconclusive)
 	}
 	if len(findings) > 0 {
 		fmt.Fprintf(o.ErrOut, "diagnose: %d finding(s) (%d node(s) checked)\n", len(findings), len(facts.ByNode))
@@ -203,6 +206,21 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	fmt.Fprintf(o.ErrOut, "diagnose: no finding on %d node(s)\n", checked)
 	return nil
+}
+
+// withNodeRules adds the findings of the rules that compare node facts
+// with the API (Service rules, kube-proxy health) and returns what they
+// could not judge.
+func withNodeRules(findings []report.Finding, facts *check.Facts) ([]report.Finding, []diagnose.Inconclusive) {
+	var inc []diagnose.Inconclusive
+	if facts.ServicesError != "" {
+		inc = append(inc, diagnose.Inconclusive{Rule: diagnose.KindServiceRulesMissing, Reason: "Services or EndpointSlices could not be listed: " + facts.ServicesError})
+	} else {
+		f, i := diagnose.AnalyzeServices(facts.Nodes, facts.ByNode, facts.Services, facts.ServicesChanged)
+		findings, inc = append(findings, f...), append(inc, i...)
+	}
+	f, i := diagnose.AnalyzeKubeProxy(facts.Nodes, facts.ByNode)
+	return append(findings, f...), append(inc, i...)
 }
 
 // factsTable is the per-node facts summary, one row per node: what the
@@ -229,7 +247,7 @@ func factsTable(facts *check.Facts) report.FactsTable {
 }
 
 // writeTable prints the per-node facts summary, then one line per finding.
-func writeTable(w io.Writer, facts *check.Facts, findings []report.Finding) {
+func writeTable(w io.Writer, facts *check.Facts, findings []report.Finding, inconclusive []diagnose.Inconclusive) {
 	ft := factsTable(facts)
 	t := tablewriter.NewWriter(w)
 	t.SetHeader(ft.Header)
@@ -245,6 +263,12 @@ func writeTable(w io.Writer, facts *check.Facts, findings []report.Finding) {
 			} else {
 				fmt.Fprintf(w, "conntrack entries toward %s on %s: %d\n", c.IP, n.Name, c.Count)
 			}
+		}
+	}
+	if len(inconclusive) > 0 {
+		fmt.Fprintln(w, "\nInconclusive (not checked):")
+		for _, i := range inconclusive {
+			fmt.Fprintf(w, "  %s [%s] %s\n", i.Rule, strings.Join(i.Nodes, ","), i.Reason)
 		}
 	}
 	if len(findings) == 0 {
