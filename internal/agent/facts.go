@@ -55,6 +55,9 @@ type NodeFacts struct {
 	// KubeProxy is what the node's kube-proxy health and metrics
 	// endpoints said (nil from older agents).
 	KubeProxy *KubeProxyHealth `json:"kubeProxy,omitempty"`
+	// KernelLog are the network-trouble lines of the kernel log (nil from
+	// older agents).
+	KernelLog *KernelLog `json:"kernelLog,omitempty"`
 	// Errors lists the sources that could not be read (facts stay partial).
 	Errors []string `json:"errors,omitempty"`
 }
@@ -177,6 +180,7 @@ func ReadFactsFor(node, procRoot string, conntrackDst []netip.Addr) NodeFacts {
 		f.ConntrackDst = append(f.ConntrackDst, countConntrackDst(filepath.Join(procRoot, "net/nf_conntrack"), ip))
 	}
 	f.ServiceRules = ReadServiceRules(procRoot)
+	f.KernelLog = ReadKernelLog(procRoot)
 	f.KubeProxy = readKubeProxy(context.Background(), KubeProxyHealthzURL, KubeProxyMetricsURL)
 	for i := range 3 {
 		name := fmt.Sprintf("gc_thresh%d", i+1)

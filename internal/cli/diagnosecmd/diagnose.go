@@ -23,6 +23,7 @@ import (
 	"github.com/netdoctor/netdoctor/internal/config"
 	"github.com/netdoctor/netdoctor/internal/deploy"
 	"github.com/netdoctor/netdoctor/internal/diagnose"
+	"github.com/netdoctor/netdoctor/internal/kube"
 	"github.com/netdoctor/netdoctor/internal/report"
 )
 
@@ -219,8 +220,13 @@ func withNodeRules(findings []report.Finding, facts *check.Facts) ([]report.Find
 		f, i := diagnose.AnalyzeServices(facts.Nodes, facts.ByNode, facts.Services, facts.ServicesChanged)
 		findings, inc = append(findings, f...), append(inc, i...)
 	}
-	f, i := diagnose.AnalyzeKubeProxy(facts.Nodes, facts.ByNode)
-	return append(findings, f...), append(inc, i...)
+	for _, rule := range []func([]kube.Node, map[string]agent.NodeFacts) ([]report.Finding, []diagnose.Inconclusive){
+		diagnose.AnalyzeKubeProxy, diagnose.AnalyzeKernelLog,
+	} {
+		f, i := rule(facts.Nodes, facts.ByNode)
+		findings, inc = append(findings, f...), append(inc, i...)
+	}
+	return findings, inc
 }
 
 // factsTable is the per-node facts summary, one row per node: what the

@@ -1,0 +1,186 @@
+package e2e
+
+import (
+	"encoding/json"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// serviceOutput is the part of `netctl diagnose -o json` the Service
+// dataplane tests read.
+type serviceOutput struct {
+	Facts map[string]struct {
+		ServiceRules *struct {
+			Mode      string `json:"mode"`
+			Skipped   string `json:"skipped"`
+			Frontends []struct {
+				Service   string   `json:"service"`
+				IP        string   `json:"ip"`
+				Endpoints []string `json:"endpoints"`
+			} `json:"frontends"`
+		} `json:"serviceRules"`
+	} `json:"facts"`
+	Findings     []kernelFinding `json:"findings"`
+	Inconclusive []struct {
+		Rule  string   `json:"rule"`
+		Nodes []string `json:"nodes"`
+	} `json:"inconclusive"`
+}
+
+// natRules is the node's iptables nat table as iptables-save prints it:
+// the kernel's state, read without netctl.
+func natRules(t *testing.T, ns string) string {
+	t.Helper()
+	return inNetns(t, ns, "iptables-save", "-t", "nat")
+}
+
+// waitRules polls every node in nodes until cond holds for its nat table.
+func waitRules(t *testing.T, c *cluster, nodes []string, what string, cond func(string) bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for _, n := range nodes {
+		ns := c.netnsOf(t, n)
+		for !cond(natRules(t, ns)) {
+			if time.Now().After(deadline) {
+				t.Fatalf("node %s: %s did not happen within 60s:\n%s", n, what, natRules(t, ns))
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+}
+
+// TestDiagnoseServices: kube-proxy's rules read from each node's kernel are
+// compared with the API: a stopped kube-proxy (sandbox fault
+// kube-proxy-stop) misses a Service created afterwards, and keeps DNATing
+// to a CoreDNS replica scaled away; only that node is named.
+func TestDiagnoseServices(t *testing.T) {
+	c := sharedCluster(t, "e2edx", 4, "dual")
+	names := c.nodeNames()
+	sort.Strings(names)
+	dir := t.TempDir()
+	diag := func(t *testing.T) serviceOutput {
+		t.Helper()
+		var out serviceOutput
+		r := netctl(t, dir, "diagnose", "--kubeconfig", c.Kubeconfig, "-o", "json")
+		if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
+			t.Fatalf("diagnose: exit %d, stdout is not JSON (%v)\n%s\n%s", r.Code, err, r.Stdout, r.Stderr)
+		}
+		if want := min(len(out.Findings), 1); r.Code != want {
+			t.Errorf("exit %d with %d findings\n%s", r.Code, len(out.Findings), r.Stderr)
+		}
+		return out
+	}
+
+	healthy := func(t *testing.T) {
+		out := diag(t)
+		if len(out.Findings) != 0 || len(out.Inconclusive) != 0 {
+			t.Fatalf("healthy cluster: findings %+v, inconclusive %+v", out.Findings, out.Inconclusive)
+		}
+		for _, n := range names {
+			sr := out.Facts[n].ServiceRules
+			if sr == nil || sr.Mode != "iptables-nft" || sr.Skipped != "" {
+				t.Fatalf("node %s: service rules %+v, want read from iptables-nft", n, sr)
+			}
+			found := false
+			for _, fe := range sr.Frontends {
+				if fe.Service == "kube-system/kube-dns:dns" && slices.Contains(c.DNSIPs, fe.IP) && len(fe.Endpoints) == len(c.dnsPods(t)) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("node %s: no kube-dns:dns frontend with %d endpoints in %+v", n, len(c.dnsPods(t)), sr.Frontends)
+			}
+		}
+	}
+	t.Run("healthy", healthy)
+
+	x := names[1]
+	others := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == x })
+	c.fault(t, "kube-proxy-stop", x)
+
+	t.Run("rules-missing", func(t *testing.T) {
+		c.kubectl(t, "create", "service", "clusterip", "nd-diag-svc", "--tcp=5353:53")
+		defer c.kubectl(t, "delete", "service", "nd-diag-svc")
+		// The CoreDNS pods are its endpoints (create set the selector app=nd-diag-svc).
+		c.kubectl(t, "patch", "service", "nd-diag-svc", "--type=json", "-p", `[{"op":"replace","path":"/spec/selector","value":{"k8s-app":"kube-dns"}}]`)
+		// Every running kube-proxy has programmed it (its comment names it).
+		waitRules(t, c, others, "rules for default/nd-diag-svc", func(s string) bool { return strings.Contains(s, `"default/nd-diag-svc:5353-53 cluster IP"`) })
+		if strings.Contains(natRules(t, c.netnsOf(t, x)), "nd-diag-svc") {
+			t.Fatalf("node %s has rules for the new Service although its kube-proxy is stopped", x)
+		}
+		out := diag(t)
+		var got []kernelFinding
+		for _, f := range out.Findings {
+			if !strings.Contains(f.Summary, x) {
+				t.Errorf("summary does not name %s: %s", x, f.Summary)
+			}
+			f.Summary = ""
+			got = append(got, f)
+		}
+		want := []kernelFinding{{Kind: "service-rules-missing", Nodes: []string{x}, Target: "default/nd-diag-svc:5353-53"}}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("findings %+v, want %+v", got, want)
+		}
+	})
+
+	t.Run("rules-stale", func(t *testing.T) {
+		before := c.dnsPods(t)
+		if len(before) != 2 {
+			t.Fatalf("want 2 CoreDNS pods, got %+v", before)
+		}
+		c.kubectl(t, "-n", "kube-system", "scale", "deployment", "coredns", "--replicas=1")
+		defer func() {
+			c.kubectl(t, "-n", "kube-system", "scale", "deployment", "coredns", "--replicas=2")
+			c.kubectl(t, "-n", "kube-system", "rollout", "status", "deployment", "coredns", "--timeout=120s")
+		}()
+		var gone dnsPod
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			after := c.dnsPods(t)
+			if len(after) == 1 {
+				for _, p := range before {
+					if p.Name != after[0].Name {
+						gone = p
+					}
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("CoreDNS still has %d pods", len(after))
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		// The running kube-proxies dropped the removed replica; x's still DNATs to it.
+		waitRules(t, c, others, "removal of "+gone.IPv4, func(s string) bool { return !strings.Contains(s, gone.IPv4+":53") })
+		if !strings.Contains(natRules(t, c.netnsOf(t, x)), gone.IPv4+":53") {
+			t.Fatalf("node %s no longer DNATs to %s", x, gone.IPv4)
+		}
+		out := diag(t)
+		var got []kernelFinding
+		for _, f := range out.Findings {
+			if !strings.Contains(f.Summary, x) {
+				t.Errorf("summary does not name %s: %s", x, f.Summary)
+			}
+			f.Summary = ""
+			got = append(got, f)
+		}
+		want := []kernelFinding{{Kind: "service-rules-stale", Nodes: []string{x}, Target: "kube-system/kube-dns:dns,kube-system/kube-dns:dns-tcp"}}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("findings %+v, want %+v", got, want)
+		}
+	})
+
+	// kube-proxy started again resyncs x: healthy again (its first sync
+	// may take a moment after the restart).
+	c.unfault(t, "kube-proxy-stop", x)
+	t.Run("healthy-again", func(t *testing.T) {
+		waitRules(t, c, []string{x}, "kube-proxy's resync", func(s string) bool {
+			return strings.Count(s, "-j KUBE-SEP-") == strings.Count(natRules(t, c.netnsOf(t, others[0])), "-j KUBE-SEP-")
+		})
+		healthy(t)
+	})
+}
