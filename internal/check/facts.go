@@ -83,7 +83,7 @@ func CollectFacts(ctx context.Context, opts FactsOptions) (*Facts, error) {
 			}
 		}()
 	}
-	res, err := deploy.Apply(ctx, client, deploy.Plan{Namespace: opts.Namespace, Image: opts.Image, Port: opts.Port, Networks: c.networks, ReadRules: true}, log)
+	res, err := deploy.Apply(ctx, client, deploy.Plan{Namespace: opts.Namespace, Image: opts.Image, Port: opts.Port, Networks: c.networks, Diagnose: true}, log)
 	if err != nil {
 		return nil, err
 	}

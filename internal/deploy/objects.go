@@ -132,10 +132,11 @@ type AgentSpec struct {
 	// (a host's net.ipv4.ping_group_range is not netctl's to set). The
 	// pod-network agent never needs it: its pod sets ping_group_range.
 	RawICMP bool
-	// ReadRules grants the host-network agent CAP_NET_ADMIN: reading the
-	// node's nftables ruleset over netlink (kube-proxy's Service rules, for
-	// `netctl diagnose`) needs it; nothing is ever written.
-	ReadRules bool
+	// Diagnose grants the host-network agent what `netctl diagnose` reads
+	// with: CAP_NET_ADMIN for the node's nftables ruleset over netlink
+	// (kube-proxy's Service rules; nothing is ever written) and CAP_SYSLOG
+	// for the kernel log through syslog(2) (kernel.dmesg_restrict=1).
+	Diagnose bool
 	// Resources of the agent container; zero = DefaultResources.
 	Resources corev1.ResourceRequirements
 	// Nodes, when set, are the only nodes the agents may run on (those a
@@ -283,8 +284,8 @@ func hostCaps(host bool, s AgentSpec) []corev1.Capability {
 	if host && s.RawICMP {
 		out = append(out, "NET_RAW")
 	}
-	if host && s.ReadRules {
-		out = append(out, "NET_ADMIN")
+	if host && s.Diagnose {
+		out = append(out, "NET_ADMIN", "SYSLOG")
 	}
 	return out
 }

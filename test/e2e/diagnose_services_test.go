@@ -53,6 +53,18 @@ func waitRules(t *testing.T, c *cluster, nodes []string, what string, cond func(
 	}
 }
 
+// dnatTargets are the DNAT destinations of a nat table, sorted.
+func dnatTargets(nat string) []string {
+	var out []string
+	for _, l := range strings.Split(nat, "\n") {
+		if _, to, ok := strings.Cut(l, "--to-destination "); ok {
+			out = append(out, strings.Fields(to)[0])
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // TestDiagnoseServices: kube-proxy's rules read from each node's kernel are
 // compared with the API: a stopped kube-proxy (sandbox fault
 // kube-proxy-stop) misses a Service created afterwards, and keeps DNATing
@@ -103,12 +115,13 @@ func TestDiagnoseServices(t *testing.T) {
 	c.fault(t, "kube-proxy-stop", x)
 
 	t.Run("rules-missing", func(t *testing.T) {
-		c.kubectl(t, "create", "service", "clusterip", "nd-diag-svc", "--tcp=5353:53")
-		defer c.kubectl(t, "delete", "service", "nd-diag-svc")
+		// In kube-system, beside the CoreDNS pods it selects.
+		c.kubectl(t, "-n", "kube-system", "create", "service", "clusterip", "nd-diag-svc", "--tcp=5353:53")
+		defer c.kubectl(t, "-n", "kube-system", "delete", "service", "nd-diag-svc")
 		// The CoreDNS pods are its endpoints (create set the selector app=nd-diag-svc).
-		c.kubectl(t, "patch", "service", "nd-diag-svc", "--type=json", "-p", `[{"op":"replace","path":"/spec/selector","value":{"k8s-app":"kube-dns"}}]`)
+		c.kubectl(t, "-n", "kube-system", "patch", "service", "nd-diag-svc", "--type=json", "-p", `[{"op":"replace","path":"/spec/selector","value":{"k8s-app":"kube-dns"}}]`)
 		// Every running kube-proxy has programmed it (its comment names it).
-		waitRules(t, c, others, "rules for default/nd-diag-svc", func(s string) bool { return strings.Contains(s, `"default/nd-diag-svc:5353-53 cluster IP"`) })
+		waitRules(t, c, others, "rules for kube-system/nd-diag-svc", func(s string) bool { return strings.Contains(s, `"kube-system/nd-diag-svc:5353-53 cluster IP"`) })
 		if strings.Contains(natRules(t, c.netnsOf(t, x)), "nd-diag-svc") {
 			t.Fatalf("node %s has rules for the new Service although its kube-proxy is stopped", x)
 		}
@@ -121,7 +134,7 @@ func TestDiagnoseServices(t *testing.T) {
 			f.Summary = ""
 			got = append(got, f)
 		}
-		want := []kernelFinding{{Kind: "service-rules-missing", Nodes: []string{x}, Target: "default/nd-diag-svc:5353-53"}}
+		want := []kernelFinding{{Kind: "service-rules-missing", Nodes: []string{x}, Target: "kube-system/nd-diag-svc:5353-53"}}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("findings %+v, want %+v", got, want)
 		}
@@ -179,7 +192,7 @@ func TestDiagnoseServices(t *testing.T) {
 	c.unfault(t, "kube-proxy-stop", x)
 	t.Run("healthy-again", func(t *testing.T) {
 		waitRules(t, c, []string{x}, "kube-proxy's resync", func(s string) bool {
-			return strings.Count(s, "-j KUBE-SEP-") == strings.Count(natRules(t, c.netnsOf(t, others[0])), "-j KUBE-SEP-")
+			return reflect.DeepEqual(dnatTargets(s), dnatTargets(natRules(t, c.netnsOf(t, others[0]))))
 		})
 		healthy(t)
 	})
