@@ -278,3 +278,30 @@ func mtuFindings(nodes []kube.Node, facts map[string]agent.NodeFacts) []report.F
 	}
 	return out
 }
+
+// WithPodAddrs fills the pod CIDRs of nodes that have none in
+// spec.podCIDRs (Calico, Cilium and other CNIs allocate their own) with
+// the addresses their running pods actually use, as host prefixes: the
+// route rules then check routes to what the CNI uses.
+func WithPodAddrs(nodes []kube.Node, pods []kube.Pod) []kube.Node {
+	out := slices.Clone(nodes)
+	for i := range out {
+		if len(out[i].PodCIDRs) > 0 {
+			continue
+		}
+		var cidrs []string
+		for _, p := range pods {
+			if p.Node != out[i].Name || p.HostNetwork {
+				continue
+			}
+			for _, ip := range p.IPs {
+				if a, err := netip.ParseAddr(ip); err == nil {
+					cidrs = append(cidrs, netip.PrefixFrom(a, a.BitLen()).String())
+				}
+			}
+		}
+		slices.Sort(cidrs)
+		out[i].PodCIDRs = slices.Compact(cidrs)
+	}
+	return out
+}

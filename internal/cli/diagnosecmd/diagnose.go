@@ -174,9 +174,9 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 		return clierr.UsageError(err)
 	}
-	findings := diagnose.AnalyzeFacts(facts.Nodes, facts.ByNode, facts.Unavailable)
+	findings, inconclusive := diagnose.AnalyzeFactsFull(diagnose.WithPodAddrs(facts.Nodes, facts.Pods), facts.ByNode, facts.Unavailable)
 	findings = append(findings, diagnose.AnalyzePods(facts.ByNode, facts.Pods, facts.PodsError)...)
-	findings, inconclusive := withNodeRules(findings, facts)
+	findings, inconclusive = withNodeRules(findings, inconclusive, facts)
 	if facts.PodsError != "" {
 		fmt.Fprintf(o.ErrOut, "pod interfaces not checked: %s\n", facts.PodsError)
 	}
@@ -212,8 +212,7 @@ func (o *Options) Run(ctx context.Context) error {
 // withNodeRules adds the findings of the rules that compare node facts
 // with the API (Service rules, kube-proxy health) and returns what they
 // could not judge.
-func withNodeRules(findings []report.Finding, facts *check.Facts) ([]report.Finding, []diagnose.Inconclusive) {
-	var inc []diagnose.Inconclusive
+func withNodeRules(findings []report.Finding, inc []diagnose.Inconclusive, facts *check.Facts) ([]report.Finding, []diagnose.Inconclusive) {
 	if facts.ServicesError != "" {
 		inc = append(inc, diagnose.Inconclusive{Rule: diagnose.KindServiceRulesMissing, Reason: "Services or EndpointSlices could not be listed: " + facts.ServicesError})
 	} else {
