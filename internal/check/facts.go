@@ -50,6 +50,9 @@ type Facts struct {
 	Services        []kube.ServicePort
 	ServicesChanged []string
 	ServicesError   string
+	// DNS are the queries each node's host-network agent sent to the
+	// cluster DNS Service and to each of its endpoints (CoreDNS replicas).
+	DNS []DNSQuery
 	// Only is the one node asked (--node); "" all. Nodes still lists every
 	// node: rules about one node compare it with the others' pod CIDRs and IPs.
 	Only string
@@ -103,6 +106,7 @@ func CollectFacts(ctx context.Context, opts FactsOptions) (*Facts, error) {
 		return nil, fmt.Errorf("--node %s: no such Linux node (nodes: %s)", opts.Node, strings.Join(names, ", "))
 	}
 	before, svcErr := client.ServicePorts(ctx)
+	vips, dnsEPs := DNSServers(before)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, n := range inv.Nodes {
@@ -119,8 +123,14 @@ func CollectFacts(ctx context.Context, opts FactsOptions) (*Facts, error) {
 			defer wg.Done()
 			fctx, cancel := context.WithTimeout(ctx, factsTimeout)
 			defer cancel()
-			f, err := agent.FactsFor(fctx, client.HTTP, client.PodProxyURL(opts.Namespace, a.Pod, agent.APIPortFor(opts.Port)), c.token, opts.ConntrackDst)
+			url := client.PodProxyURL(opts.Namespace, a.Pod, agent.APIPortFor(opts.Port))
+			f, err := agent.FactsFor(fctx, client.HTTP, url, c.token, opts.ConntrackDst)
+			var dns []DNSQuery
+			if err == nil {
+				dns = queryDNS(fctx, client.HTTP, url, c.token, n.Name, vips, dnsEPs)
+			}
 			mu.Lock()
+			out.DNS = append(out.DNS, dns...)
 			defer mu.Unlock()
 			if err != nil {
 				out.Unavailable[n.Name] = fmt.Sprintf("asking agent pod %s on %s: %v", a.Pod, n.Name, err)

@@ -92,14 +92,15 @@ func attribution(kind string) string {
 	return "the interface the line names is theirs"
 }
 
-// kernelOwners are the nodes of group a message can concern.
+// kernelOwners are the nodes of group a message can concern: a line that
+// names an interface concerns the nodes that have it (on any kernel: a
+// pod's veth already deleted, or another namespace's link, is not the
+// node's); a conntrack line on a shared kernel the nodes whose table is
+// near full or counted drops.
 func kernelOwners(m agent.KernelMessage, group []string, facts map[string]agent.NodeFacts) []string {
-	if len(group) == 1 {
-		return group
-	}
 	var owners []string
 	switch {
-	case m.Kind == "conntrack-table-full":
+	case m.Kind == "conntrack-table-full" && len(group) > 1:
 		for _, n := range group {
 			f := facts[n]
 			c, s := f.Conntrack, f.ConntrackStats

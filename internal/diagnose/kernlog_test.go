@@ -17,6 +17,18 @@ func kernelFacts(boot string, msgs ...agent.KernelMessage) agent.NodeFacts {
 
 var ctFull = agent.KernelMessage{Kind: "conntrack-table-full", Line: "nf_conntrack: nf_conntrack: table full, dropping packet", Count: 3, AgeSeconds: 4}
 
+func TestKernelLogForeignInterface(t *testing.T) {
+	// One node (--node, or its own kernel): a bridge port it does not have is not its link.
+	flap := agent.KernelMessage{Kind: "link-flap", Line: "cni0: port 3(veth1234) entered disabled state", Count: 2}
+	if f, _ := AnalyzeKernelLog([]kube.Node{{Name: "a"}}, map[string]agent.NodeFacts{"a": kernelFacts("boot-a", flap)}); len(f) != 0 {
+		t.Errorf("deleted veth: %+v", f)
+	}
+	own := agent.KernelMessage{Kind: "link-flap", Line: "eth0: Link is Down", Count: 1}
+	if f, _ := AnalyzeKernelLog([]kube.Node{{Name: "a"}}, map[string]agent.NodeFacts{"a": kernelFacts("boot-a", own)}); len(f) != 1 {
+		t.Errorf("own link: %+v", f)
+	}
+}
+
 func TestKernelLogOwnKernel(t *testing.T) {
 	facts := map[string]agent.NodeFacts{"a": kernelFacts("boot-a", ctFull), "b": kernelFacts("boot-b")}
 	f, inc := AnalyzeKernelLog([]kube.Node{{Name: "a"}, {Name: "b"}}, facts)

@@ -42,6 +42,7 @@ type ServicePort struct {
 type Endpoint struct {
 	Addr string // ip:port ([ip6]:port)
 	Node string // spec.nodeName of the endpoint ("" unknown)
+	Pod  string // NAMESPACE/NAME of its targetRef pod ("" none)
 }
 
 // ServicePorts lists every Service port kube-proxy programs (headless and
@@ -137,9 +138,12 @@ func addSliceEndpoints(sp *ServicePort, portName string, sl *discoveryv1.Endpoin
 		if e.Hints != nil && len(e.Hints.ForZones)+len(e.Hints.ForNodes) > 0 {
 			sp.Hinted = true
 		}
-		node := ""
+		node, pod := "", ""
 		if e.NodeName != nil {
 			node = *e.NodeName
+		}
+		if r := e.TargetRef; r != nil && r.Kind == "Pod" {
+			pod = r.Namespace + "/" + r.Name
 		}
 		c := e.Conditions
 		ready := c.Ready == nil || *c.Ready
@@ -150,7 +154,7 @@ func addSliceEndpoints(sp *ServicePort, portName string, sl *discoveryv1.Endpoin
 			if err != nil {
 				continue
 			}
-			ep := Endpoint{Addr: netip.AddrPortFrom(ip, uint16(port)).String(), Node: node}
+			ep := Endpoint{Addr: netip.AddrPortFrom(ip, uint16(port)).String(), Node: node, Pod: pod}
 			switch {
 			case ready && !terminating:
 				sp.Endpoints = append(sp.Endpoints, ep)

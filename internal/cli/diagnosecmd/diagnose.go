@@ -55,6 +55,9 @@ type JSONOutput struct {
 	// PodInterfaces are the running pods matched to their host veths
 	// (absent when the pods could not be listed).
 	PodInterfaces []diagnose.PodVeth `json:"podInterfaces,omitempty"`
+	// DNS are the queries each node sent to the cluster DNS Service and
+	// to each CoreDNS replica.
+	DNS []check.DNSQuery `json:"dns,omitempty"`
 	// Inconclusive are the rules that could not be applied, and why.
 	Inconclusive []diagnose.Inconclusive `json:"inconclusive,omitempty"`
 }
@@ -183,7 +186,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.Output == "json" {
 		enc := json.NewEncoder(o.Out)
 		enc.SetIndent("", "  ")
-		out := JSONOutput{Facts: facts.ByNode, Findings: findings, PodInterfaces: diagnose.PodVeths(facts.ByNode, facts.Pods), Inconclusive: inconclusive}
+		out := JSONOutput{Facts: facts.ByNode, Findings: findings, PodInterfaces: diagnose.PodVeths(facts.ByNode, facts.Pods), DNS: facts.DNS, Inconclusive: inconclusive}
 		if out.Findings == nil {
 			out.Findings = []report.Finding{}
 		}
@@ -219,6 +222,14 @@ func withNodeRules(findings []report.Finding, inc []diagnose.Inconclusive, facts
 		f, i := diagnose.AnalyzeServices(facts.Nodes, facts.ByNode, facts.Services, facts.ServicesChanged)
 		findings, inc = append(findings, f...), append(inc, i...)
 	}
+	if len(facts.DNS) == 0 && facts.ServicesError == "" {
+		inc = append(inc, diagnose.Inconclusive{Rule: diagnose.KindDNSReplicaFailing, Reason: "no cluster DNS Service (kube-system/kube-dns or coredns, UDP 53) to query"})
+	}
+	var qs []diagnose.NodeDNSQuery
+	for _, q := range facts.DNS {
+		qs = append(qs, diagnose.NodeDNSQuery{Node: q.Node, Server: q.Server, Pod: q.Pod, PodNode: q.PodNode, OK: q.Result.OK, Reason: q.Result.Reason})
+	}
+	findings = append(findings, diagnose.AnalyzeNodeDNS(qs)...)
 	for _, rule := range []func([]kube.Node, map[string]agent.NodeFacts) ([]report.Finding, []diagnose.Inconclusive){
 		diagnose.AnalyzeKubeProxy, diagnose.AnalyzeKernelLog,
 	} {
