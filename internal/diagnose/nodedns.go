@@ -130,7 +130,7 @@ func AnalyzeNodeDNS(qs []NodeDNSQuery) []report.Finding {
 		}
 		seen[r.pod] = len(out)
 		f := report.Finding{Kind: KindDNSReplicaFailing, Target: r.pod, Protocol: "dns",
-			Summary:  fmt.Sprintf("CoreDNS replica %s (on %s) does not answer %s: about one query in %d to the DNS Service fails there", r.pod, r.node, where, replicasOf(reps)),
+			Summary:  fmt.Sprintf("queries to CoreDNS replica %s (on %s) fail %s: about one query in %d to the DNS Service goes to it and fails", r.pod, r.node, where, replicasOf(reps)),
 			Evidence: ev, Failed: len(r.from), Total: len(r.total)}
 		if r.node != "" {
 			f.Nodes = []string{r.node}

@@ -197,3 +197,55 @@ func TestDiagnoseServices(t *testing.T) {
 		healthy(t)
 	})
 }
+
+// TestDiagnoseDNS: every node's host agent queries the DNS Service and each
+// CoreDNS replica; one replica isolated (sandbox fault isolate: its node
+// drops all its traffic) is named, with its node, and nothing else.
+func TestDiagnoseDNS(t *testing.T) {
+	c := sharedCluster(t, "e2edx", 4, "dual")
+	dir := t.TempDir()
+	type dnsOut struct {
+		DNS []struct {
+			Node, Server, Pod string
+			Result            struct{ OK bool }
+		} `json:"dns"`
+		Findings []kernelFinding `json:"findings"`
+	}
+	diag := func(t *testing.T) dnsOut {
+		t.Helper()
+		var out dnsOut
+		r := netctl(t, dir, "diagnose", "--kubeconfig", c.Kubeconfig, "-o", "json")
+		if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
+			t.Fatalf("diagnose: exit %d, stdout is not JSON (%v)\n%s\n%s", r.Code, err, r.Stdout, r.Stderr)
+		}
+		return out
+	}
+	pods := c.dnsPods(t)
+	out := diag(t)
+	// Each node asked each Service IP and each replica address.
+	want := len(c.Nodes) * (len(c.DNSIPs) + 2*len(pods))
+	if len(out.DNS) != want || len(out.Findings) != 0 {
+		t.Fatalf("healthy: %d queries (want %d), findings %+v", len(out.DNS), want, out.Findings)
+	}
+	for _, q := range out.DNS {
+		if !q.Result.OK {
+			t.Errorf("healthy: %s -> %s (%s) failed", q.Node, q.Server, q.Pod)
+		}
+	}
+
+	p := pods[0]
+	c.fault(t, "isolate", "kube-system/"+p.Name)
+	out = diag(t)
+	var got []kernelFinding
+	for _, f := range out.Findings {
+		f.Summary = ""
+		got = append(got, f)
+	}
+	if w := []kernelFinding{{Kind: "dns-replica-failing", Nodes: []string{p.Node}, Target: "kube-system/" + p.Name}}; !reflect.DeepEqual(got, w) {
+		t.Errorf("isolated replica %s on %s: findings %+v, want %+v", p.Name, p.Node, got, w)
+	}
+	c.unfault(t, "isolate", "kube-system/"+p.Name)
+	if out := diag(t); len(out.Findings) != 0 {
+		t.Errorf("after the fault: findings %+v", out.Findings)
+	}
+}
