@@ -24,15 +24,17 @@ type NodeDNSQuery struct {
 }
 
 // AnalyzeNodeDNS names the CoreDNS replicas and the nodes that fail:
-//   - a replica whose queries fail from every node that some other server
-//     answers: dns-replica-failing naming the pod (its node in Nodes);
+//   - a replica whose queries fail from every node (two or more) that some
+//     other server answers: dns-replica-failing naming the pod (its node
+//     in Nodes); failing from some nodes only is a path problem, not the
+//     replica's, and left to the route, neighbour and Service rules;
 //   - a node none of whose queries are answered, or whose queries to the
 //     Service IP fail while every replica answers it directly (the node's
 //     Service rules): dns-node-failing.
 //
 // Service-IP failures on a node that also sees a failing replica are that
 // replica's doing (kube-proxy picks a replica per query) and named only
-// there. Replicas failing from some nodes only are named with those nodes.
+// there.
 func AnalyzeNodeDNS(qs []NodeDNSQuery) []report.Finding {
 	byNode := map[string][]NodeDNSQuery{}
 	for _, q := range qs {
@@ -113,14 +115,14 @@ func AnalyzeNodeDNS(qs []NodeDNSQuery) []report.Finding {
 	seen := map[string]int{}
 	for _, key := range order {
 		r := reps[key]
-		if len(r.from) == 0 {
+		// Only a replica no node reaches is the replica's fault; failing
+		// from some nodes is a path between them (route, neighbour and
+		// Service rules name it), and one asking node cannot tell.
+		if len(r.from) == 0 || len(r.from) < len(r.total) || len(r.total) < 2 {
 			continue
 		}
 		server := strings.TrimPrefix(key, r.pod+" ")
 		where := "from every node"
-		if len(r.from) < len(r.total) {
-			where = "from " + list(r.from) + " only"
-		}
 		ev := fmt.Sprintf("queries to %s (%s) fail %s: %s", server, r.pod, where, strings.Join(r.reasons, "; "))
 		if i, ok := seen[r.pod]; ok {
 			out[i].Evidence += "; " + ev

@@ -178,6 +178,12 @@ func TestDiagnoseServices(t *testing.T) {
 			if !strings.Contains(f.Summary, x) {
 				t.Errorf("summary does not name %s: %s", x, f.Summary)
 			}
+			// x's queries to the DNS Service IP hit the dead replica when
+			// its stale rules pick it (at random, per query): a consequence
+			// that may or may not show, always naming x only.
+			if f.Kind == "dns-node-failing" && reflect.DeepEqual(f.Nodes, []string{x}) {
+				continue
+			}
 			f.Summary = ""
 			got = append(got, f)
 		}

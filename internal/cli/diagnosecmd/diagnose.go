@@ -73,11 +73,14 @@ func newCommand(streams genericiooptions.IOStreams, collect Collector) *cobra.Co
 		Use:   "diagnose",
 		Short: "Read every node's routes, MTU, conntrack and neighbour table and name what is wrong where",
 		Long: "Deploy the host-network agents, read each node's network facts (interfaces and\n" +
-			"MTU, IPv4/IPv6 routes, conntrack usage, neighbour table) and report findings:\n" +
-			"route-missing, mtu-mismatch, conntrack-near-full, neighbour-table-near-full,\n" +
-			"sysctl-breaks-pod-traffic, neighbour-failed, pod-veth-down, pod-veth-missing,\n" +
-			"pod-veth-mtu, conntrack-drops,\n" +
-			"facts-unavailable.\n\n" +
+			"MTU, routes of every table and ip rules, conntrack, neighbours, sysctls,\n" +
+			"kube-proxy's rules and health, kernel log; DNS queries from every node) and\n" +
+			"report findings: route-missing, mtu-mismatch, conntrack-near-full,\n" +
+			"neighbour-table-near-full, sysctl-breaks-pod-traffic, neighbour-failed,\n" +
+			"pod-veth-down, pod-veth-missing, pod-veth-mtu, conntrack-drops,\n" +
+			"service-rules-missing, service-rules-stale, kube-proxy-not-syncing, kernel-log,\n" +
+			"dns-replica-failing, dns-node-failing, facts-unavailable. Rules that could not\n" +
+			"be applied are listed as inconclusive (no finding).\n\n" +
 			"Exit status: 0 no finding, 1 some finding (or interrupted), 2 a usage or setup error.",
 		Example: "  netctl diagnose\n  netctl diagnose -o json --auto-clean\n  netctl diagnose --node worker-2 --conntrack-dst 10.96.0.10",
 		Args:    clierr.NoArgs,
