@@ -211,6 +211,27 @@ func TestDiagnoseKernel(t *testing.T) {
 		}
 	})
 
+	t.Run("rp-filter-strict", func(t *testing.T) {
+		x := names[2]
+		setSysctl(t, c.netnsOf(t, x), "net.ipv4.conf.all.rp_filter", "1")
+		out, r := diagnoseKernel(t, c, dir)
+		if r.Code != 1 {
+			t.Errorf("exit %d, want 1", r.Code)
+		}
+		want := []kernelFinding{{Kind: "sysctl-breaks-pod-traffic", Nodes: []string{x}, Target: "net.ipv4.conf.all.rp_filter", Family: "IPv4"}}
+		var got []kernelFinding
+		for _, f := range out.Findings {
+			if !strings.Contains(f.Summary, "= 1") {
+				t.Errorf("summary lacks the breaking value: %s", f.Summary)
+			}
+			f.Summary = ""
+			got = append(got, f)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("findings %+v, want %+v", got, want)
+		}
+	})
+
 	t.Run("neighbour-failed", func(t *testing.T) {
 		x, y := names[0], names[2]
 		ns := c.netnsOf(t, x)
