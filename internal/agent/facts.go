@@ -31,8 +31,8 @@ type NodeFacts struct {
 	Routes     []Route     `json:"routes"`
 	// Rules are the policy routing rules of both families (nil from
 	// older agents, which read only the main tables).
-	Rules []RoutingRule `json:"rules,omitempty"`
-	Conntrack  Usage       `json:"conntrack"`
+	Rules     []RoutingRule `json:"rules,omitempty"`
+	Conntrack Usage         `json:"conntrack"`
 	// Neighbours are the IPv4 neighbour (ARP) entries; NeighGC4/6 the
 	// kernel's garbage-collection thresholds gc_thresh1..3 (-1 unknown).
 	Neighbours []Neighbour `json:"neighbours"`
