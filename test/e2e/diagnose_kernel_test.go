@@ -87,13 +87,20 @@ func (c *cluster) dnsPods(t *testing.T) []dnsPod {
 
 func diagnoseKernel(t *testing.T, c *cluster, dir string, flags ...string) (kernelOutput, run) {
 	t.Helper()
+	var out kernelOutput
+	return out, diagnoseInto(t, c, dir, &out, flags...)
+}
+
+// diagnoseInto runs `netctl diagnose -o json` and decodes stdout into out
+// (the test's own minimal type).
+func diagnoseInto(t *testing.T, c *cluster, dir string, out any, flags ...string) run {
+	t.Helper()
 	args := append([]string{"diagnose", "--kubeconfig", c.Kubeconfig, "-o", "json"}, flags...)
 	r := netctl(t, dir, args...)
-	var out kernelOutput
-	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
+	if err := json.Unmarshal([]byte(r.Stdout), out); err != nil {
 		t.Fatalf("netctl %s: exit %d, stdout is not JSON (%v)\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.Code, err, r.Stdout, r.Stderr)
 	}
-	return out, r
+	return r
 }
 
 // netnsOf returns the network namespace of node name from `status -o json`.
@@ -190,47 +197,33 @@ func TestDiagnoseKernel(t *testing.T) {
 	}
 	t.Run("healthy", healthy)
 
-	t.Run("ip-forward-off", func(t *testing.T) {
-		x := names[1]
-		setSysctl(t, c.netnsOf(t, x), "net.ipv4.ip_forward", "0")
-		out, r := diagnoseKernel(t, c, dir)
-		if r.Code != 1 {
-			t.Errorf("exit %d, want 1", r.Code)
-		}
-		want := []kernelFinding{{Kind: "sysctl-breaks-pod-traffic", Nodes: []string{x}, Target: "net.ipv4.ip_forward", Family: "IPv4"}}
-		var got []kernelFinding
-		for _, f := range out.Findings {
-			if !strings.Contains(f.Summary, "= 0") {
-				t.Errorf("summary lacks the breaking value: %s", f.Summary)
+	// One sysctl set to its breaking value on one node: exactly that
+	// node and sysctl are named, with the value.
+	sysctlCase := func(x, key, value string) func(t *testing.T) {
+		return func(t *testing.T) {
+			setSysctl(t, c.netnsOf(t, x), key, value)
+			out, r := diagnoseKernel(t, c, dir)
+			if r.Code != 1 {
+				t.Errorf("exit %d, want 1", r.Code)
 			}
-			f.Summary = ""
-			got = append(got, f)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("findings %+v, want %+v", got, want)
-		}
-	})
-
-	t.Run("rp-filter-strict", func(t *testing.T) {
-		x := names[2]
-		setSysctl(t, c.netnsOf(t, x), "net.ipv4.conf.all.rp_filter", "1")
-		out, r := diagnoseKernel(t, c, dir)
-		if r.Code != 1 {
-			t.Errorf("exit %d, want 1", r.Code)
-		}
-		want := []kernelFinding{{Kind: "sysctl-breaks-pod-traffic", Nodes: []string{x}, Target: "net.ipv4.conf.all.rp_filter", Family: "IPv4"}}
-		var got []kernelFinding
-		for _, f := range out.Findings {
-			if !strings.Contains(f.Summary, "= 1") {
-				t.Errorf("summary lacks the breaking value: %s", f.Summary)
+			want := []kernelFinding{{Kind: "sysctl-breaks-pod-traffic", Nodes: []string{x}, Target: key, Family: "IPv4"}}
+			var got []kernelFinding
+			for _, f := range out.Findings {
+				if !strings.Contains(f.Summary, "= "+value) {
+					t.Errorf("summary lacks the breaking value: %s", f.Summary)
+				}
+				f.Summary = ""
+				got = append(got, f)
 			}
-			f.Summary = ""
-			got = append(got, f)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("findings %+v, want %+v", got, want)
+			}
 		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("findings %+v, want %+v", got, want)
-		}
-	})
+	}
+	t.Run("ip-forward-off", sysctlCase(names[1], "net.ipv4.ip_forward", "0"))
+	// Strict reverse-path filtering: asymmetric routing (a reply leaving by
+	// another interface) is what it then drops; the rule names the setting.
+	t.Run("rp-filter-strict", sysctlCase(names[2], "net.ipv4.conf.all.rp_filter", "1"))
 
 	t.Run("neighbour-failed", func(t *testing.T) {
 		x, y := names[0], names[2]

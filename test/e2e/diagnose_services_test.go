@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"reflect"
 	"slices"
 	"sort"
@@ -77,10 +76,7 @@ func TestDiagnoseServices(t *testing.T) {
 	diag := func(t *testing.T) serviceOutput {
 		t.Helper()
 		var out serviceOutput
-		r := netctl(t, dir, "diagnose", "--kubeconfig", c.Kubeconfig, "-o", "json")
-		if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
-			t.Fatalf("diagnose: exit %d, stdout is not JSON (%v)\n%s\n%s", r.Code, err, r.Stdout, r.Stderr)
-		}
+		r := diagnoseInto(t, c, dir, &out)
 		if want := min(len(out.Findings), 1); r.Code != want {
 			t.Errorf("exit %d with %d findings\n%s", r.Code, len(out.Findings), r.Stderr)
 		}
@@ -220,10 +216,7 @@ func TestDiagnoseDNS(t *testing.T) {
 	diag := func(t *testing.T) dnsOut {
 		t.Helper()
 		var out dnsOut
-		r := netctl(t, dir, "diagnose", "--kubeconfig", c.Kubeconfig, "-o", "json")
-		if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
-			t.Fatalf("diagnose: exit %d, stdout is not JSON (%v)\n%s\n%s", r.Code, err, r.Stdout, r.Stderr)
-		}
+		diagnoseInto(t, c, dir, &out)
 		return out
 	}
 	pods := c.dnsPods(t)
