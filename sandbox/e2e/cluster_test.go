@@ -131,23 +131,30 @@ func TestPodToPodAcrossNodesBothFamilies(t *testing.T) {
 
 func TestClusterIPAndNodePort(t *testing.T) {
 	need(t)
+	(&echoEnv{st: st, client: client, pods: echoPods, netns: podNetns}).checkServices(t)
+}
+
+// checkServices checks the echo Services: ClusterIP from every pod and from
+// a node, NodePort of every other node from a node and from a pod, both families.
+func (e *echoEnv) checkServices(t *testing.T) {
+	t.Helper()
 	ctx := context.Background()
 	for f := 0; f < 2; f++ {
-		vip := svcIP(ctx, "echo", f)
-		for _, p := range echoPods {
-			if err := httpGet(podNetns[p.Name], hostPort(vip, 80)); err != nil {
+		vip := e.svcIP(ctx, "echo", f)
+		for _, p := range e.pods {
+			if err := httpGet(e.netns[p.Name], hostPort(vip, 80)); err != nil {
 				t.Errorf("ClusterIP %s from pod on %s: %v", vip, p.Spec.NodeName, err)
 			}
 		}
 		// From a node itself (the node's route for the Service range meets kube-proxy's DNAT).
-		if err := httpGet(st.Nodes[0].Netns, hostPort(vip, 80)); err != nil {
-			t.Errorf("ClusterIP %s from node %s: %v", vip, st.Nodes[0].Name, err)
+		if err := httpGet(e.st.Nodes[0].Netns, hostPort(vip, 80)); err != nil {
+			t.Errorf("ClusterIP %s from node %s: %v", vip, e.st.Nodes[0].Name, err)
 		}
-		for _, n := range st.Nodes[1:] {
-			if err := httpGet(st.Nodes[0].Netns, hostPort(n.IPs[f], 30080)); err != nil {
-				t.Errorf("NodePort %s:30080 from node %s: %v", n.IPs[f], st.Nodes[0].Name, err)
+		for _, n := range e.st.Nodes[1:] {
+			if err := httpGet(e.st.Nodes[0].Netns, hostPort(n.IPs[f], 30080)); err != nil {
+				t.Errorf("NodePort %s:30080 from node %s: %v", n.IPs[f], e.st.Nodes[0].Name, err)
 			}
-			if err := httpGet(podNetns[echoPods[0].Name], hostPort(n.IPs[f], 30080)); err != nil {
+			if err := httpGet(e.netns[e.pods[0].Name], hostPort(n.IPs[f], 30080)); err != nil {
 				t.Errorf("NodePort %s:30080 from a pod: %v", n.IPs[f], err)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -95,7 +96,15 @@ const probeTimeout = 2 * time.Second
 
 // httpGet does GET http://addr/ from inside netns.
 func httpGet(netns, addr string) error {
-	return inNetns(netns, func() error {
+	_, err := echoHost(netns, addr)
+	return err
+}
+
+// echoHost does GET http://addr/ from inside netns and returns the echo
+// server's "host" (its pod's hostname: the pod name).
+func echoHost(netns, addr string) (string, error) {
+	var host string
+	err := inNetns(netns, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 		defer cancel()
 		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
@@ -111,11 +120,16 @@ func httpGet(netns, addr string) error {
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 || !strings.Contains(string(b), `"host"`) {
+		var ans struct {
+			Host *string `json:"host"`
+		}
+		if resp.StatusCode != 200 || json.Unmarshal(b, &ans) != nil || ans.Host == nil {
 			return fmt.Errorf("unexpected answer %d %q", resp.StatusCode, b)
 		}
+		host = *ans.Host
 		return nil
 	})
+	return host, err
 }
 
 // udpEcho sends size bytes to addr from inside netns and waits for the echo.

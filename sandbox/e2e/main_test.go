@@ -79,6 +79,7 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer stopOverlayCluster() // realnet_test.go's shared vxlan cluster, if a test started it
+		defer stopSvcCluster()     // services_test.go's nftables + multus cluster, likewise
 		return m.Run()
 	}()
 	os.Exit(code)
@@ -98,9 +99,29 @@ func need(t *testing.T) {
 
 const echoPort = 8080
 
+// echoEnv is a cluster with the echo DaemonSet and its Services: one pod
+// per node (sorted by node) and each pod's network namespace.
+type echoEnv struct {
+	st     *state.State
+	client kubernetes.Interface
+	pods   []corev1.Pod
+	netns  map[string]string // pod name -> netns
+}
+
 // deployEcho runs the echo DaemonSet plus ClusterIP and NodePort Services
-// and records one pod per node with its network namespace.
+// on the shared cluster and records one pod per node with its namespace.
 func deployEcho(ctx context.Context) error {
+	e := &echoEnv{st: st, client: client}
+	if err := e.deploy(ctx); err != nil {
+		return err
+	}
+	echoPods, podNetns = e.pods, e.netns
+	return nil
+}
+
+// deploy runs the echo DaemonSet plus the Services echo (ClusterIP, dual)
+// and echo-np (NodePort 30080) and waits until every pod is Ready.
+func (e *echoEnv) deploy(ctx context.Context) error {
 	labels := map[string]string{"app": "echo"}
 	ds := &appsv1.DaemonSet{
 		ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: "default"},
@@ -120,7 +141,7 @@ func deployEcho(ctx context.Context) error {
 			},
 		},
 	}
-	if _, err := client.AppsV1().DaemonSets("default").Create(ctx, ds, metav1.CreateOptions{}); err != nil {
+	if _, err := e.client.AppsV1().DaemonSets("default").Create(ctx, ds, metav1.CreateOptions{}); err != nil {
 		return err
 	}
 	dual := corev1.IPFamilyPolicyRequireDualStack
@@ -130,13 +151,13 @@ func deployEcho(ctx context.Context) error {
 		{ObjectMeta: metav1.ObjectMeta{Name: "echo-np"}, Spec: corev1.ServiceSpec{Selector: labels, Type: corev1.ServiceTypeNodePort, IPFamilyPolicy: &dual,
 			Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(echoPort), NodePort: 30080}}}},
 	} {
-		if _, err := client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		if _, err := e.client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
 			return err
 		}
 	}
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		pods, err := client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=echo"})
+		pods, err := e.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=echo"})
 		if err == nil {
 			ready := 0
 			for _, p := range pods.Items {
@@ -146,13 +167,13 @@ func deployEcho(ctx context.Context) error {
 					}
 				}
 			}
-			if ready == len(st.Nodes) && len(pods.Items) == len(st.Nodes) {
+			if ready == len(e.st.Nodes) && len(pods.Items) == len(e.st.Nodes) {
 				byNode := map[string]corev1.Pod{}
 				for _, p := range pods.Items {
 					byNode[p.Spec.NodeName] = p
 				}
-				for _, n := range st.Nodes {
-					echoPods = append(echoPods, byNode[n.Name])
+				for _, n := range e.st.Nodes {
+					e.pods = append(e.pods, byNode[n.Name])
 				}
 				break
 			}
@@ -163,37 +184,54 @@ func deployEcho(ctx context.Context) error {
 		time.Sleep(500 * time.Millisecond)
 	}
 	// Map pod IPs to the kubelet's pod namespaces.
-	nss, err := cluster.Namespaces(clusterName)
-	if err != nil {
-		return err
-	}
-	for _, ns := range nss {
-		out, err := exec.Command("ip", "-n", ns, "-o", "addr", "show").Output()
+	e.netns = map[string]string{}
+	for _, p := range e.pods {
+		ns, err := podNetnsByIP(e.st.Name, p.Status.PodIP)
 		if err != nil {
-			continue
+			return err
 		}
-		for _, p := range echoPods {
-			if strings.Contains(string(out), " "+p.Status.PodIP+"/") {
-				podNetns[p.Name] = ns
-			}
+		e.netns[p.Name] = ns
+	}
+	// Warm up neighbour entries and wait for every kube-proxy's rules (first
+	// contact is slow; on a busy machine a kube-proxy may sync the new
+	// endpoints seconds after the pods are Ready): the ClusterIP from each
+	// pod and each node's NodePort from node 1. Tests report what still fails.
+	wait := time.Now().Add(45 * time.Second)
+	for _, p := range e.pods {
+		for time.Now().Before(wait) && httpGet(e.netns[p.Name], hostPort(e.svcIP(ctx, "echo", 0), 80)) != nil {
+			time.Sleep(300 * time.Millisecond)
 		}
 	}
-	if len(podNetns) != len(echoPods) {
-		return fmt.Errorf("found the netns of %d of %d echo pods", len(podNetns), len(echoPods))
-	}
-	// Warm up neighbour entries and kube-proxy rules (first contact is slow).
-	wait := time.Now().Add(30 * time.Second)
-	for time.Now().Before(wait) {
-		if err := httpGet(podNetns[echoPods[0].Name], hostPort(svcIP(ctx, "echo", 0), 80)); err == nil {
-			break
+	for _, n := range e.st.Nodes {
+		for time.Now().Before(wait) && httpGet(e.st.Nodes[0].Netns, hostPort(n.IPs[0], 30080)) != nil {
+			time.Sleep(300 * time.Millisecond)
 		}
-		time.Sleep(300 * time.Millisecond)
 	}
 	return nil
 }
 
+// podNetnsByIP finds the pod namespace of cluster name holding ip.
+func podNetnsByIP(name, ip string) (string, error) {
+	nss, err := cluster.Namespaces(name)
+	if err != nil {
+		return "", err
+	}
+	for _, ns := range nss {
+		out, err := exec.Command("ip", "-n", ns, "-o", "addr", "show").Output()
+		if err == nil && strings.Contains(string(out), " "+ip+"/") && !strings.HasPrefix(ns, "nd-"+name+"-n") {
+			return ns, nil
+		}
+	}
+	return "", fmt.Errorf("no pod namespace of cluster %s holds %s", name, ip)
+}
+
 func svcIP(ctx context.Context, name string, i int) string {
-	s, err := client.CoreV1().Services("default").Get(ctx, name, metav1.GetOptions{})
+	return (&echoEnv{client: client}).svcIP(ctx, name, i)
+}
+
+// svcIP returns the i-th ClusterIP of Service default/name.
+func (e *echoEnv) svcIP(ctx context.Context, name string, i int) string {
+	s, err := e.client.CoreV1().Services("default").Get(ctx, name, metav1.GetOptions{})
 	if err != nil || len(s.Spec.ClusterIPs) <= i {
 		return "0.0.0.0"
 	}

@@ -636,14 +636,21 @@ func TestOverlayBadInputExitCode2(t *testing.T) {
 		{[]string{"--mtu", "9001"}, "--mtu 9001"},
 		{[]string{"--overlay", "vxlan", "--peer", clusterName}, "--peer"},
 	} {
-		r := sandbox(append([]string{"up", "--name", name, "--nodes", "1"}, c.args...)...)
-		if r.code != 2 || !strings.Contains(r.stderr, c.msg) {
-			t.Errorf("up %v: exit %d, stderr %q; want 2 naming %s", c.args, r.code, r.stderr, c.msg)
-		}
-		if _, err := os.Stat(state.Dir(name)); err == nil {
-			t.Errorf("up %v created %s", c.args, state.Dir(name))
-			sandbox("down", "--name", name)
-		}
+		upRefused(t, name, c.args, c.msg)
+	}
+}
+
+// upRefused checks `up --name NAME --nodes 1 ARGS` exits 2 naming msg and
+// creates nothing.
+func upRefused(t *testing.T, name string, args []string, msg string) {
+	t.Helper()
+	r := sandbox(append([]string{"up", "--name", name, "--nodes", "1"}, args...)...)
+	if r.code != 2 || !strings.Contains(r.stderr, msg) {
+		t.Errorf("up %v: exit %d, stderr %q; want 2 naming %s", args, r.code, r.stderr, msg)
+	}
+	if _, err := os.Stat(state.Dir(name)); err == nil {
+		t.Errorf("up %v created %s", args, state.Dir(name))
+		sandbox("down", "--name", name)
 	}
 }
 

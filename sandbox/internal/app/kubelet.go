@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"net/netip"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -37,6 +38,11 @@ func newKubeletCommand() *cobra.Command {
 				ServingKey:    l.PKI.KubeletServingKey,
 				ClientCA:      l.PKI.CACert,
 				MTU:           s.MTU,
+			}
+			if s.Segment != nil {
+				for _, r := range s.Segment.Ranges {
+					cfg.SecondaryRanges = append(cfg.SecondaryRanges, netip.MustParsePrefix(r))
+				}
 			}
 			for _, n := range s.Nodes {
 				cfg.Nodes = append(cfg.Nodes, kubelet.Node{Name: n.Name, Netns: n.Netns, IPs: n.IPs, PodCIDRs: n.PodCIDRs, Zone: n.Zone})

@@ -36,7 +36,9 @@ type Status struct {
 	MTU          int             `json:"mtu,omitempty"`         // pod/overlay MTU; 0 = 1500
 	UnderlayMTU  int             `json:"underlayMTU,omitempty"` // node links; 0 = 1500
 
-	NetworkPolicy string `json:"networkPolicy,omitempty"` // engine of up --network-policy
+	NetworkPolicy string        `json:"networkPolicy,omitempty"` // engine of up --network-policy
+	ProxyMode     string        `json:"proxyMode"`               // kube-proxy mode: iptables or nftables
+	Segment       *plan.Segment `json:"segment,omitempty"`       // second segment of up --multus
 
 	// Real-cluster conditions (issue 8).
 	PodSecurity          string               `json:"podSecurity,omitempty"`
@@ -79,7 +81,11 @@ func newStatusCommand(out io.Writer) *cobra.Command {
 				APIServerURL: s.APIServerURL, Registry: s.Registry, Bridge: s.Bridge, ClusterCIDR: s.ClusterCIDR, ServiceCIDR: s.ServiceCIDR,
 				DNSIPs: s.DNSIPs, Faults: s.Faults, Peers: s.Peers, NetworkPolicy: s.NetworkPolicy,
 				Overlay: s.Overlay, MTU: s.MTU, UnderlayMTU: s.UnderlayMTU(),
-				PodSecurity: s.PodSecurity, IsolatedControlPlane: s.IsolatedControlPlane, AgentlessNodes: s.AgentlessNodes}
+				PodSecurity: s.PodSecurity, IsolatedControlPlane: s.IsolatedControlPlane, AgentlessNodes: s.AgentlessNodes,
+				ProxyMode: s.ProxyMode, Segment: s.Segment}
+			if st.ProxyMode == "" {
+				st.ProxyMode = plan.ProxyIPTables
+			}
 			for _, n := range s.Nodes {
 				st.Nodes = append(st.Nodes, StatusNode{Name: n.Name, Netns: n.Netns, IPs: n.IPs, PodCIDRs: n.PodCIDRs, Zone: n.Zone})
 			}
@@ -162,6 +168,11 @@ func printStatus(out io.Writer, st Status) {
 	}
 	if st.NetworkPolicy != "" {
 		fmt.Fprintf(out, "network policy: %s\n", st.NetworkPolicy)
+	}
+	fmt.Fprintf(out, "kube-proxy mode: %s\n", st.ProxyMode)
+	if st.Segment != nil {
+		fmt.Fprintf(out, "multus: CRD network-attachment-definitions.k8s.cni.cncf.io, second segment %s (%s in every node), ranges %s\n",
+			st.Segment.Bridge, plan.SegmentNodeLink, strings.Join(st.Segment.Ranges, " "))
 	}
 }
 

@@ -55,6 +55,8 @@ func newUpCommand(out, errOut io.Writer) *cobra.Command {
 	f.IntVar(&o.VirtualNodes, "virtual-nodes", 0, "extra Ready virtual-kubelet nodes (taint virtual-kubelet.io/provider) that run no pod")
 	f.BoolVar(&o.NetworkPolicy, "network-policy", false, "enforce NetworkPolicies: kube-router's firewall controller in every node (binary kube-router next to this one: make sandbox-kube-router)")
 	f.StringVar(&o.KubeRouter, "kube-router-binary", "", "kube-router binary for --network-policy (default: kube-router next to this binary)")
+	f.StringVar(&o.ProxyMode, "proxy-mode", plan.ProxyIPTables, "kube-proxy mode: iptables or nftables (ipvs: this kernel has no IPVS)")
+	f.BoolVar(&o.Multus, "multus", false, "Multus model: NetworkAttachmentDefinition CRD, a second segment (bridge, eth1 in every node) and secondary pod interfaces from k8s.v1.cni.cncf.io/networks")
 	cmd.MarkFlagRequired("name")
 	return cmd
 }

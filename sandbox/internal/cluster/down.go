@@ -143,6 +143,7 @@ func Down(ctx context.Context, name string, log io.Writer) error {
 		}
 		// Deleting the bridge also removes the host routes via it.
 		netcfg.Batch(ctx, "", []string{"link del " + s.Bridge}, true)
+		netcfg.DeleteSegment(ctx, &s.Plan)
 		for _, n := range s.Nodes {
 			if _, err := os.Stat("/sys/class/net/" + n.HostVeth); err == nil {
 				netcfg.Batch(ctx, "", []string{"link del " + n.HostVeth}, true)

@@ -56,6 +56,10 @@ type UpOptions struct {
 	// (package netpol); KubeRouter is its binary (default: next to Self).
 	NetworkPolicy bool
 	KubeRouter    string
+	// Service paths (issue 12, services.go): kube-proxy's mode and the
+	// Multus model (second segment, NetworkAttachmentDefinition CRD).
+	ProxyMode string
+	Multus    bool
 }
 
 // Validate checks the options without touching the machine.
@@ -71,6 +75,9 @@ func (o *UpOptions) Validate() error {
 		return fmt.Errorf("%w: --peer %q with --overlay %s: peering supports routed clusters only", ErrBadInput, o.Peer, p.Overlay)
 	}
 	if err := plan.ValidateRealism(o.PodSecurity, o.Nodes, o.WindowsNodes, o.VirtualNodes); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadInput, err)
+	}
+	if err := plan.ValidateProxyMode(o.ProxyMode); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
 	if o.Peer == o.Name {
@@ -181,6 +188,10 @@ func (u *upper) reserve(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
 	p.IsolatedControlPlane = u.o.IsolatedControlPlane
+	p.ProxyMode = u.o.ProxyMode
+	if u.o.Multus {
+		p.AddSegment() // its ranges join the guards below
+	}
 	if err := p.AddAgentless(u.o.WindowsNodes, u.o.VirtualNodes); err != nil {
 		return err
 	}
@@ -312,6 +323,9 @@ func (u *upper) run(ctx context.Context) error {
 		return err
 	}
 	u.logf("network: bridge %s and %d node namespaces ready", s.Bridge, len(s.Nodes))
+	if err := u.createSegment(ctx); err != nil {
+		return err
+	}
 	if err := controlplane.WaitFor(ctx, "etcd", 100*time.Millisecond, func(ctx context.Context) error {
 		if err := controlplane.CheckAlive(etcd); err != nil {
 			return err
@@ -391,6 +405,9 @@ func (u *upper) run(ctx context.Context) error {
 	if err := controlplane.WaitFor(ctx, "CoreDNS objects", 500*time.Millisecond, func(ctx context.Context) error {
 		return addons.CoreDNS(ctx, client, s.DNSIPs)
 	}); err != nil {
+		return err
+	}
+	if err := u.installMultus(ctx); err != nil {
 		return err
 	}
 	if err := u.waitReady(ctx, client); err != nil {

@@ -12,6 +12,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/netdoctor/netdoctor/sandbox/internal/pki"
+	"github.com/netdoctor/netdoctor/sandbox/internal/plan"
 	"github.com/netdoctor/netdoctor/sandbox/internal/state"
 )
 
@@ -157,11 +158,15 @@ func SchedulerArgs(s *state.State, l Layout) []string {
 // node namespace). The conntrack settings of zero keep it from touching the
 // machine-wide sysctls.
 func KubeProxyArgs(s *state.State, l Layout, node string) []string {
+	mode := s.ProxyMode
+	if mode == "" {
+		mode = plan.ProxyIPTables
+	}
 	return []string{
 		"--kubeconfig=" + l.Kubeconfig("kube-proxy.kubeconfig"),
 		"--hostname-override=" + node,
 		"--cluster-cidr=" + strings.Join(s.ClusterCIDR, ","),
-		"--proxy-mode=iptables",
+		"--proxy-mode=" + mode,
 		"--conntrack-max-per-core=0", "--conntrack-min=0",
 		"--conntrack-tcp-timeout-established=0", "--conntrack-tcp-timeout-close-wait=0",
 		"--metrics-bind-address=127.0.0.1:10249", "--healthz-bind-address=127.0.0.1:10256",

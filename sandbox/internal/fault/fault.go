@@ -42,6 +42,9 @@ var Kinds = map[string]string{
 	"kube-proxy-stop": "NODE    stop NODE's kube-proxy (its rules stay as they were, new Services get none); remove starts it again",
 	"conntrack-full":  "NODE    lower nf_conntrack_max in NODE's namespace below its count (needs a per-netns value)",
 	"host-port":       "NODE PORT [tcp|udp]  a foreign process in NODE's network namespace holds PORT on all addresses",
+	"endpoint-drop":   "SERVICE POD  drop traffic kube-proxy sends to POD for SERVICE (after DNAT); the pod IP itself still works",
+	"nodeport-block":  "NODE    drop the NodePort range (" + NodePortRange + ") to NODE's addresses",
+	"svc-rules-flush": "NODE    stop NODE's kube-proxy and empty its chains (iptables or nftables); remove starts it again",
 }
 
 // Spec is a parsed fault request.
@@ -65,7 +68,8 @@ func Parse(words []string) (Spec, error) {
 	s := Spec{Kind: words[0], Args: words[1:]}
 	want := map[string][2]int{"link": {2, 2}, "oneway": {2, 2}, "port": {2, 3}, "isolate": {1, 1},
 		"pod-routes": {1, 1}, "mtu": {2, 2}, "dns-down": {0, 0}, "delay": {2, 2}, "loss": {2, 2},
-		"kube-proxy-stop": {1, 1}, "conntrack-full": {1, 1}, "host-port": {2, 3}}
+		"kube-proxy-stop": {1, 1}, "conntrack-full": {1, 1}, "host-port": {2, 3},
+		"endpoint-drop": {2, 2}, "nodeport-block": {1, 1}, "svc-rules-flush": {1, 1}}
 	n, ok := want[s.Kind]
 	if !ok {
 		return s, bad("unknown fault %q: one of %s", s.Kind, kindList())
@@ -107,7 +111,7 @@ func Parse(words []string) (Spec, error) {
 }
 
 func kindList() string {
-	return "link, oneway, port, isolate, pod-routes, mtu, dns-down, delay, loss, kube-proxy-stop, conntrack-full, host-port"
+	return "link, oneway, port, isolate, pod-routes, mtu, dns-down, delay, loss, kube-proxy-stop, conntrack-full, host-port, endpoint-drop, nodeport-block, svc-rules-flush"
 }
 
 // Find returns the active fault matching spec words or an ID.
@@ -309,6 +313,12 @@ func (a *applier) apply(ctx context.Context, sp Spec) error {
 		return a.conntrackFull(ctx, sp.Args[0])
 	case "host-port":
 		return a.hostPort(ctx, sp.Args[0], sp.Args[1], sp.Args[2])
+	case "endpoint-drop":
+		return a.endpointDrop(ctx, sp.Args[0], sp.Args[1])
+	case "nodeport-block":
+		return a.nodeportBlock(ctx, sp.Args[0])
+	case "svc-rules-flush":
+		return a.svcRulesFlush(ctx, sp.Args[0])
 	case "delay":
 		n, err := a.node(sp.Args[0])
 		if err != nil {
@@ -414,6 +424,8 @@ func undo(ctx context.Context, st *state.State, changes []state.Change) error {
 			err = KillFaultProcess(c.PID)
 		case "kube-proxy-stopped":
 			err = startKubeProxy(st, c.Node)
+		case "kube-proxy-nft-reset":
+			err = resetKubeProxyTables(ctx, c.Netns, c.Value)
 		case "sysctl":
 			err = netcfg.SetSysctls(ctx, c.Netns, []string{c.Key + "=" + c.Value})
 		}

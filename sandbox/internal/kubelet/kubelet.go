@@ -49,6 +49,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -92,6 +93,10 @@ type Config struct {
 	ServingCert, ServingKey, ClientCA string
 	// MTU of both ends of every pod veth (0: kernel default).
 	MTU int
+	// SecondaryRanges are the second segment's ranges (up --multus): with
+	// them the kubelet honours k8s.v1.cni.cncf.io/networks (secondary.go);
+	// without, the annotation is ignored, as on a cluster without Multus.
+	SecondaryRanges []netip.Prefix
 }
 
 // Run registers the nodes and runs their pods until ctx is cancelled, then
@@ -124,6 +129,9 @@ type kubelet struct {
 
 	svcEnvMu sync.Mutex
 	svcEnv   []corev1.EnvVar
+
+	secMu   sync.Mutex
+	secIPAM map[string]*allocator // host-local NAD ranges (secondary.go)
 }
 
 func validateConfig(cfg Config) error {
@@ -190,6 +198,7 @@ func newKubeletWithClient(cfg Config, client kubernetes.Interface) (*kubelet, er
 		setupSem: make(chan struct{}, 16),
 		workers:  map[types.UID]*podWorker{},
 		finished: map[types.UID]bool{},
+		secIPAM:  map[string]*allocator{},
 	}
 	for _, dir := range []string{"pods", "pids", "ipam", "images"} {
 		if err := os.MkdirAll(filepath.Join(cfg.StateDir, dir), 0o755); err != nil {

@@ -50,6 +50,9 @@ type podWorker struct {
 	// stopRefresh ends the service-account token refresher.
 	stopRefresh context.CancelFunc
 	cgroupWarn  sync.Once // "running without resource limits" is logged once
+	// Secondary interfaces (secondary.go) and the last sandbox event sent.
+	attachments []*attachment
+	lastEvent   string
 }
 
 type condTime struct {
@@ -249,6 +252,14 @@ func (w *podWorker) setup(ctx context.Context, pod *corev1.Pod) error {
 		w.netnsPath = w.node.netnsPath
 		w.podIPs = append([]string(nil), w.node.IPs...)
 	} else if w.net == nil {
+		var atts []*attachment
+		if w.k.cfg.SecondaryRanges != nil {
+			var err error
+			if atts, err = w.resolveNetworks(ctx, pod); err != nil {
+				w.sandboxEvent(ctx, pod, err.Error())
+				return err
+			}
+		}
 		ips, err := w.node.ipam.Allocate(string(w.uid))
 		if err != nil {
 			return err
@@ -270,6 +281,21 @@ func (w *podWorker) setup(ctx context.Context, pod *corev1.Pod) error {
 		w.podIPs = nil
 		for _, ip := range ips {
 			w.podIPs = append(w.podIPs, ip.String())
+		}
+		if w.k.cfg.SecondaryRanges != nil {
+			w.attachments = atts
+			secondary, err := w.attachSecondary(atts)
+			if err == nil {
+				err = w.writeNetworkStatus(ctx, pod, secondary)
+			}
+			if err != nil {
+				// Like a failed CNI ADD: nothing of the sandbox stays.
+				w.sandboxEvent(ctx, pod, sandboxError(pod, fmt.Errorf("error adding container to network: %w", err)).Error())
+				_ = teardownPodNetwork(w.node, pn)
+				w.releaseSecondary()
+				w.net, w.netnsPath, w.podIPs = nil, "", nil
+				return err
+			}
 		}
 	}
 	if err := os.MkdirAll(filepath.Join(w.dir, "etc"), 0o755); err != nil {
@@ -414,6 +440,7 @@ func (w *podWorker) terminate(grace time.Duration, deleted bool) {
 		if err := w.node.ipam.Release(string(w.uid)); err != nil {
 			w.k.log.Printf("pod %s: %v", w.uid, err)
 		}
+		w.releaseSecondary()
 	}
 	for _, c := range w.containers {
 		w.removePidFile(c.spec.Name)

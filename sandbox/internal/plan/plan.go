@@ -75,6 +75,10 @@ type Plan struct {
 	// IsolatedControlPlane: the host (API server) gets no routes to pod CIDRs.
 	IsolatedControlPlane bool            `json:"isolatedControlPlane,omitempty"`
 	AgentlessNodes       []AgentlessNode `json:"agentlessNodes,omitempty"` // Windows and virtual nodes
+	// ProxyMode is kube-proxy's mode ("" = iptables); Segment the second
+	// L2 segment of up --multus (nil without). See services.go.
+	ProxyMode string   `json:"proxyMode,omitempty"`
+	Segment   *Segment `json:"segment,omitempty"`
 }
 
 // Overlay modes and their constants.

@@ -50,7 +50,9 @@ type Change struct {
 	OldMTU int    `json:"oldMTU,omitempty"`
 	// "process": the fault started PID (killed on remove and by down);
 	// "kube-proxy-stopped": Node's kube-proxy (PID) was stopped, remove
-	// starts it again; "sysctl": Key in Netns was Value before.
+	// starts it again; "sysctl": Key in Netns was Value before;
+	// "kube-proxy-nft-reset": delete kube-proxy's nftables tables of the
+	// families in Value ("ip ip6") before it starts again (svc-rules-flush).
 	PID   int    `json:"pid,omitempty"`
 	Node  string `json:"node,omitempty"`
 	Key   string `json:"key,omitempty"`
