@@ -13,11 +13,12 @@ import (
 
 // kernelFinding is the part of a diagnose finding these tests read.
 type kernelFinding struct {
-	Kind    string   `json:"kind"`
-	Nodes   []string `json:"nodes"`
-	Target  string   `json:"target"`
-	Family  string   `json:"family"`
-	Summary string   `json:"summary"`
+	Kind     string   `json:"kind"`
+	Protocol string   `json:"protocol,omitempty"`
+	Nodes    []string `json:"nodes"`
+	Target   string   `json:"target"`
+	Family   string   `json:"family"`
+	Summary  string   `json:"summary"`
 }
 
 // kernelOutput is the minimal view of `netctl diagnose -o json` these tests use.
@@ -311,7 +312,7 @@ func TestDiagnoseKernel(t *testing.T) {
 		// The replica behind the down veth answers no node's DNS query: the
 		// DNS rule names the same pod.
 		want := []kernelFinding{{Kind: "pod-veth-down", Nodes: []string{p.Node}, Target: "kube-system/" + p.Name},
-			{Kind: "dns-replica-failing", Nodes: []string{p.Node}, Target: "kube-system/" + p.Name}}
+			{Kind: "dns-replica-failing", Protocol: "dns", Nodes: []string{p.Node}, Target: "kube-system/" + p.Name}}
 		var got []kernelFinding
 		for _, f := range out.Findings {
 			if f.Kind == "pod-veth-down" && !strings.Contains(f.Summary, veth) {

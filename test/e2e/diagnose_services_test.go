@@ -189,12 +189,53 @@ func TestDiagnoseServices(t *testing.T) {
 		}
 	})
 
-	// kube-proxy started again resyncs x: healthy again (its first sync
-	// may take a moment after the restart).
 	c.unfault(t, "kube-proxy-stop", x)
+	t.Run("rules-flushed", func(t *testing.T) {
+		// Like "iptables cleared": x's kube-proxy chains exist but are
+		// empty (sandbox fault svc-rules-flush, which also holds kube-proxy
+		// stopped). Every Service port is missing on x, and only there.
+		y := others[0]
+		c.fault(t, "svc-rules-flush", y)
+		defer c.unfault(t, "svc-rules-flush", y)
+		var ports []string
+		var svcs struct {
+			Items []struct {
+				Metadata struct{ Name, Namespace string }
+				Spec     struct {
+					ClusterIP string
+					Ports     []struct{ Name string }
+				}
+			}
+		}
+		c.kubectlJSON(t, &svcs, "get", "services", "-A")
+		for _, it := range svcs.Items {
+			for _, p := range it.Spec.Ports {
+				if it.Spec.ClusterIP != "None" {
+					ports = append(ports, it.Metadata.Namespace+"/"+it.Metadata.Name+":"+p.Name)
+				}
+			}
+		}
+		sort.Strings(ports)
+		out := diag(t)
+		var got []kernelFinding
+		for _, f := range out.Findings {
+			f.Summary = ""
+			got = append(got, f)
+		}
+		// Its queries to the DNS Service IP fail while the replicas answer
+		// it directly: the DNS rule names the node too.
+		want := []kernelFinding{{Kind: "service-rules-missing", Nodes: []string{y}, Target: strings.Join(ports, ",")},
+			{Kind: "dns-node-failing", Nodes: []string{y}, Protocol: "dns"}}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("findings %+v, want %+v", got, want)
+		}
+	})
+
+	// kube-proxy started again resyncs x and y: healthy again (its first sync
+	// may take a moment after the restart).
 	t.Run("healthy-again", func(t *testing.T) {
-		waitRules(t, c, []string{x}, "kube-proxy's resync", func(s string) bool {
-			return reflect.DeepEqual(dnatTargets(s), dnatTargets(natRules(t, c.netnsOf(t, others[0]))))
+		waitRules(t, c, []string{x, others[0]}, "kube-proxy's resync", func(s string) bool {
+			return reflect.DeepEqual(dnatTargets(s), dnatTargets(natRules(t, c.netnsOf(t, others[1]))))
 		})
 		healthy(t)
 	})
@@ -240,7 +281,7 @@ func TestDiagnoseDNS(t *testing.T) {
 		f.Summary = ""
 		got = append(got, f)
 	}
-	if w := []kernelFinding{{Kind: "dns-replica-failing", Nodes: []string{p.Node}, Target: "kube-system/" + p.Name}}; !reflect.DeepEqual(got, w) {
+	if w := []kernelFinding{{Kind: "dns-replica-failing", Protocol: "dns", Nodes: []string{p.Node}, Target: "kube-system/" + p.Name}}; !reflect.DeepEqual(got, w) {
 		t.Errorf("isolated replica %s on %s: findings %+v, want %+v", p.Name, p.Node, got, w)
 	}
 	c.unfault(t, "isolate", "kube-system/"+p.Name)
