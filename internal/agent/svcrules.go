@@ -278,8 +278,8 @@ func nftablesFrontends(c *nftables.Conn, t *nftables.Table, rs ruleSet, family s
 		}
 		var to []string
 		for _, e := range elems {
-			if e.VerdictData != nil && e.VerdictData.Chain != "" {
-				to = append(to, e.VerdictData.Chain)
+			if c := verdictChain(e); c != "" {
+				to = append(to, c)
 			}
 		}
 		return to
@@ -315,14 +315,16 @@ func nftablesFrontends(c *nftables.Conn, t *nftables.Table, rs ruleSet, family s
 			}
 			fe.Protocol = protoNames[k[0]]
 			fe.Port = int(k[4])<<8 | int(k[5])
-			if e.VerdictData != nil {
-				fe.Service = serviceOfChain(e.VerdictData.Chain)
-				if !m.noEPs {
-					fe.Endpoints = rs.reach(e.VerdictData.Chain, vmap)
+			// The element's comment is the ServicePortName; a service chain's
+			// name says it too (no-endpoint elements go to reject-chain).
+			fe.Service = e.Comment
+			if c := verdictChain(e); c != "" {
+				if svc, ok := serviceOfChain(c); ok {
+					fe.Service = svc
 				}
-			}
-			if fe.Service == "" {
-				fe.Service = e.Comment
+				if !m.noEPs {
+					fe.Endpoints = rs.reach(c, vmap)
+				}
 			}
 			out = append(out, fe)
 		}
@@ -330,26 +332,37 @@ func nftablesFrontends(c *nftables.Conn, t *nftables.Table, rs ruleSet, family s
 	return out, nil
 }
 
+// verdictChain is the chain a verdict-map element jumps or goes to. The
+// library leaves a read element's verdict undecoded in Val: the nested
+// attributes NFTA_VERDICT_CODE (1) and NFTA_VERDICT_CHAIN (2).
+func verdictChain(e nftables.SetElement) string {
+	if e.VerdictData != nil && e.VerdictData.Chain != "" {
+		return e.VerdictData.Chain
+	}
+	return cString(attrs(e.Val)[2])
+}
+
 // serviceOfChain turns kube-proxy nftables chain names
-// "service-HASH-NS/NAME/PROTO/PORTNAME" and "external-HASH-..." into
-// "NS/NAME:PORTNAME" (kube-proxy's ServicePortName form).
-func serviceOfChain(chain string) string {
+// "service-HASH-NS/NAME/PROTO/PORTNAME" (and "external-HASH-...") into
+// "NS/NAME:PORTNAME" (kube-proxy's ServicePortName form); false for other
+// chains.
+func serviceOfChain(chain string) (string, bool) {
 	_, rest, ok := strings.Cut(chain, "-")
 	if !ok {
-		return chain
+		return "", false
 	}
 	_, rest, ok = strings.Cut(rest, "-")
 	if !ok {
-		return chain
+		return "", false
 	}
 	parts := strings.Split(rest, "/")
 	if len(parts) != 4 {
-		return chain
+		return "", false
 	}
 	if parts[3] == "" {
-		return parts[0] + "/" + parts[1]
+		return parts[0] + "/" + parts[1], true
 	}
-	return parts[0] + "/" + parts[1] + ":" + parts[3]
+	return parts[0] + "/" + parts[1] + ":" + parts[3], true
 }
 
 // readTable reads every rule of a table, by chain, and the verdict maps

@@ -106,11 +106,19 @@ func TestDecodeRuleIPv6AndNativeDNAT(t *testing.T) {
 	if n.dnat != "[fd01::2]:53" {
 		t.Errorf("native dnat %q", n.dnat)
 	}
-	if s := serviceOfChain("service-ULMVA6XW-kube-system/kube-dns/udp/dns"); s != "kube-system/kube-dns:dns" {
+	if s, ok := serviceOfChain("service-ULMVA6XW-kube-system/kube-dns/udp/dns"); !ok || s != "kube-system/kube-dns:dns" {
 		t.Errorf("service chain name: %q", s)
 	}
-	if s := serviceOfChain("service-ABC-default/web/tcp/"); s != "default/web" {
+	if s, ok := serviceOfChain("service-ABC-default/web/tcp/"); !ok || s != "default/web" {
 		t.Errorf("unnamed port: %q", s)
+	}
+	if _, ok := serviceOfChain("reject-chain"); ok {
+		t.Error("reject-chain taken for a service chain")
+	}
+	// A verdict map element as read back: Val holds NFTA_VERDICT_CODE and NFTA_VERDICT_CHAIN.
+	val := append(rtattr(1, u32(0xfffffffc)), rtattr(2, []byte("service-X-ns/a/tcp/p\x00"))...)
+	if c := verdictChain(nftables.SetElement{Val: val}); c != "service-X-ns/a/tcp/p" {
+		t.Errorf("verdict chain %q", c)
 	}
 }
 

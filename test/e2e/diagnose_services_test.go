@@ -289,3 +289,45 @@ func TestDiagnoseDNS(t *testing.T) {
 		t.Errorf("after the fault: findings %+v", out.Findings)
 	}
 }
+
+// TestDiagnoseServicesNftables: kube-proxy in nftables mode (table
+// kube-proxy, verdict maps) is read too: a healthy cluster is clean, and a
+// Service created while one node's kube-proxy is stopped is missing there.
+func TestDiagnoseServicesNftables(t *testing.T) {
+	c := sharedCluster(t, "e2ednft", 2, "dual", "--proxy-mode", "nftables")
+	names := c.nodeNames()
+	sort.Strings(names)
+	dir := t.TempDir()
+	var out serviceOutput
+	if r := diagnoseInto(t, c, dir, &out); r.Code != 0 || len(out.Findings) != 0 || len(out.Inconclusive) != 0 {
+		t.Fatalf("healthy: exit %d, findings %+v, inconclusive %+v", r.Code, out.Findings, out.Inconclusive)
+	}
+	for _, n := range names {
+		if sr := out.Facts[n].ServiceRules; sr == nil || sr.Mode != "nftables" || len(sr.Frontends) == 0 {
+			t.Fatalf("node %s: service rules %+v, want frontends read from nftables", n, sr)
+		}
+	}
+	x, y := names[0], names[1]
+	c.fault(t, "kube-proxy-stop", x)
+	c.kubectl(t, "-n", "kube-system", "create", "service", "clusterip", "nd-diag-nft", "--tcp=5353:53")
+	defer c.kubectl(t, "-n", "kube-system", "delete", "service", "nd-diag-nft")
+	// y's running kube-proxy adds it to its service-ips map.
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(inNetns(t, c.netnsOf(t, y), "nft", "list", "map", "ip", "kube-proxy", "service-ips")+
+		inNetns(t, c.netnsOf(t, y), "nft", "list", "map", "ip", "kube-proxy", "no-endpoint-services"), "kube-system/nd-diag-nft/") {
+		if time.Now().After(deadline) {
+			t.Fatalf("node %s never programmed kube-system/nd-diag-nft", y)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	out = serviceOutput{}
+	diagnoseInto(t, c, dir, &out)
+	var got []kernelFinding
+	for _, f := range out.Findings {
+		f.Summary = ""
+		got = append(got, f)
+	}
+	if want := []kernelFinding{{Kind: "service-rules-missing", Nodes: []string{x}, Target: "kube-system/nd-diag-nft:5353-53"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("findings %+v, want %+v", got, want)
+	}
+}
