@@ -311,10 +311,10 @@ func TestDiagnoseServicesNftables(t *testing.T) {
 	c.fault(t, "kube-proxy-stop", x)
 	c.kubectl(t, "-n", "kube-system", "create", "service", "clusterip", "nd-diag-nft", "--tcp=5353:53")
 	defer c.kubectl(t, "-n", "kube-system", "delete", "service", "nd-diag-nft")
-	// y's running kube-proxy adds it to its service-ips map.
+	// y's running kube-proxy adds it to its maps (no endpoints: no-endpoint-services, the element comment naming it).
 	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(inNetns(t, c.netnsOf(t, y), "nft", "list", "map", "ip", "kube-proxy", "service-ips")+
-		inNetns(t, c.netnsOf(t, y), "nft", "list", "map", "ip", "kube-proxy", "no-endpoint-services"), "kube-system/nd-diag-nft/") {
+		inNetns(t, c.netnsOf(t, y), "nft", "list", "map", "ip", "kube-proxy", "no-endpoint-services"), "nd-diag-nft") {
 		if time.Now().After(deadline) {
 			t.Fatalf("node %s never programmed kube-system/nd-diag-nft", y)
 		}
