@@ -104,6 +104,16 @@ func diagnoseInto(t *testing.T, c *cluster, dir string, out any, flags ...string
 	return r
 }
 
+// diagnoseCluster is the shared dual-stack cluster name with its node
+// names sorted.
+func diagnoseCluster(t *testing.T, name string, nodes int, extra ...string) (*cluster, []string) {
+	t.Helper()
+	c := sharedCluster(t, name, nodes, "dual", extra...)
+	names := c.nodeNames()
+	sort.Strings(names)
+	return c, names
+}
+
 // netnsOf returns the network namespace of node name from `status -o json`.
 func (c *cluster) netnsOf(t *testing.T, name string) string {
 	t.Helper()
@@ -167,9 +177,7 @@ func ipv6Addrs(t *testing.T, ns, dev string) []string {
 // conntrack statistics) name exactly the node a real kernel change was made
 // on, and nothing on a healthy cluster.
 func TestDiagnoseKernel(t *testing.T) {
-	c := sharedCluster(t, "e2edx", 4, "dual")
-	names := c.nodeNames()
-	sort.Strings(names)
+	c, names := diagnoseCluster(t, "e2edx", 4)
 	dir := t.TempDir()
 
 	healthy := func(t *testing.T) {

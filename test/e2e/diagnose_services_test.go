@@ -69,9 +69,7 @@ func dnatTargets(nat string) []string {
 // kube-proxy-stop) misses a Service created afterwards, and keeps DNATing
 // to a CoreDNS replica scaled away; only that node is named.
 func TestDiagnoseServices(t *testing.T) {
-	c := sharedCluster(t, "e2edx", 4, "dual")
-	names := c.nodeNames()
-	sort.Strings(names)
+	c, names := diagnoseCluster(t, "e2edx", 4)
 	dir := t.TempDir()
 	diag := func(t *testing.T) serviceOutput {
 		t.Helper()
@@ -294,9 +292,7 @@ func TestDiagnoseDNS(t *testing.T) {
 // kube-proxy, verdict maps) is read too: a healthy cluster is clean, and a
 // Service created while one node's kube-proxy is stopped is missing there.
 func TestDiagnoseServicesNftables(t *testing.T) {
-	c := sharedCluster(t, "e2ednft", 2, "dual", "--proxy-mode", "nftables")
-	names := c.nodeNames()
-	sort.Strings(names)
+	c, names := diagnoseCluster(t, "e2ednft", 2, "--proxy-mode", "nftables")
 	dir := t.TempDir()
 	var out serviceOutput
 	if r := diagnoseInto(t, c, dir, &out); r.Code != 0 || len(out.Findings) != 0 || len(out.Inconclusive) != 0 {
