@@ -3,8 +3,6 @@ package agent
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,7 +29,10 @@ type NodeFacts struct {
 	Node       string      `json:"node"`
 	Interfaces []Interface `json:"interfaces"`
 	Routes     []Route     `json:"routes"`
-	Conntrack  Usage       `json:"conntrack"`
+	// Rules are the policy routing rules of both families (nil from
+	// older agents, which read only the main tables).
+	Rules     []RoutingRule `json:"rules,omitempty"`
+	Conntrack Usage         `json:"conntrack"`
 	// Neighbours are the IPv4 neighbour (ARP) entries; NeighGC4/6 the
 	// kernel's garbage-collection thresholds gc_thresh1..3 (-1 unknown).
 	Neighbours []Neighbour `json:"neighbours"`
@@ -49,6 +50,15 @@ type NodeFacts struct {
 	// ConntrackDst counts entries toward the IPs the request named
 	// (GET /v1/facts?conntrackDst=IP, repeatable).
 	ConntrackDst []ConntrackDst `json:"conntrackDst,omitempty"`
+	// ServiceRules are the Service frontends kube-proxy programmed here
+	// (nil from older agents).
+	ServiceRules *ServiceRules `json:"serviceRules,omitempty"`
+	// KubeProxy is what the node's kube-proxy health and metrics
+	// endpoints said (nil from older agents).
+	KubeProxy *KubeProxyHealth `json:"kubeProxy,omitempty"`
+	// KernelLog are the network-trouble lines of the kernel log (nil from
+	// older agents).
+	KernelLog *KernelLog `json:"kernelLog,omitempty"`
 	// Errors lists the sources that could not be read (facts stay partial).
 	Errors []string `json:"errors,omitempty"`
 }
@@ -85,16 +95,20 @@ type Sysctls struct {
 	BridgeNFCallIP6Tables int `json:"bridgeNfCallIp6tables"`
 }
 
-// Route is one routing table entry of the main table (IPv4) or any table
-// /proc/net/ipv6_route lists (IPv6).
+// Route is one routing table entry of any table, either family (as `ip
+// route show table all`; local and broadcast routes left out).
 type Route struct {
 	Dst     string `json:"dst"` // prefix, e.g. 10.244.1.0/24
 	Gateway string `json:"gateway,omitempty"`
 	Iface   string `json:"iface,omitempty"`
 	Metric  int    `json:"metric"`
-	// Reject is an unreachable/prohibit/blackhole route (RTF_REJECT): it
-	// matches packets only to drop them.
+	// Reject is an unreachable/prohibit/blackhole route: it matches
+	// packets only to drop them.
 	Reject bool `json:"reject,omitempty"`
+	// Table is the routing table id (254 main); Type the route type when
+	// not unicast (blackhole, unreachable, prohibit, throw).
+	Table int    `json:"table,omitempty"`
+	Type  string `json:"type,omitempty"`
 }
 
 // Usage is a counter and its limit (-1 when unknown).
@@ -110,10 +124,6 @@ type Neighbour struct {
 	Iface string `json:"iface"`
 	Flags string `json:"flags"`
 }
-
-// rtfReject is RTF_REJECT from linux/route.h (unreachable, prohibit and
-// blackhole routes carry it in /proc).
-const rtfReject = 0x0200
 
 // ReadFacts reads the facts of the current network namespace. procRoot is
 // "/proc" on a node (tests pass a fixture tree). Interfaces come from the
@@ -156,11 +166,10 @@ func ReadFactsFor(node, procRoot string, conntrackDst []netip.Addr) NodeFacts {
 		BridgeNFCallIPTables:  readInt(filepath.Join(procRoot, "sys/net/bridge/bridge-nf-call-iptables")),
 		BridgeNFCallIP6Tables: readInt(filepath.Join(procRoot, "sys/net/bridge/bridge-nf-call-ip6tables")),
 	}
-	r4, err := readRoutes4(filepath.Join(procRoot, "net", "route"))
+	f.Routes, err = readRoutes(names)
 	errs = append(errs, err)
-	r6, err := readRoutes6(filepath.Join(procRoot, "net", "ipv6_route"))
+	f.Rules, err = readRules()
 	errs = append(errs, err)
-	f.Routes = append(r4, r6...)
 	f.Neighbours, err = readARP(filepath.Join(procRoot, "net", "arp"))
 	errs = append(errs, err)
 	f.Conntrack.Count = readInt(filepath.Join(procRoot, "sys/net/netfilter/nf_conntrack_count"))
@@ -170,6 +179,9 @@ func ReadFactsFor(node, procRoot string, conntrackDst []netip.Addr) NodeFacts {
 	for _, ip := range conntrackDst {
 		f.ConntrackDst = append(f.ConntrackDst, countConntrackDst(filepath.Join(procRoot, "net/nf_conntrack"), ip))
 	}
+	f.ServiceRules = ReadServiceRules(procRoot)
+	f.KernelLog = ReadKernelLog(procRoot)
+	f.KubeProxy = readKubeProxy(context.Background(), KubeProxyHealthzURL, KubeProxyMetricsURL)
 	for i := range 3 {
 		name := fmt.Sprintf("gc_thresh%d", i+1)
 		f.NeighGC4[i] = readInt(filepath.Join(procRoot, "sys/net/ipv4/neigh/default", name))
@@ -237,80 +249,6 @@ func eachLine(path string, skip int, fn func([]string) error) error {
 		}
 	}
 	return sc.Err()
-}
-
-// readRoutes4 parses /proc/net/route: addresses are hex in host (little
-// endian) byte order.
-func readRoutes4(path string) ([]Route, error) {
-	var out []Route
-	err := eachLine(path, 1, func(f []string) error {
-		if len(f) < 8 {
-			return fmt.Errorf("want 8 or more fields, got %d", len(f))
-		}
-		dst, err1 := hexIPv4(f[1])
-		gw, err2 := hexIPv4(f[2])
-		mask, err3 := hexIPv4(f[7])
-		flags, err4 := strconv.ParseUint(f[3], 16, 32)
-		metric, err5 := strconv.Atoi(f[6])
-		if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
-			return err
-		}
-		bits, _ := net.IPMask(mask.AsSlice()).Size()
-		r := Route{Dst: netip.PrefixFrom(dst, bits).Masked().String(), Iface: f[0], Metric: metric, Reject: flags&rtfReject != 0}
-		if !gw.IsUnspecified() {
-			r.Gateway = gw.String()
-		}
-		if r.Iface == "*" {
-			r.Iface = ""
-		}
-		out = append(out, r)
-		return nil
-	})
-	return out, err
-}
-
-func hexIPv4(s string) (netip.Addr, error) {
-	v, err := strconv.ParseUint(s, 16, 32)
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("bad hex IPv4 %q: %w", s, err)
-	}
-	var b [4]byte
-	binary.LittleEndian.PutUint32(b[:], uint32(v))
-	return netip.AddrFrom4(b), nil
-}
-
-// readRoutes6 parses /proc/net/ipv6_route: dst, dst_len, src, src_len,
-// gateway, metric, refcnt, use, flags, iface; addresses in network order.
-func readRoutes6(path string) ([]Route, error) {
-	var out []Route
-	err := eachLine(path, 0, func(f []string) error {
-		if len(f) < 10 {
-			return fmt.Errorf("want 10 fields, got %d", len(f))
-		}
-		dst, err1 := hexIPv6(f[0])
-		bits, err2 := strconv.ParseUint(f[1], 16, 8)
-		gw, err3 := hexIPv6(f[4])
-		metric, err4 := strconv.ParseUint(f[5], 16, 32)
-		flags, err5 := strconv.ParseUint(f[8], 16, 32)
-		if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
-			return err
-		}
-		r := Route{Dst: netip.PrefixFrom(dst, int(bits)).Masked().String(), Iface: f[9], Metric: int(metric), Reject: flags&rtfReject != 0}
-		if !gw.IsUnspecified() {
-			r.Gateway = gw.String()
-		}
-		out = append(out, r)
-		return nil
-	})
-	return out, err
-}
-
-func hexIPv6(s string) (netip.Addr, error) {
-	b, err := hex.DecodeString(s)
-	if err != nil || len(b) != 16 {
-		return netip.Addr{}, fmt.Errorf("bad hex IPv6 %q", s)
-	}
-	return netip.AddrFrom16([16]byte(b)), nil
 }
 
 // readARP parses /proc/net/arp (IP, HW type, flags, HW address, mask, device).

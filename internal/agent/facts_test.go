@@ -19,16 +19,6 @@ func TestReadFactsFixture(t *testing.T) {
 	if len(f.Errors) != 0 {
 		t.Fatalf("errors: %v", f.Errors)
 	}
-	want := []Route{
-		{Dst: "0.0.0.0/0", Gateway: "192.0.2.1", Iface: "eth0"},
-		{Dst: "10.244.1.0/24", Gateway: "10.0.0.2", Iface: "eth0"},
-		{Dst: "10.244.2.0/24", Reject: true},
-		{Dst: "fd00:10:0:1::/64", Gateway: "fd00::2", Iface: "eth0", Metric: 1024},
-		{Dst: "::/0", Iface: "lo", Metric: 0xffffffff, Reject: true},
-	}
-	if !reflect.DeepEqual(f.Routes, want) {
-		t.Errorf("routes:\n got %+v\nwant %+v", f.Routes, want)
-	}
 	if f.Conntrack != (Usage{Count: 1234, Max: 262144}) {
 		t.Errorf("conntrack %+v", f.Conntrack)
 	}
@@ -69,14 +59,8 @@ func TestReadFactsMissingFilesAreUnknown(t *testing.T) {
 	if f.Sysctls == nil || *f.Sysctls != (Sysctls{-1, -1, -1, -1, -1, -1}) {
 		t.Errorf("empty proc sysctls: %+v", f.Sysctls)
 	}
-	if f.Conntrack != (Usage{-1, -1}) || f.NeighGC4 != [3]int{-1, -1, -1} || len(f.Routes) != 0 || len(f.Errors) != 0 {
+	if f.Conntrack != (Usage{-1, -1}) || f.NeighGC4 != [3]int{-1, -1, -1} || len(f.Errors) != 0 {
 		t.Errorf("empty proc: %+v", f)
-	}
-}
-
-func TestReadFactsBadRouteLine(t *testing.T) {
-	if _, err := readRoutes4("testdata/facts/proc/net/arp"); err == nil {
-		t.Error("an ARP table parsed as routes without error")
 	}
 }
 
@@ -90,7 +74,7 @@ func TestFactsEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Node != "node-1" || len(f.Routes) != 5 || f.Conntrack.Count != 1234 {
+	if f.Node != "node-1" || f.Conntrack.Count != 1234 {
 		t.Errorf("facts over HTTP: %+v", f)
 	}
 	// Entries toward an IP: original-direction dst only (the third line

@@ -42,6 +42,17 @@ type Facts struct {
 	// not be listed (those rules are then inconclusive).
 	Pods      []kube.Pod
 	PodsError string
+	// Services are the Service ports (with ready endpoints) the API held
+	// both before and after the agents were asked: a port that changed
+	// meanwhile is left out (ServicesChanged names it), since a node's
+	// rules may rightly lag it. ServicesError says why they could not be
+	// listed (the Service rules are then inconclusive).
+	Services        []kube.ServicePort
+	ServicesChanged []string
+	ServicesError   string
+	// DNS are the queries each node's host-network agent sent to the
+	// cluster DNS Service and to each of its endpoints (CoreDNS replicas).
+	DNS []DNSQuery
 	// Only is the one node asked (--node); "" all. Nodes still lists every
 	// node: rules about one node compare it with the others' pod CIDRs and IPs.
 	Only string
@@ -75,7 +86,7 @@ func CollectFacts(ctx context.Context, opts FactsOptions) (*Facts, error) {
 			}
 		}()
 	}
-	res, err := deploy.Apply(ctx, client, deploy.Plan{Namespace: opts.Namespace, Image: opts.Image, Port: opts.Port, Networks: c.networks}, log)
+	res, err := deploy.Apply(ctx, client, deploy.Plan{Namespace: opts.Namespace, Image: opts.Image, Port: opts.Port, Networks: c.networks, Diagnose: true}, log)
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +105,8 @@ func CollectFacts(ctx context.Context, opts FactsOptions) (*Facts, error) {
 		}
 		return nil, fmt.Errorf("--node %s: no such Linux node (nodes: %s)", opts.Node, strings.Join(names, ", "))
 	}
+	before, svcErr := client.ServicePorts(ctx)
+	vips, dnsEPs := DNSServers(before)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, n := range inv.Nodes {
@@ -110,8 +123,14 @@ func CollectFacts(ctx context.Context, opts FactsOptions) (*Facts, error) {
 			defer wg.Done()
 			fctx, cancel := context.WithTimeout(ctx, factsTimeout)
 			defer cancel()
-			f, err := agent.FactsFor(fctx, client.HTTP, client.PodProxyURL(opts.Namespace, a.Pod, agent.APIPortFor(opts.Port)), c.token, opts.ConntrackDst)
+			url := client.PodProxyURL(opts.Namespace, a.Pod, agent.APIPortFor(opts.Port))
+			f, err := agent.FactsFor(fctx, client.HTTP, url, c.token, opts.ConntrackDst)
+			var dns []DNSQuery
+			if err == nil {
+				dns = queryDNS(fctx, client.HTTP, url, c.token, n.Name, vips, dnsEPs)
+			}
 			mu.Lock()
+			out.DNS = append(out.DNS, dns...)
 			defer mu.Unlock()
 			if err != nil {
 				out.Unavailable[n.Name] = fmt.Sprintf("asking agent pod %s on %s: %v", a.Pod, n.Name, err)
@@ -123,6 +142,15 @@ func CollectFacts(ctx context.Context, opts FactsOptions) (*Facts, error) {
 	wg.Wait()
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
+	}
+	if svcErr == nil {
+		var after []kube.ServicePort
+		if after, svcErr = client.ServicePorts(ctx); svcErr == nil {
+			out.Services, out.ServicesChanged = kube.StablePorts(before, after)
+		}
+	}
+	if svcErr != nil {
+		out.ServicesError = svcErr.Error()
 	}
 	if out.Pods, err = client.Pods(ctx, "", ""); err != nil {
 		out.PodsError = err.Error()

@@ -28,6 +28,9 @@ type Plan struct {
 	Networks []Network
 	// RawICMP: the check probes icmp (the host-network agent gets NET_RAW).
 	RawICMP bool
+	// Diagnose: the host-network agent reads what `netctl diagnose` needs
+	// (AgentSpec.Diagnose).
+	Diagnose bool
 	// Nodes the agents run on (AgentSpec.Nodes); nil = every eligible node.
 	Nodes []string
 	// Resources of the agents (AgentSpec.Resources).
@@ -285,7 +288,7 @@ func apply(ctx context.Context, c *kube.Client, p Plan, log io.Writer, undo *[]f
 	// exists, so a rejection is a clear setup error, not missing agents.
 	var sets []*appsv1.DaemonSet
 	for _, n := range p.Networks {
-		sets = append(sets, AgentDaemonSet(AgentSpec{Namespace: p.Namespace, Image: p.Image, Port: p.Port, Network: n, RawICMP: p.RawICMP, Nodes: p.Nodes, Resources: p.Resources}))
+		sets = append(sets, AgentDaemonSet(AgentSpec{Namespace: p.Namespace, Image: p.Image, Port: p.Port, Network: n, RawICMP: p.RawICMP, Diagnose: p.Diagnose, Nodes: p.Nodes, Resources: p.Resources}))
 	}
 	for _, ds := range sets {
 		if err := dryRunPod(ctx, c, ds, level); err != nil {

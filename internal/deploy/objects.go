@@ -132,6 +132,11 @@ type AgentSpec struct {
 	// (a host's net.ipv4.ping_group_range is not netctl's to set). The
 	// pod-network agent never needs it: its pod sets ping_group_range.
 	RawICMP bool
+	// Diagnose grants the host-network agent what `netctl diagnose` reads
+	// with: CAP_NET_ADMIN for the node's nftables ruleset over netlink
+	// (kube-proxy's Service rules; nothing is ever written) and CAP_SYSLOG
+	// for the kernel log through syslog(2) (kernel.dmesg_restrict=1).
+	Diagnose bool
 	// Resources of the agent container; zero = DefaultResources.
 	Resources corev1.ResourceRequirements
 	// Nodes, when set, are the only nodes the agents may run on (those a
@@ -213,7 +218,7 @@ func AgentDaemonSet(s AgentSpec) *appsv1.DaemonSet {
 							AllowPrivilegeEscalation: &f,
 							Privileged:               &f,
 							ReadOnlyRootFilesystem:   &t,
-							Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: rawICMP(host && s.RawICMP)},
+							Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: hostCaps(host, s)},
 							SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 						},
 						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
@@ -272,11 +277,17 @@ func nodeTerms(nodes []string) []corev1.NodeSelectorTerm {
 	return terms
 }
 
-func rawICMP(need bool) []corev1.Capability {
-	if need {
-		return []corev1.Capability{"NET_RAW"}
+// hostCaps are the capabilities added to the host-network agent (none to
+// the pod-network agent).
+func hostCaps(host bool, s AgentSpec) []corev1.Capability {
+	var out []corev1.Capability
+	if host && s.RawICMP {
+		out = append(out, "NET_RAW")
 	}
-	return nil
+	if host && s.Diagnose {
+		out = append(out, "NET_ADMIN", "SYSLOG")
+	}
+	return out
 }
 
 // DefaultResources are the agent's requests and limits when none are given:

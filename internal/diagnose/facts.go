@@ -24,11 +24,18 @@ const (
 	nearFullPercent       = 90
 )
 
-// AnalyzeFacts names what is wrong on which node from the facts the
-// host-network agents read. nodes are the cluster's (Linux) nodes; facts
+// AnalyzeFacts is AnalyzeFactsFull without the inconclusive rules.
+func AnalyzeFacts(nodes []kube.Node, facts map[string]agent.NodeFacts, unavailable map[string]string) []report.Finding {
+	out, _ := AnalyzeFactsFull(nodes, facts, unavailable)
+	return out
+}
+
+// AnalyzeFactsFull names what is wrong on which node from the facts the
+// host-network agents read, and what could not be judged. nodes are the cluster's (Linux) nodes; facts
 // holds what each node's agent reported; unavailable says why a node has no
 // facts. Pure: same input, same findings, in a stable order.
-func AnalyzeFacts(nodes []kube.Node, facts map[string]agent.NodeFacts, unavailable map[string]string) []report.Finding {
+func AnalyzeFactsFull(nodes []kube.Node, facts map[string]agent.NodeFacts, unavailable map[string]string) ([]report.Finding, []Inconclusive) {
+	var inc []Inconclusive
 	nodes = slices.SortedFunc(slices.Values(nodes), func(a, b kube.Node) int { return cmp.Compare(a.Name, b.Name) })
 	var out []report.Finding
 	for _, n := range nodes {
@@ -40,7 +47,9 @@ func AnalyzeFacts(nodes []kube.Node, facts map[string]agent.NodeFacts, unavailab
 	}
 	for _, n := range nodes {
 		if f, ok := facts[n.Name]; ok {
-			out = append(out, routeFindings(n, nodes, f)...)
+			fs, i := routeFindings(n, nodes, f)
+			out = append(out, fs...)
+			inc = append(inc, i...)
 		}
 	}
 	out = append(out, mtuFindings(nodes, facts)...)
@@ -70,24 +79,17 @@ func AnalyzeFacts(nodes []kube.Node, facts map[string]agent.NodeFacts, unavailab
 				Evidence: "/proc/net/arp and net.ipv4.neigh.default.gc_thresh2/3", Failed: entries, Total: gc[2]})
 		}
 	}
-	return out
+	return out, inc
 }
 
 // routeFindings lists the pod CIDRs of other nodes that x cannot route to:
-// the longest matching route is missing or a reject (unreachable,
-// prohibit, blackhole) route. A default route covers every CIDR.
-func routeFindings(x kube.Node, nodes []kube.Node, f agent.NodeFacts) []report.Finding {
-	type route struct {
-		p      netip.Prefix
-		reject bool
-	}
-	var routes []route
-	for _, r := range f.Routes {
-		if p, err := netip.ParsePrefix(r.Dst); err == nil {
-			routes = append(routes, route{p.Masked(), r.Reject})
-		}
-	}
-	var missing, owners []string
+// the route the policy rules and tables pick (routeFor) is missing or a
+// reject (unreachable, prohibit, blackhole) route. A CIDR reached only by
+// a default route is inconclusive unless its next hop is the owner node:
+// whether that gateway carries pod CIDRs (a cloud route table, a BGP peer)
+// is not visible from the node.
+func routeFindings(x kube.Node, nodes []kube.Node, f agent.NodeFacts) ([]report.Finding, []Inconclusive) {
+	var missing, owners, viaDefault []string
 	fams := map[probe.Family]bool{}
 	for _, y := range nodes {
 		if y.Name == x.Name {
@@ -98,19 +100,20 @@ func routeFindings(x kube.Node, nodes []kube.Node, f agent.NodeFacts) []report.F
 			if err != nil {
 				continue
 			}
-			best := -1
-			for i, r := range routes {
-				if r.p.Addr().Is4() == cidr.Addr().Is4() && r.p.Bits() <= cidr.Bits() && r.p.Contains(cidr.Addr()) &&
-					(best < 0 || r.p.Bits() > routes[best].p.Bits()) {
-					best = i
-				}
-			}
-			if best >= 0 && !routes[best].reject {
+			r, how := routeFor(f, cidr)
+			switch {
+			case r != nil && !r.Reject && r.Dst != "0.0.0.0/0" && r.Dst != "::/0":
 				continue
-			}
-			how := "no route"
-			if best >= 0 {
-				how = "only the reject route " + routes[best].p.String()
+			case r != nil && !r.Reject:
+				if slices.Contains(y.InternalIPs, r.Gateway) {
+					continue // the default route's next hop is the owner itself
+				}
+				viaDefault = append(viaDefault, fmt.Sprintf("%s of %s (default route via %s dev %s%s)", c, y.Name, cmp.Or(r.Gateway, "-"), cmp.Or(r.Iface, "-"), how))
+				continue
+			case r != nil:
+				how = "only the reject route " + r.Dst + how
+			default:
+				how = "no route" + how
 			}
 			missing = append(missing, fmt.Sprintf("%s of %s (%s)", c, y.Name, how))
 			if !slices.Contains(owners, y.Name) {
@@ -119,8 +122,13 @@ func routeFindings(x kube.Node, nodes []kube.Node, f agent.NodeFacts) []report.F
 			fams[familyOfPrefix(cidr)] = true
 		}
 	}
+	var inc []Inconclusive
+	if len(viaDefault) > 0 {
+		inc = append(inc, Inconclusive{Rule: KindRouteMissing, Nodes: []string{x.Name},
+			Reason: "reached only through the default route, whose next hop is not the owner node (whether it routes pod CIDRs is not visible from the node): " + strings.Join(viaDefault, "; ")})
+	}
 	if len(missing) == 0 {
-		return nil
+		return nil, inc
 	}
 	fd := report.Finding{Kind: KindRouteMissing, Nodes: append([]string{x.Name}, owners...),
 		Summary:  fmt.Sprintf("node %s has no route to the pod CIDRs of %s: its traffic to their pods is dropped", x.Name, strings.Join(owners, ", ")),
@@ -132,7 +140,71 @@ func routeFindings(x kube.Node, nodes []kube.Node, f agent.NodeFacts) []report.F
 			fd.Family = f
 		}
 	}
-	return []report.Finding{fd}
+	return []report.Finding{fd}, inc
+}
+
+// routeFor is the route the kernel picks for traffic to cidr, as `ip
+// route get` would for a packet with no source, mark or interface: the
+// policy rules in priority order (those selecting by source, interface or
+// mark are skipped: pod traffic to another node does not depend on them
+// in the CNIs that route by table), each lookup taking the longest match
+// of its table. Facts without rules (older agents) use the main table.
+// how names a table other than main.
+func routeFor(f agent.NodeFacts, cidr netip.Prefix) (*agent.Route, string) {
+	fam := "IPv4"
+	if cidr.Addr().Is6() {
+		fam = "IPv6"
+	}
+	lookup := func(table int) *agent.Route {
+		var best *agent.Route
+		bestBits := -1
+		for i := range f.Routes {
+			r := &f.Routes[i]
+			t := r.Table
+			if t == 0 {
+				t = 254
+			}
+			p, err := netip.ParsePrefix(r.Dst)
+			if err != nil || t != table || p.Addr().Is4() != cidr.Addr().Is4() || p.Bits() > cidr.Bits() || !p.Contains(cidr.Addr()) {
+				continue
+			}
+			if p.Bits() > bestBits {
+				best, bestBits = r, p.Bits()
+			}
+		}
+		return best
+	}
+	rules := slices.Clone(f.Rules)
+	slices.SortStableFunc(rules, func(a, b agent.RoutingRule) int { return cmp.Compare(a.Priority, b.Priority) })
+	if len(rules) == 0 {
+		rules = []agent.RoutingRule{{Family: fam, Action: "lookup", Table: 254}}
+	}
+	for _, ru := range rules {
+		if ru.Family != fam || ru.Src != "" || ru.Iif != "" || ru.Oif != "" || ru.Fwmark != 0 {
+			continue
+		}
+		if ru.Dst != "" {
+			p, err := netip.ParsePrefix(ru.Dst)
+			if err != nil || p.Bits() > cidr.Bits() || !p.Contains(cidr.Addr()) {
+				continue
+			}
+		}
+		switch ru.Action {
+		case "lookup":
+			r := lookup(ru.Table)
+			if r == nil || r.Type == "throw" {
+				continue
+			}
+			how := ""
+			if ru.Table != 254 {
+				how = fmt.Sprintf(", table %d by rule %d", ru.Table, ru.Priority)
+			}
+			return r, how
+		case "blackhole", "unreachable", "prohibit":
+			return &agent.Route{Dst: cmp.Or(ru.Dst, "rule"), Reject: true}, fmt.Sprintf(", rule %d %s", ru.Priority, ru.Action)
+		}
+	}
+	return nil, ""
 }
 
 // cidrsOf takes the CIDR (first word) of each "CIDR of NODE (...)" entry.
@@ -203,6 +275,33 @@ func mtuFindings(nodes []kube.Node, facts map[string]agent.NodeFacts) []report.F
 				n.Name, m, common, min(m, common), n.Name),
 			Evidence: fmt.Sprintf("%d of %d nodes have MTU %d on the link holding their InternalIP", count[common], len(mtus), common),
 			Failed:   1, Total: len(mtus)})
+	}
+	return out
+}
+
+// WithPodAddrs fills the pod CIDRs of nodes that have none in
+// spec.podCIDRs (Calico, Cilium and other CNIs allocate their own) with
+// the addresses their running pods actually use, as host prefixes: the
+// route rules then check routes to what the CNI uses.
+func WithPodAddrs(nodes []kube.Node, pods []kube.Pod) []kube.Node {
+	out := slices.Clone(nodes)
+	for i := range out {
+		if len(out[i].PodCIDRs) > 0 {
+			continue
+		}
+		var cidrs []string
+		for _, p := range pods {
+			if p.Node != out[i].Name || p.HostNetwork {
+				continue
+			}
+			for _, ip := range p.IPs {
+				if a, err := netip.ParseAddr(ip); err == nil {
+					cidrs = append(cidrs, netip.PrefixFrom(a, a.BitLen()).String())
+				}
+			}
+		}
+		slices.Sort(cidrs)
+		out[i].PodCIDRs = slices.Compact(cidrs)
 	}
 	return out
 }

@@ -13,11 +13,12 @@ import (
 
 // kernelFinding is the part of a diagnose finding these tests read.
 type kernelFinding struct {
-	Kind    string   `json:"kind"`
-	Nodes   []string `json:"nodes"`
-	Target  string   `json:"target"`
-	Family  string   `json:"family"`
-	Summary string   `json:"summary"`
+	Kind     string   `json:"kind"`
+	Protocol string   `json:"protocol,omitempty"`
+	Nodes    []string `json:"nodes"`
+	Target   string   `json:"target"`
+	Family   string   `json:"family"`
+	Summary  string   `json:"summary"`
 }
 
 // kernelOutput is the minimal view of `netctl diagnose -o json` these tests use.
@@ -87,13 +88,30 @@ func (c *cluster) dnsPods(t *testing.T) []dnsPod {
 
 func diagnoseKernel(t *testing.T, c *cluster, dir string, flags ...string) (kernelOutput, run) {
 	t.Helper()
+	var out kernelOutput
+	return out, diagnoseInto(t, c, dir, &out, flags...)
+}
+
+// diagnoseInto runs `netctl diagnose -o json` and decodes stdout into out
+// (the test's own minimal type).
+func diagnoseInto(t *testing.T, c *cluster, dir string, out any, flags ...string) run {
+	t.Helper()
 	args := append([]string{"diagnose", "--kubeconfig", c.Kubeconfig, "-o", "json"}, flags...)
 	r := netctl(t, dir, args...)
-	var out kernelOutput
-	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
+	if err := json.Unmarshal([]byte(r.Stdout), out); err != nil {
 		t.Fatalf("netctl %s: exit %d, stdout is not JSON (%v)\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.Code, err, r.Stdout, r.Stderr)
 	}
-	return out, r
+	return r
+}
+
+// diagnoseCluster is the shared dual-stack cluster name with its node
+// names sorted.
+func diagnoseCluster(t *testing.T, name string, nodes int, extra ...string) (*cluster, []string) {
+	t.Helper()
+	c := sharedCluster(t, name, nodes, "dual", extra...)
+	names := c.nodeNames()
+	sort.Strings(names)
+	return c, names
 }
 
 // netnsOf returns the network namespace of node name from `status -o json`.
@@ -159,9 +177,7 @@ func ipv6Addrs(t *testing.T, ns, dev string) []string {
 // conntrack statistics) name exactly the node a real kernel change was made
 // on, and nothing on a healthy cluster.
 func TestDiagnoseKernel(t *testing.T) {
-	c := sharedCluster(t, "e2edx", 4, "dual")
-	names := c.nodeNames()
-	sort.Strings(names)
+	c, names := diagnoseCluster(t, "e2edx", 4)
 	dir := t.TempDir()
 
 	healthy := func(t *testing.T) {
@@ -190,26 +206,33 @@ func TestDiagnoseKernel(t *testing.T) {
 	}
 	t.Run("healthy", healthy)
 
-	t.Run("ip-forward-off", func(t *testing.T) {
-		x := names[1]
-		setSysctl(t, c.netnsOf(t, x), "net.ipv4.ip_forward", "0")
-		out, r := diagnoseKernel(t, c, dir)
-		if r.Code != 1 {
-			t.Errorf("exit %d, want 1", r.Code)
-		}
-		want := []kernelFinding{{Kind: "sysctl-breaks-pod-traffic", Nodes: []string{x}, Target: "net.ipv4.ip_forward", Family: "IPv4"}}
-		var got []kernelFinding
-		for _, f := range out.Findings {
-			if !strings.Contains(f.Summary, "= 0") {
-				t.Errorf("summary lacks the breaking value: %s", f.Summary)
+	// One sysctl set to its breaking value on one node: exactly that
+	// node and sysctl are named, with the value.
+	sysctlCase := func(x, key, value string) func(t *testing.T) {
+		return func(t *testing.T) {
+			setSysctl(t, c.netnsOf(t, x), key, value)
+			out, r := diagnoseKernel(t, c, dir)
+			if r.Code != 1 {
+				t.Errorf("exit %d, want 1", r.Code)
 			}
-			f.Summary = ""
-			got = append(got, f)
+			want := []kernelFinding{{Kind: "sysctl-breaks-pod-traffic", Nodes: []string{x}, Target: key, Family: "IPv4"}}
+			var got []kernelFinding
+			for _, f := range out.Findings {
+				if !strings.Contains(f.Summary, "= "+value) {
+					t.Errorf("summary lacks the breaking value: %s", f.Summary)
+				}
+				f.Summary = ""
+				got = append(got, f)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("findings %+v, want %+v", got, want)
+			}
 		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("findings %+v, want %+v", got, want)
-		}
-	})
+	}
+	t.Run("ip-forward-off", sysctlCase(names[1], "net.ipv4.ip_forward", "0"))
+	// Strict reverse-path filtering: asymmetric routing (a reply leaving by
+	// another interface) is what it then drops; the rule names the setting.
+	t.Run("rp-filter-strict", sysctlCase(names[2], "net.ipv4.conf.all.rp_filter", "1"))
 
 	t.Run("neighbour-failed", func(t *testing.T) {
 		x, y := names[0], names[2]
@@ -294,10 +317,13 @@ func TestDiagnoseKernel(t *testing.T) {
 		if r.Code != 1 {
 			t.Errorf("exit %d, want 1", r.Code)
 		}
-		want := []kernelFinding{{Kind: "pod-veth-down", Nodes: []string{p.Node}, Target: "kube-system/" + p.Name}}
+		// The replica behind the down veth answers no node's DNS query: the
+		// DNS rule names the same pod.
+		want := []kernelFinding{{Kind: "pod-veth-down", Nodes: []string{p.Node}, Target: "kube-system/" + p.Name},
+			{Kind: "dns-replica-failing", Protocol: "dns", Nodes: []string{p.Node}, Target: "kube-system/" + p.Name}}
 		var got []kernelFinding
 		for _, f := range out.Findings {
-			if !strings.Contains(f.Summary, veth) {
+			if f.Kind == "pod-veth-down" && !strings.Contains(f.Summary, veth) {
 				t.Errorf("summary does not name %s: %s", veth, f.Summary)
 			}
 			f.Summary = ""

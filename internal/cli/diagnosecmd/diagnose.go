@@ -23,6 +23,7 @@ import (
 	"github.com/netdoctor/netdoctor/internal/config"
 	"github.com/netdoctor/netdoctor/internal/deploy"
 	"github.com/netdoctor/netdoctor/internal/diagnose"
+	"github.com/netdoctor/netdoctor/internal/kube"
 	"github.com/netdoctor/netdoctor/internal/report"
 )
 
@@ -54,6 +55,11 @@ type JSONOutput struct {
 	// PodInterfaces are the running pods matched to their host veths
 	// (absent when the pods could not be listed).
 	PodInterfaces []diagnose.PodVeth `json:"podInterfaces,omitempty"`
+	// DNS are the queries each node sent to the cluster DNS Service and
+	// to each CoreDNS replica.
+	DNS []check.DNSQuery `json:"dns,omitempty"`
+	// Inconclusive are the rules that could not be applied, and why.
+	Inconclusive []diagnose.Inconclusive `json:"inconclusive,omitempty"`
 }
 
 // NewCommand returns `netctl diagnose` wired to the real collector.
@@ -67,11 +73,14 @@ func newCommand(streams genericiooptions.IOStreams, collect Collector) *cobra.Co
 		Use:   "diagnose",
 		Short: "Read every node's routes, MTU, conntrack and neighbour table and name what is wrong where",
 		Long: "Deploy the host-network agents, read each node's network facts (interfaces and\n" +
-			"MTU, IPv4/IPv6 routes, conntrack usage, neighbour table) and report findings:\n" +
-			"route-missing, mtu-mismatch, conntrack-near-full, neighbour-table-near-full,\n" +
-			"sysctl-breaks-pod-traffic, neighbour-failed, pod-veth-down, pod-veth-missing,\n" +
-			"pod-veth-mtu, conntrack-drops,\n" +
-			"facts-unavailable.\n\n" +
+			"MTU, routes of every table and ip rules, conntrack, neighbours, sysctls,\n" +
+			"kube-proxy's rules and health, kernel log; DNS queries from every node) and\n" +
+			"report findings: route-missing, mtu-mismatch, conntrack-near-full,\n" +
+			"neighbour-table-near-full, sysctl-breaks-pod-traffic, neighbour-failed,\n" +
+			"pod-veth-down, pod-veth-missing, pod-veth-mtu, conntrack-drops,\n" +
+			"service-rules-missing, service-rules-stale, kube-proxy-not-syncing, kernel-log,\n" +
+			"dns-replica-failing, dns-node-failing, facts-unavailable. Rules that could not\n" +
+			"be applied are listed as inconclusive (no finding).\n\n" +
 			"Exit status: 0 no finding, 1 some finding (or interrupted), 2 a usage or setup error.",
 		Example: "  netctl diagnose\n  netctl diagnose -o json --auto-clean\n  netctl diagnose --node worker-2 --conntrack-dst 10.96.0.10",
 		Args:    clierr.NoArgs,
@@ -171,15 +180,16 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 		return clierr.UsageError(err)
 	}
-	findings := diagnose.AnalyzeFacts(facts.Nodes, facts.ByNode, facts.Unavailable)
+	findings, inconclusive := diagnose.AnalyzeFactsFull(diagnose.WithPodAddrs(facts.Nodes, facts.Pods), facts.ByNode, facts.Unavailable)
 	findings = append(findings, diagnose.AnalyzePods(facts.ByNode, facts.Pods, facts.PodsError)...)
+	findings, inconclusive = withNodeRules(findings, inconclusive, facts)
 	if facts.PodsError != "" {
 		fmt.Fprintf(o.ErrOut, "pod interfaces not checked: %s\n", facts.PodsError)
 	}
 	if o.Output == "json" {
 		enc := json.NewEncoder(o.Out)
 		enc.SetIndent("", "  ")
-		out := JSONOutput{Facts: facts.ByNode, Findings: findings, PodInterfaces: diagnose.PodVeths(facts.ByNode, facts.Pods)}
+		out := JSONOutput{Facts: facts.ByNode, Findings: findings, PodInterfaces: diagnose.PodVeths(facts.ByNode, facts.Pods), DNS: facts.DNS, Inconclusive: inconclusive}
 		if out.Findings == nil {
 			out.Findings = []report.Finding{}
 		}
@@ -191,7 +201,7 @@ func (o *Options) Run(ctx context.Context) error {
 			return err
 		}
 	} else {
-		writeTable(o.Out, facts, findings)
+		writeTable(o.Out, facts, findings, inconclusive)
 	}
 	if len(findings) > 0 {
 		fmt.Fprintf(o.ErrOut, "diagnose: %d finding(s) (%d node(s) checked)\n", len(findings), len(facts.ByNode))
@@ -203,6 +213,33 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	fmt.Fprintf(o.ErrOut, "diagnose: no finding on %d node(s)\n", checked)
 	return nil
+}
+
+// withNodeRules adds the findings of the rules that compare node facts
+// with the API (Service rules, kube-proxy health) and returns what they
+// could not judge.
+func withNodeRules(findings []report.Finding, inc []diagnose.Inconclusive, facts *check.Facts) ([]report.Finding, []diagnose.Inconclusive) {
+	if facts.ServicesError != "" {
+		inc = append(inc, diagnose.Inconclusive{Rule: diagnose.KindServiceRulesMissing, Reason: "Services or EndpointSlices could not be listed: " + facts.ServicesError})
+	} else {
+		f, i := diagnose.AnalyzeServices(facts.Nodes, facts.ByNode, facts.Services, facts.ServicesChanged)
+		findings, inc = append(findings, f...), append(inc, i...)
+	}
+	if len(facts.DNS) == 0 && facts.ServicesError == "" {
+		inc = append(inc, diagnose.Inconclusive{Rule: diagnose.KindDNSReplicaFailing, Reason: "no cluster DNS Service (kube-system/kube-dns or coredns, UDP 53) to query"})
+	}
+	var qs []diagnose.NodeDNSQuery
+	for _, q := range facts.DNS {
+		qs = append(qs, diagnose.NodeDNSQuery{Node: q.Node, Server: q.Server, Pod: q.Pod, PodNode: q.PodNode, OK: q.Result.OK, Reason: q.Result.Reason})
+	}
+	findings = append(findings, diagnose.AnalyzeNodeDNS(qs)...)
+	for _, rule := range []func([]kube.Node, map[string]agent.NodeFacts) ([]report.Finding, []diagnose.Inconclusive){
+		diagnose.AnalyzeKubeProxy, diagnose.AnalyzeKernelLog,
+	} {
+		f, i := rule(facts.Nodes, facts.ByNode)
+		findings, inc = append(findings, f...), append(inc, i...)
+	}
+	return findings, inc
 }
 
 // factsTable is the per-node facts summary, one row per node: what the
@@ -229,7 +266,7 @@ func factsTable(facts *check.Facts) report.FactsTable {
 }
 
 // writeTable prints the per-node facts summary, then one line per finding.
-func writeTable(w io.Writer, facts *check.Facts, findings []report.Finding) {
+func writeTable(w io.Writer, facts *check.Facts, findings []report.Finding, inconclusive []diagnose.Inconclusive) {
 	ft := factsTable(facts)
 	t := tablewriter.NewWriter(w)
 	t.SetHeader(ft.Header)
@@ -245,6 +282,12 @@ func writeTable(w io.Writer, facts *check.Facts, findings []report.Finding) {
 			} else {
 				fmt.Fprintf(w, "conntrack entries toward %s on %s: %d\n", c.IP, n.Name, c.Count)
 			}
+		}
+	}
+	if len(inconclusive) > 0 {
+		fmt.Fprintln(w, "\nInconclusive (not checked):")
+		for _, i := range inconclusive {
+			fmt.Fprintf(w, "  %s [%s] %s\n", i.Rule, strings.Join(i.Nodes, ","), i.Reason)
 		}
 	}
 	if len(findings) == 0 {

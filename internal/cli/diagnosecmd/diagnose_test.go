@@ -190,3 +190,40 @@ func TestDiagnoseOneNode(t *testing.T) {
 		t.Errorf("bad --conntrack-dst: exit %d %s", code, errOut)
 	}
 }
+
+// TestDiagnoseInconclusive: a rule that cannot be applied is listed (table
+// and json) and changes nothing in the exit status.
+func TestDiagnoseInconclusive(t *testing.T) {
+	legacy := func(context.Context, check.FactsOptions) (*check.Facts, error) {
+		f := twoNodes(1500)
+		for n, nf := range f.ByNode {
+			nf.ServiceRules = &agent.ServiceRules{Skipped: "the nat table is in iptables-legacy"}
+			f.ByNode[n] = nf
+		}
+		return f, nil
+	}
+	out, _, code, _ := runCmd(t, legacy)
+	if code != 0 || !strings.Contains(out, "Inconclusive (not checked):") || !strings.Contains(out, "service-rules-missing [a] the nat table is in iptables-legacy") {
+		t.Errorf("table: code %d\n%s", code, out)
+	}
+	out, _, code, _ = runCmd(t, legacy, "-o", "json")
+	var doc struct {
+		Inconclusive []struct {
+			Rule   string   `json:"rule"`
+			Nodes  []string `json:"nodes"`
+			Reason string   `json:"reason"`
+		} `json:"inconclusive"`
+	}
+	legacyNodes := 0
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 0 {
+		t.Errorf("json: code %d %v", code, err)
+	}
+	for _, i := range doc.Inconclusive {
+		if i.Rule == "service-rules-missing" && strings.Contains(i.Reason, "iptables-legacy") {
+			legacyNodes++
+		}
+	}
+	if legacyNodes != 3 {
+		t.Errorf("json: %d nodes inconclusive for iptables-legacy, want 3: %+v", legacyNodes, doc)
+	}
+}
