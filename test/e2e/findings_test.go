@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/netdoctor/netdoctor/internal/diagnose"
+	"github.com/netdoctor/netdoctor/internal/analysis"
 	"github.com/netdoctor/netdoctor/internal/probe"
 	"github.com/netdoctor/netdoctor/internal/report"
 )
@@ -44,12 +44,12 @@ func TestFindings(t *testing.T) {
 		protocol probe.Kind
 		failed   int // rows the finding counts as failed (4 nodes, 2 families)
 	}{
-		{"link", []string{"link", a, b}, diagnose.KindLinkDown, []string{a, b}, probe.KindTCP, 4},
-		{"oneway", []string{"oneway", a, b}, diagnose.KindOneWay, []string{a, b}, probe.KindTCP, 2},
-		{"port", []string{"port", b, "8889", "tcp"}, diagnose.KindInboundBlocked, []string{b}, probe.KindTCP, 6},
+		{"link", []string{"link", a, b}, analysis.KindLinkDown, []string{a, b}, probe.KindTCP, 4},
+		{"oneway", []string{"oneway", a, b}, analysis.KindOneWay, []string{a, b}, probe.KindTCP, 2},
+		{"port", []string{"port", b, "8889", "tcp"}, analysis.KindInboundBlocked, []string{b}, probe.KindTCP, 6},
 		// The node's pods lose their routes: nothing reaches them and they
 		// reach nothing, while the pod still reaches itself.
-		{"pod-routes", []string{"pod-routes", b}, diagnose.KindNodeIsolated, []string{b}, probe.KindTCP, 12},
+		{"pod-routes", []string{"pod-routes", b}, analysis.KindNodeIsolated, []string{b}, probe.KindTCP, 12},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,7 +82,7 @@ func TestFindings(t *testing.T) {
 			if tc.name == "link" {
 				// The table output carries the same finding after the tables.
 				tr := netctl(t, dir, append([]string{"check", "--kubeconfig", c.Kubeconfig, "--failures-only"}, podTCP...)...)
-				want := "Findings:\n  " + diagnose.KindLinkDown + ": " + f.Summary + "\n"
+				want := "Findings:\n  " + analysis.KindLinkDown + ": " + f.Summary + "\n"
 				if tr.Code != 1 || !strings.Contains(tr.Stdout, want) {
 					t.Errorf("table output (exit %d) lacks %q:\n%s", tr.Code, want, tr.Stdout)
 				}

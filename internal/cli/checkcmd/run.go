@@ -8,7 +8,7 @@ import (
 
 	"github.com/netdoctor/netdoctor/internal/cli/clierr"
 	"github.com/netdoctor/netdoctor/internal/cli/progress"
-	"github.com/netdoctor/netdoctor/internal/diagnose"
+	"github.com/netdoctor/netdoctor/internal/analysis"
 	"github.com/netdoctor/netdoctor/internal/probe"
 	"github.com/netdoctor/netdoctor/internal/report"
 )
@@ -39,7 +39,7 @@ func (o *Options) Run(ctx context.Context) error {
 	} else {
 		// Findings read patterns across all pairs; a partial run could
 		// make a pattern look complete, so only a whole run gets them.
-		rep.Findings = diagnose.WithPolicies(diagnose.Analyze(rep.Rows), rep.Rows, rep.NetworkPolicies)
+		rep.Findings = analysis.WithPolicies(analysis.Analyze(rep.Rows), rep.Rows, rep.NetworkPolicies)
 	}
 	if err := o.render(rep); err != nil {
 		return err

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/netdoctor/netdoctor/internal/diagnose"
+	"github.com/netdoctor/netdoctor/internal/analysis"
 	"github.com/netdoctor/netdoctor/internal/monitor/api"
 	ndreport "github.com/netdoctor/netdoctor/internal/report"
 )
@@ -163,6 +163,6 @@ func (s *Server) Findings() api.Findings {
 			out.Findings = append(out.Findings, f)
 		}
 	}
-	out.Findings = append(out.Findings, diagnose.Analyze(rows)...)
+	out.Findings = append(out.Findings, analysis.Analyze(rows)...)
 	return out
 }

@@ -1,4 +1,4 @@
-// Package diagnose turns a check's rows into findings: which node, link,
+// Package analysis turns a check's rows into findings: which node, link,
 // direction, IP family or component is the likely culprit of its failures.
 //
 // The rules are conservative: a culprit is named only when the rows fit its
@@ -6,7 +6,7 @@
 // succeeded, and the pairs that tell it apart from the other explanations
 // were checked). Anything else gets a generic finding that only counts
 // where the failures are, never a claim the rows do not support.
-package diagnose
+package analysis
 
 import (
 	"cmp"
