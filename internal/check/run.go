@@ -21,10 +21,19 @@ import (
 
 	"github.com/netdoctor/netdoctor/internal/config"
 	"github.com/netdoctor/netdoctor/internal/deploy"
+	"github.com/netdoctor/netdoctor/internal/inventory"
 	"github.com/netdoctor/netdoctor/internal/kube"
+	"github.com/netdoctor/netdoctor/internal/plan"
 	"github.com/netdoctor/netdoctor/internal/probe"
 	"github.com/netdoctor/netdoctor/internal/report"
 )
+
+// cluster is one cluster of a run and what was deployed there.
+type cluster struct {
+	inventory.Cluster
+	token    string
+	deployed bool // Apply succeeded (or partially ran): clean may be needed
+}
 
 // Options of one check run.
 type Options struct {
@@ -55,7 +64,7 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 	}
 	cfg := opts.Config
 	rep := &report.Report{Started: time.Now()}
-	spec, err := SpecFromConfig(cfg)
+	spec, err := plan.FromConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +74,7 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 			rep.Duration = time.Since(rep.Started)
 			return rep, nil
 		}
-		spec = resumeSpec(spec, opts.Resume, log)
+		spec = plan.ResumeSpec(spec, opts.Resume, log)
 	}
 
 	clusters, err := connect(ctx, cfg, spec)
@@ -77,7 +86,7 @@ func Run(ctx context.Context, opts Options) (*report.Report, error) {
 
 // execute is Run after the clients exist (tests enter here with a fake
 // clientset and a real HTTP pod-proxy path).
-func execute(ctx context.Context, opts Options, spec Spec, clusters []*cluster, rep *report.Report, log io.Writer) (*report.Report, error) {
+func execute(ctx context.Context, opts Options, spec plan.Spec, clusters []*cluster, rep *report.Report, log io.Writer) (*report.Report, error) {
 	cfg := opts.Config
 	for _, c := range clusters {
 		var extra []deploy.Need
@@ -87,7 +96,7 @@ func execute(ctx context.Context, opts Options, spec Spec, clusters []*cluster, 
 		if cfg.AgentAccess == config.AgentAccessPortForward {
 			extra = append(extra, deploy.NeedPortForward)
 		}
-		if err := deploy.Preflight(ctx, c.client, cfg.Namespace, extra...); err != nil {
+		if err := deploy.Preflight(ctx, c.Client, cfg.Namespace, extra...); err != nil {
 			return nil, err
 		}
 	}
@@ -109,15 +118,15 @@ func execute(ctx context.Context, opts Options, spec Spec, clusters []*cluster, 
 				if !c.deployed {
 					continue
 				}
-				if err := deploy.Clean(cctx, c.client, deploy.CleanScope{Namespace: cfg.Namespace}, log); err != nil {
-					fmt.Fprintf(log, "autoClean in cluster %s failed: %v; run `netctl clean`\n", c.name, err)
+				if err := deploy.Clean(cctx, c.Client, deploy.CleanScope{Namespace: cfg.Namespace}, log); err != nil {
+					fmt.Fprintf(log, "autoClean in cluster %s failed: %v; run `netctl clean`\n", c.Name, err)
 				}
 			}
 		}()
 	}
 
 	for _, c := range clusters {
-		skipped, err := selectNodes(ctx, c, cfg.NodeSelector, log)
+		skipped, err := inventory.SelectNodes(ctx, &c.Cluster, cfg.NodeSelector, log)
 		if err != nil {
 			return nil, err
 		}
@@ -132,11 +141,11 @@ func execute(ctx context.Context, opts Options, spec Spec, clusters []*cluster, 
 
 	start = time.Now()
 	deadline := start.Add(time.Duration(cfg.PodWaitTime) * time.Second)
-	invs := make([]*Inventory, len(clusters))
+	invs := make([]*inventory.Inventory, len(clusters))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, c := range clusters {
 		g.Go(func() error {
-			inv, err := waitAgents(gctx, c, cfg.Namespace, deadline, log)
+			inv, err := inventory.Wait(gctx, &c.Cluster, cfg.Namespace, deadline, log)
 			invs[i] = inv
 			return err
 		})
@@ -149,7 +158,7 @@ func execute(ctx context.Context, opts Options, spec Spec, clusters []*cluster, 
 	}
 	var summary []string
 	for i, inv := range invs {
-		summary = append(summary, "cluster "+inv.Cluster+": "+readySummary(inv, clusters[i].networks))
+		summary = append(summary, "cluster "+inv.Cluster+": "+inv.ReadySummary(clusters[i].Networks))
 	}
 	phase(rep, log, "ready", start, strings.Join(summary, "; "))
 
@@ -160,13 +169,13 @@ func execute(ctx context.Context, opts Options, spec Spec, clusters []*cluster, 
 	}
 
 	invs[len(invs)-1].DNS = dnsIPs
-	src, dst := invs[0], (*Inventory)(nil)
+	src, dst := invs[0], (*inventory.Inventory)(nil)
 	if len(invs) > 1 {
 		dst = invs[1]
 	}
-	checks := Plan(spec, src, dst)
+	checks := plan.Plan(spec, src, dst)
 	if opts.Resume != nil {
-		checks = selectResume(checks, opts.Resume, spec, log)
+		checks = plan.SelectResume(checks, opts.Resume, spec, log)
 	} else if len(checks) == 0 {
 		return nil, fmt.Errorf("nothing to check: no node has an address of the family ipFamily=%s allows (mode %s)", cfg.IPFamily, spec.Mode)
 	}
@@ -186,13 +195,13 @@ func execute(ctx context.Context, opts Options, spec Spec, clusters []*cluster, 
 			if !c.deployed {
 				continue
 			}
-			nps, err := deploy.SelectingPolicies(ctx, c.client, cfg.Namespace)
+			nps, err := deploy.SelectingPolicies(ctx, c.Client, cfg.Namespace)
 			if err != nil {
-				fmt.Fprintf(log, "cluster %s: %v\n", c.name, err)
+				fmt.Fprintf(log, "cluster %s: %v\n", c.Name, err)
 			}
 			for _, np := range nps {
 				if len(clusters) > 1 {
-					np = c.name + "/" + np
+					np = c.Name + "/" + np
 				}
 				rep.NetworkPolicies = append(rep.NetworkPolicies, np)
 			}
@@ -215,7 +224,7 @@ var policySettle = 2 * time.Second
 
 // refreshPolicies adds the running agents' pod IPs to netctl's
 // NetworkPolicy in every cluster, and waits policySettle when it changed.
-func refreshPolicies(ctx context.Context, cfg config.Config, clusters []*cluster, invs []*Inventory, log io.Writer) error {
+func refreshPolicies(ctx context.Context, cfg config.Config, clusters []*cluster, invs []*inventory.Inventory, log io.Writer) error {
 	port, _ := cfg.Port.Int()
 	changed := false
 	for i, c := range clusters {
@@ -231,7 +240,7 @@ func refreshPolicies(ctx context.Context, cfg config.Config, clusters []*cluster
 		if len(ips) == 0 {
 			continue
 		}
-		ch, err := deploy.RefreshNetworkPolicy(ctx, c.client, deploy.PolicySpec{Namespace: cfg.Namespace, Port: port, AgentIPs: ips,
+		ch, err := deploy.RefreshNetworkPolicy(ctx, c.Client, deploy.PolicySpec{Namespace: cfg.Namespace, Port: port, AgentIPs: ips,
 			CustomIPs: cfg.CustomizedTargetIPList, CustomPorts: customPorts(cfg)})
 		if err != nil {
 			return err
@@ -289,52 +298,20 @@ func phase(rep *report.Report, log io.Writer, name string, start time.Time, deta
 	fmt.Fprintf(log, "%s: %s in %s\n", name, detail, d.Round(time.Millisecond))
 }
 
-// SpecFromConfig turns a completed, validated config into a planning Spec.
-func SpecFromConfig(cfg config.Config) (Spec, error) {
-	port, err := cfg.Port.Int()
-	if err != nil {
-		return Spec{}, fmt.Errorf("port: %w", err)
-	}
-	s := Spec{
-		Mode: cfg.Mode, Protocol: probe.Kind(cfg.Protocol), Port: port, PayloadSize: cfg.PacketSize,
-		DNSServer: cfg.TargetDNSServer, LookupHost: cfg.TargetHostToLookup,
-		CustomIPs: cfg.CustomizedTargetIPList, Cross: cfg.DstKubeConfig != "",
-	}
-	if s.Protocol == "ping" {
-		s.Protocol = probe.KindICMP
-	}
-	switch cfg.IPFamily {
-	case "ipv4":
-		s.Families = []probe.Family{probe.IPv4}
-	case "ipv6":
-		s.Families = []probe.Family{probe.IPv6}
-	default:
-		s.Families = []probe.Family{probe.IPv4, probe.IPv6}
-	}
-	for i, p := range cfg.CustomizedTargetPortList {
-		n, err := p.Int()
-		if err != nil {
-			return Spec{}, fmt.Errorf("customizedTargetPortList[%d]: %w", i, err)
-		}
-		s.CustomPorts = append(s.CustomPorts, n)
-	}
-	return s, nil
-}
-
 // connect builds the clients; the source cluster first.
-func connect(ctx context.Context, cfg config.Config, spec Spec) ([]*cluster, error) {
+func connect(ctx context.Context, cfg config.Config, spec plan.Spec) ([]*cluster, error) {
 	srcNets, dstNets := spec.Networks()
-	src, err := kube.New(ctx, SrcCluster, kube.Options{Kubeconfig: cfg.SrcKubeConfig, Context: cfg.SrcContext, Hint: "srcKubeConfig/--kubeconfig"})
+	src, err := kube.New(ctx, plan.SrcCluster, kube.Options{Kubeconfig: cfg.SrcKubeConfig, Context: cfg.SrcContext, Hint: "srcKubeConfig/--kubeconfig"})
 	if err != nil {
 		return nil, err
 	}
-	clusters := []*cluster{{name: SrcCluster, client: src, networks: srcNets}}
+	clusters := []*cluster{{Cluster: inventory.Cluster{Name: plan.SrcCluster, Client: src, Networks: srcNets}}}
 	if spec.Cross {
-		dst, err := kube.New(ctx, DstCluster, kube.Options{Kubeconfig: cfg.DstKubeConfig, Context: cfg.DstContext, Hint: "dstKubeConfig/--dst-kubeconfig"})
+		dst, err := kube.New(ctx, plan.DstCluster, kube.Options{Kubeconfig: cfg.DstKubeConfig, Context: cfg.DstContext, Hint: "dstKubeConfig/--dst-kubeconfig"})
 		if err != nil {
 			return nil, err
 		}
-		clusters = append(clusters, &cluster{name: DstCluster, client: dst, networks: dstNets})
+		clusters = append(clusters, &cluster{Cluster: inventory.Cluster{Name: plan.DstCluster, Client: dst, Networks: dstNets}})
 	}
 	return clusters, nil
 }
@@ -344,18 +321,18 @@ func deployAll(ctx context.Context, cfg config.Config, clusters []*cluster, log 
 	port, _ := cfg.Port.Int()
 	g, gctx := errgroup.WithContext(ctx)
 	for _, c := range clusters {
-		if len(c.networks) == 0 {
+		if len(c.Networks) == 0 {
 			continue
 		}
 		repo := cfg.SrcImageRepository
-		if c.name == DstCluster && cfg.DstImageRepository != "" {
+		if c.Name == plan.DstCluster && cfg.DstImageRepository != "" {
 			repo = cfg.DstImageRepository
 		}
 		c.deployed = true
 		g.Go(func() error {
-			res, err := deploy.Apply(gctx, c.client, deploy.Plan{
-				Namespace: cfg.Namespace, Image: deploy.Image(repo, cfg.Version), Port: port, Networks: c.networks,
-				RawICMP: cfg.Protocol == "icmp" || cfg.Protocol == "ping", Nodes: c.nodeNames(), Resources: agentResources(cfg),
+			res, err := deploy.Apply(gctx, c.Client, deploy.Plan{
+				Namespace: cfg.Namespace, Image: deploy.Image(repo, cfg.Version), Port: port, Networks: c.Networks,
+				RawICMP: cfg.Protocol == "icmp" || cfg.Protocol == "ping", Nodes: c.NodeNames(), Resources: agentResources(cfg),
 				NetworkPolicy: cfg.NetworkPolicy != "none", Policy: deploy.PolicySpec{CustomIPs: cfg.CustomizedTargetIPList, CustomPorts: customPorts(cfg)},
 			}, log)
 			if err != nil {
@@ -370,11 +347,11 @@ func deployAll(ctx context.Context, cfg config.Config, clusters []*cluster, log 
 
 // discoverDNS returns the cluster DNS Service IPs of the cluster whose DNS
 // is checked (the destination cluster when there is one), when needed.
-func discoverDNS(ctx context.Context, spec Spec, clusters []*cluster) ([]string, error) {
+func discoverDNS(ctx context.Context, spec plan.Spec, clusters []*cluster) ([]string, error) {
 	if spec.Protocol != probe.KindDNS || spec.DNSServer != "" {
 		return nil, nil
 	}
-	return clusters[len(clusters)-1].client.ClusterDNSIPs(ctx)
+	return clusters[len(clusters)-1].Client.ClusterDNSIPs(ctx)
 }
 
 // runner sends one probe batch per source agent and gathers rows.
@@ -393,7 +370,7 @@ type runner struct {
 	fwdOnce   sync.Once
 	fwdSem    chan struct{} // bounds concurrent port-forwards
 	fwdSemOne sync.Once
-	forwarded sync.Map // *Agent -> true: reached through a port-forward
+	forwarded sync.Map // *inventory.Agent -> true: reached through a port-forward
 
 	mu      sync.Mutex
 	rows    []indexedRow
@@ -419,7 +396,7 @@ func (r *runner) add(i int, row report.Row) {
 
 func (r *runner) client(name string) *cluster {
 	for _, c := range r.clusters {
-		if c.name == name {
+		if c.Name == name {
 			return c
 		}
 	}
@@ -428,13 +405,13 @@ func (r *runner) client(name string) *cluster {
 
 // run probes every check whose source is usable and returns rows in plan
 // order. Rows for checks not done because ctx ended are left out.
-func (r *runner) run(ctx context.Context, checks []Check) []report.Row {
+func (r *runner) run(ctx context.Context, checks []plan.Check) []report.Row {
 	r.total = len(checks)
 	if r.progress != nil {
 		r.progress(0, r.total)
 	}
-	batches := map[*Agent][]int{}
-	var order []*Agent
+	batches := map[*inventory.Agent][]int{}
+	var order []*inventory.Agent
 	for i, c := range checks {
 		if c.Skip != "" {
 			r.add(i, report.Row{Pair: c.Pair, Result: report.Exception, Class: c.SkipClass, Log: c.Skip, Agent: c.SkipAgent})
@@ -465,7 +442,7 @@ func (r *runner) run(ctx context.Context, checks []Check) []report.Row {
 }
 
 // runSource sends src's checks in batches of at most agent.MaxTargets.
-func (r *runner) runSource(ctx context.Context, src *Agent, checks []Check, idx []int) {
+func (r *runner) runSource(ctx context.Context, src *inventory.Agent, checks []plan.Check, idx []int) {
 	for len(idx) > 0 && ctx.Err() == nil {
 		n := min(len(idx), maxBatch)
 		r.runBatch(ctx, src, checks, idx[:n])
@@ -486,7 +463,7 @@ func (r *runner) batchTimeout(n int) time.Duration {
 	return time.Duration(rounds)*r.timeout*3/2 + 30*time.Second
 }
 
-func (r *runner) runBatch(ctx context.Context, src *Agent, checks []Check, idx []int) {
+func (r *runner) runBatch(ctx context.Context, src *inventory.Agent, checks []plan.Check, idx []int) {
 	c := r.client(src.Cluster)
 	targets := make([]probe.Target, len(idx))
 	byID := make(map[string]int, len(idx))
@@ -523,7 +500,7 @@ func (r *runner) runBatch(ctx context.Context, src *Agent, checks []Check, idx [
 	fwd = fwd || r.access == config.AgentAccessPortForward
 	var err error
 	if !fwd {
-		err = streamProbe(sctx, c.client, r.namespace, src.Pod, agent.APIPortFor(r.port), c.token, targets, r.concurrency, r.timeout, onResult)
+		err = streamProbe(sctx, c.Client, r.namespace, src.Pod, agent.APIPortFor(r.port), c.token, targets, r.concurrency, r.timeout, onResult)
 		if r.access == config.AgentAccessAuto && got == 0 && sctx.Err() == nil && proxyCannotDial(err) {
 			// The API server cannot reach this pod (a control plane
 			// outside the pod network): go through the kubelet instead.
@@ -570,7 +547,7 @@ const maxForwards = 16
 
 // forward sends one batch through a port-forward, at most maxForwards at
 // a time.
-func (r *runner) forward(ctx context.Context, c *cluster, src *Agent, targets []probe.Target, onResult func(probe.Result)) error {
+func (r *runner) forward(ctx context.Context, c *cluster, src *inventory.Agent, targets []probe.Target, onResult func(probe.Result)) error {
 	r.fwdSemOne.Do(func() { r.fwdSem = make(chan struct{}, maxForwards) })
 	select {
 	case r.fwdSem <- struct{}{}:
@@ -578,7 +555,7 @@ func (r *runner) forward(ctx context.Context, c *cluster, src *Agent, targets []
 		return ctx.Err()
 	}
 	defer func() { <-r.fwdSem }()
-	return streamProbeForwarded(ctx, c.client, r.namespace, src.Pod, agent.APIPortFor(r.port), c.token, targets, r.concurrency, r.timeout, onResult)
+	return streamProbeForwarded(ctx, c.Client, r.namespace, src.Pod, agent.APIPortFor(r.port), c.token, targets, r.concurrency, r.timeout, onResult)
 }
 
 // proxyCannotDial says whether a batch error is the API server's pod proxy
@@ -605,7 +582,7 @@ func proxyMessage(err error) string {
 // batchFailure says in one line why a whole batch failed. The API server
 // answers proxy failures with a Status object; its message is what a user
 // can act on ("error trying to reach service: ...").
-func batchFailure(src *Agent, err error, limit time.Duration) string {
+func batchFailure(src *inventory.Agent, err error, limit time.Duration) string {
 	prefix := fmt.Sprintf("probe batch from agent pod %s on %s failed", src.Pod, src.Node)
 	var herr *agent.HTTPError
 	switch {
@@ -660,10 +637,10 @@ func Clean(ctx context.Context, opts CleanOptions) error {
 		ns = config.DefaultNamespace
 	}
 	targets := []struct{ name, kubeconfig, context, hint string }{
-		{SrcCluster, opts.SrcKubeconfig, opts.SrcContext, "srcKubeConfig/--kubeconfig"},
+		{plan.SrcCluster, opts.SrcKubeconfig, opts.SrcContext, "srcKubeConfig/--kubeconfig"},
 	}
 	if opts.DstKubeconfig != "" {
-		targets = append(targets, struct{ name, kubeconfig, context, hint string }{DstCluster, opts.DstKubeconfig, opts.DstContext, "dstKubeConfig/--dst-kubeconfig"})
+		targets = append(targets, struct{ name, kubeconfig, context, hint string }{plan.DstCluster, opts.DstKubeconfig, opts.DstContext, "dstKubeConfig/--dst-kubeconfig"})
 	}
 	var errs []error
 	for _, t := range targets {

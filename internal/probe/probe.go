@@ -5,6 +5,7 @@ package probe
 
 import (
 	"context"
+	"net/netip"
 	"time"
 )
 
@@ -27,6 +28,28 @@ const (
 	IPv4 Family = "IPv4"
 	IPv6 Family = "IPv6"
 )
+
+// FamilyOf returns the family of an IP literal ("" when it does not parse;
+// an IPv4-mapped IPv6 address is IPv4). Every package asks this one.
+func FamilyOf(ip string) Family {
+	a, err := netip.ParseAddr(ip)
+	switch {
+	case err != nil:
+		return ""
+	case a.Is4() || a.Is4In6():
+		return IPv4
+	}
+	return IPv6
+}
+
+// ParseKind maps a config protocol to its probe kind: "ping" is the
+// earlier tool's name for icmp. The one place that alias is read.
+func ParseKind(protocol string) Kind {
+	if protocol == "ping" {
+		return KindICMP
+	}
+	return Kind(protocol)
+}
 
 // FailureClass says why a probe failed, as a stable machine-readable name.
 // The empty class means success.

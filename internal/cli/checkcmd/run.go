@@ -6,9 +6,9 @@ import (
 	"io"
 	"os"
 
+	"github.com/netdoctor/netdoctor/internal/analysis"
 	"github.com/netdoctor/netdoctor/internal/cli/clierr"
 	"github.com/netdoctor/netdoctor/internal/cli/progress"
-	"github.com/netdoctor/netdoctor/internal/analysis"
 	"github.com/netdoctor/netdoctor/internal/probe"
 	"github.com/netdoctor/netdoctor/internal/report"
 )

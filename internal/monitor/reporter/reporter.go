@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/netdoctor/netdoctor/internal/monitor/api"
+	"github.com/netdoctor/netdoctor/internal/plan"
 	"github.com/netdoctor/netdoctor/internal/probe"
 )
 
@@ -251,7 +252,7 @@ func (a *Agent) plan(peers []api.Peer) ([]plannedProbe, []api.SkippedPeer) {
 		}
 	}
 	selected := map[string]bool{}
-	for _, n := range SelectTargets(a.cfg.Node, nodes, a.cfg.PeersPerNode) {
+	for _, n := range plan.SelectTargets(a.cfg.Node, nodes, a.cfg.PeersPerNode) {
 		selected[n] = true
 	}
 	var out []plannedProbe
