@@ -332,7 +332,7 @@ func deployAll(ctx context.Context, cfg config.Config, clusters []*cluster, log 
 		g.Go(func() error {
 			res, err := deploy.Apply(gctx, c.Client, deploy.Plan{
 				Namespace: cfg.Namespace, Image: deploy.Image(repo, cfg.Version), Port: port, Networks: c.Networks,
-				RawICMP: cfg.Protocol == "icmp" || cfg.Protocol == "ping", Nodes: c.NodeNames(), Resources: agentResources(cfg),
+				RawICMP: probe.ParseKind(cfg.Protocol) == probe.KindICMP, Nodes: c.NodeNames(), Resources: agentResources(cfg),
 				NetworkPolicy: cfg.NetworkPolicy != "none", Policy: deploy.PolicySpec{CustomIPs: cfg.CustomizedTargetIPList, CustomPorts: customPorts(cfg)},
 			}, log)
 			if err != nil {

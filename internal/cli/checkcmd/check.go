@@ -16,6 +16,7 @@ import (
 	"github.com/netdoctor/netdoctor/internal/cli/clierr"
 	"github.com/netdoctor/netdoctor/internal/cli/configflags"
 	"github.com/netdoctor/netdoctor/internal/config"
+	"github.com/netdoctor/netdoctor/internal/probe"
 	"github.com/netdoctor/netdoctor/internal/report"
 )
 
@@ -145,7 +146,7 @@ func (o *Options) Complete() error {
 			o.pairs[i].Mode = cfg.Mode
 		}
 		if o.pairs[i].Protocol == "" {
-			o.pairs[i].Protocol = protocolKind(cfg.Protocol)
+			o.pairs[i].Protocol = probe.ParseKind(cfg.Protocol)
 		}
 	}
 	return nil

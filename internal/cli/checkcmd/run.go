@@ -9,7 +9,6 @@ import (
 	"github.com/netdoctor/netdoctor/internal/analysis"
 	"github.com/netdoctor/netdoctor/internal/cli/clierr"
 	"github.com/netdoctor/netdoctor/internal/cli/progress"
-	"github.com/netdoctor/netdoctor/internal/probe"
 	"github.com/netdoctor/netdoctor/internal/report"
 )
 
@@ -111,12 +110,4 @@ func (o *Options) writeResume(rep *report.Report) error {
 		fmt.Fprintf(o.ErrOut, "%d pairs did not succeed; they are in %s (`netctl resume` re-checks only them)\n", len(entries), o.ResumeFile)
 	}
 	return nil
-}
-
-// protocolKind maps a config protocol to the probe kind ("ping" is icmp).
-func protocolKind(p string) probe.Kind {
-	if p == "ping" {
-		return probe.KindICMP
-	}
-	return probe.Kind(p)
 }

@@ -69,10 +69,7 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 // portSet says --port was given: dns defaults to 53, the flag default (8889)
 // is the agent port.
 func (o *Options) Complete(args []string, portSet bool) error {
-	kind := probe.Kind(args[0])
-	if kind == "ping" {
-		kind = probe.KindICMP
-	}
+	kind := probe.ParseKind(args[0])
 	switch kind {
 	case probe.KindTCP, probe.KindUDP, probe.KindICMP, probe.KindDNS, probe.KindConn, probe.KindUDPSend:
 	default:

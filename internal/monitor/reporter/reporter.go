@@ -270,7 +270,7 @@ func (a *Agent) plan(peers []api.Peer) ([]plannedProbe, []api.SkippedPeer) {
 			continue
 		}
 		for _, ip := range p.IPs {
-			fam := family(ip)
+			fam := probe.FamilyOf(ip)
 			if fam == "" {
 				skipped = append(skipped, api.SkippedPeer{Name: p.Name, Reason: fmt.Sprintf("address %q is not an IP", ip)})
 				continue
@@ -283,18 +283,6 @@ func (a *Agent) plan(peers []api.Peer) ([]plannedProbe, []api.SkippedPeer) {
 		}
 	}
 	return out, skipped
-}
-
-func family(ip string) probe.Family {
-	a := net.ParseIP(ip)
-	switch {
-	case a == nil:
-		return ""
-	case a.To4() != nil:
-		return probe.IPv4
-	default:
-		return probe.IPv6
-	}
 }
 
 // fetchPeers GETs the peer list; on failure it returns the previous list.
