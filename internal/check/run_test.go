@@ -425,7 +425,7 @@ func TestRowForHonestClasses(t *testing.T) {
 		{probe.Result{Class: probe.ClassUnconfirmed, Reason: "sent to 10.0.0.1:53, no reply"}, report.Exception},
 	}
 	for _, c := range cases {
-		row := rowFor(report.Pair{}, c.res)
+		row := report.RowFor(report.Pair{}, c.res)
 		if row.Result != c.want || row.Class != c.res.Class || row.Log != c.res.Reason && !c.res.OK {
 			t.Errorf("%+v: row %+v, want %s with the class and reason", c.res, row, c.want)
 		}
