@@ -28,7 +28,10 @@ type Agent struct {
 	Network deploy.Network
 	Pod     string   // "" when no pod exists for this node
 	IPs     []string // pod IPs (node IPs for host-network agents)
-	Ready   bool
+	// Port is where this agent answers probes when it differs from the
+	// spec's port (a monitor peer list carries each agent's); 0 = the spec's.
+	Port  int
+	Ready bool
 	// Problem says why the agent is not usable (empty when Ready), e.g.
 	// "agent pod netdoctor-agent-pod-x on node-3 not ready: ImagePullBackOff";
 	// Reason is its short cause ("ImagePullBackOff").

@@ -40,6 +40,13 @@ type Spec struct {
 	CustomPorts []int
 	// Cross is true when targets live in a second cluster.
 	Cross bool
+	// Source, when set, plans only the checks of this source node (a
+	// monitor agent plans its own).
+	Source string
+	// PeersPerNode, when > 0, probes every target node from only that many
+	// other nodes, chosen by rendezvous hashing (Assign): the monitor's
+	// O(n*k) instead of O(n^2) rounds. Same-node pairs are left out.
+	PeersPerNode int
 }
 
 // Check is one planned pair: what to probe, from which agent, or why it
@@ -165,7 +172,9 @@ func Plan(spec Spec, src, dst *inventory.Inventory) []Check {
 	srcNet := SourceNetwork(spec.Mode)
 	var sources []*inventory.Agent
 	for _, n := range src.Nodes {
-		sources = append(sources, src.AgentOn(srcNet, n))
+		if spec.Source == "" || spec.Source == n.Name {
+			sources = append(sources, src.AgentOn(srcNet, n))
+		}
 	}
 	var checks []Check
 	switch spec.Protocol {
@@ -221,8 +230,12 @@ func planAgents(spec Spec, sources []*inventory.Agent, dst *inventory.Inventory)
 		targets = append(targets, e)
 	}
 	var checks []Check
+	peers := spec.peers(dst)
 	for _, src := range sources {
 		for _, t := range targets {
+			if peers != nil && !peers[[2]string{src.Node, t.node}] {
+				continue
+			}
 			fams := familiesOf(t.ips)
 			if len(t.ips) == 0 {
 				// A target agent without addresses yet: one row per
@@ -239,7 +252,10 @@ func planAgents(spec Spec, sources []*inventory.Agent, dst *inventory.Inventory)
 				c.Target = probe.Target{Kind: spec.Protocol, Address: c.Pair.TargetIP, Family: f, PayloadSize: spec.PayloadSize}
 				if spec.Protocol != probe.KindICMP {
 					c.Pair.Port = spec.Port
-					c.Target.Port = spec.Port
+					if t.agent != nil && t.agent.Port != 0 {
+						c.Pair.Port = t.agent.Port
+					}
+					c.Target.Port = c.Pair.Port
 				}
 				if t.agent != nil {
 					c.Pair.DstPod = t.agent.Pod
@@ -251,11 +267,47 @@ func planAgents(spec Spec, sources []*inventory.Agent, dst *inventory.Inventory)
 				if c.Skip == "" && t.problem != "" {
 					c.Skip, c.SkipClass, c.SkipAgent = "target "+t.problem, probe.ClassAgentError, t.agent.AsProblem(report.AgentTarget)
 				}
+				if c.Skip == "" && c.Pair.TargetIP == "" {
+					// Nothing known to probe (a node without addresses).
+					c.Skip, c.SkipClass = fmt.Sprintf("target node %s has no %s address", t.node, f), probe.ClassSkipped
+				}
 				checks = append(checks, c)
 			}
 		}
 	}
 	return checks
+}
+
+// peers are the (source, target) node pairs PeersPerNode allows; nil when
+// every pair is planned.
+func (s Spec) peers(dst *inventory.Inventory) map[[2]string]bool {
+	if s.PeersPerNode <= 0 {
+		return nil
+	}
+	var names []string
+	for _, n := range dst.Nodes {
+		names = append(names, n.Name)
+	}
+	out := map[[2]string]bool{}
+	for src, targets := range Assign(names, s.PeersPerNode) {
+		for _, t := range targets {
+			out[[2]string{src, t}] = true
+		}
+	}
+	return out
+}
+
+// ModeFor names the mode of a source network and a target network.
+func ModeFor(src, dst deploy.Network) string {
+	switch {
+	case src == deploy.HostNetwork && dst == deploy.HostNetwork:
+		return "node"
+	case src == deploy.HostNetwork:
+		return "node-to-pod"
+	case dst == deploy.HostNetwork:
+		return "pod-to-node"
+	}
+	return "pod"
 }
 
 func familiesOf(ips []string) []probe.Family {
