@@ -20,10 +20,16 @@ func (tableOnly) PrintTable(w io.Writer) error { _, err := io.WriteString(w, "TA
 
 type everything struct{ tableOnly }
 
-func (everything) PrintWide(w io.Writer) error  { _, err := io.WriteString(w, "WIDE\n"); return err }
-func (everything) PrintJUnit(w io.Writer) error { _, err := io.WriteString(w, "<junit/>\n"); return err }
-func (everything) PrintHTML(w io.Writer) error  { _, err := io.WriteString(w, "<html>\n"); return err }
-func (everything) PrintJSON(w io.Writer) error  { _, err := io.WriteString(w, "{\"own\":true}\n"); return err }
+func (everything) PrintWide(w io.Writer) error { _, err := io.WriteString(w, "WIDE\n"); return err }
+func (everything) PrintJUnit(w io.Writer) error {
+	_, err := io.WriteString(w, "<junit/>\n")
+	return err
+}
+func (everything) PrintHTML(w io.Writer) error { _, err := io.WriteString(w, "<html>\n"); return err }
+func (everything) PrintJSON(w io.Writer) error {
+	_, err := io.WriteString(w, "{\"own\":true}\n")
+	return err
+}
 
 // TestFormatsFollowTheDocument: a command takes exactly the formats its
 // document implements, plus json; an unknown one is a usage error naming
