@@ -20,6 +20,7 @@ import (
 	"github.com/netdoctor/netdoctor/internal/agent"
 	"github.com/netdoctor/netdoctor/internal/check"
 	"github.com/netdoctor/netdoctor/internal/cli/clierr"
+	"github.com/netdoctor/netdoctor/internal/cli/configflags"
 	"github.com/netdoctor/netdoctor/internal/cli/printers"
 	"github.com/netdoctor/netdoctor/internal/config"
 	"github.com/netdoctor/netdoctor/internal/deploy"
@@ -32,9 +33,7 @@ type Collector func(ctx context.Context, opts check.FactsOptions) (*check.Facts,
 
 // Options of `netctl diagnose`.
 type Options struct {
-	Kubeconfig   string
-	Context      string
-	Namespace    string
+	configflags.ClusterFlags
 	ConfigFile   string
 	ImageRepo    string
 	PodWaitTime  int
@@ -84,9 +83,8 @@ func newCommand(streams genericiooptions.IOStreams, collect Collector) *cobra.Co
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: as kubectl: $KUBECONFIG, ~/.kube/config)")
-	f.StringVar(&o.Context, "context", "", "kubeconfig context (default: its current context)")
-	f.StringVar(&o.Namespace, "namespace", config.DefaultNamespace, "namespace of the agents")
+	o.ClusterFlags.AddFlags(f, "")
+	o.AddNamespaceFlag(f, config.DefaultNamespace, "namespace of the agents")
 	f.StringVar(&o.ConfigFile, "config", "", "config.json to take namespace, port, image and version from (optional)")
 	f.StringVar(&o.ImageRepo, "image-repository", config.DefaultImageRepository, "repository of the netctl image; the agent image is <repository>/netctl:<version> (overrides srcImageRepository)")
 	f.IntVar(&o.PodWaitTime, "pod-wait-time", config.DefaultPodWaitTime, "seconds to wait for the agents to be ready")

@@ -79,10 +79,9 @@ func ptrVal(p *int32) int32 {
 }
 
 type statusOptions struct {
-	kube      kubeFlags
-	namespace string
-	port      int
-	print     *printers.PrintFlags
+	kube  kubeFlags
+	port  int
+	print *printers.PrintFlags
 	genericiooptions.IOStreams
 }
 
@@ -100,7 +99,7 @@ func newStatusCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error { return o.Run(contextOf(cmd)) },
 	}
 	o.kube.add(cmd.Flags())
-	cmd.Flags().StringVarP(&o.namespace, "namespace", "n", manifest.DefaultNamespace, "namespace of the monitor")
+	o.kube.AddNamespaceFlag(cmd.Flags(), manifest.DefaultNamespace, "namespace of the monitor")
 	cmd.Flags().IntVar(&o.port, "server-port", manifest.DefaultServerPort, "server port")
 	o.print.AddFlags(cmd.Flags())
 	return cmd
@@ -140,9 +139,9 @@ func (o *statusOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w, err := workloadStatus(ctx, c, o.namespace)
+	w, err := workloadStatus(ctx, c, o.kube.Namespace)
 	if apierrors.IsNotFound(err) {
-		return fmt.Errorf("the monitor is not installed in namespace %s (run `netctl monitor install -n %s`)", o.namespace, o.namespace)
+		return fmt.Errorf("the monitor is not installed in namespace %s (run `netctl monitor install -n %s`)", o.kube.Namespace, o.kube.Namespace)
 	}
 	if err != nil {
 		return fmt.Errorf("reading the monitor workloads: %w", err)
@@ -150,7 +149,7 @@ func (o *statusOptions) Run(ctx context.Context) error {
 	healthy := w.ready()
 	qctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	code, body, err := proxyGet(qctx, c, o.namespace, o.port, api.PathConnectivity)
+	code, body, err := proxyGet(qctx, c, o.kube.Namespace, o.port, api.PathConnectivity)
 	if err != nil {
 		return fmt.Errorf("asking the monitor server: %w", err)
 	}
@@ -159,7 +158,7 @@ func (o *statusOptions) Run(ctx context.Context) error {
 	if code != 200 {
 		healthy = false
 	}
-	mcode, mbody, err := proxyGet(qctx, c, o.namespace, o.port, api.PathMatrix+"?failing=true")
+	mcode, mbody, err := proxyGet(qctx, c, o.kube.Namespace, o.port, api.PathMatrix+"?failing=true")
 	if err != nil || mcode != 200 {
 		return fmt.Errorf("asking the monitor server for the matrix: status %d: %v", mcode, err)
 	}
@@ -171,7 +170,7 @@ func (o *statusOptions) Run(ctx context.Context) error {
 		healthy = false
 	}
 	doc := &statusDoc{workloads: w, agents: cc, matrix: m}
-	fcode, fbody, err := proxyGet(qctx, c, o.namespace, o.port, api.PathFindings)
+	fcode, fbody, err := proxyGet(qctx, c, o.kube.Namespace, o.port, api.PathFindings)
 	if err != nil || fcode != 200 {
 		return fmt.Errorf("asking the monitor server for the findings: status %d: %v", fcode, err)
 	}
