@@ -35,7 +35,7 @@ func (c *ClusterFlags) AddFlags(fs *pflag.FlagSet, what string) {
 	if what != "" {
 		of = " of the " + what
 	}
-	fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig"+of+" (default like kubectl: $KUBECONFIG, ~/.kube/config, in-cluster)")
+	fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig file"+of+" (default like kubectl: $KUBECONFIG, ~/.kube/config, in-cluster)")
 	fs.StringVar(&c.Context, "context", "", "kubeconfig context"+of+" (default: the current context)")
 }
 
