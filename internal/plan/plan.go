@@ -89,6 +89,10 @@ func FromConfig(cfg config.Config) (Spec, error) {
 	return s, nil
 }
 
+// MeshKinds are the kinds planned from agents to agents (or their nodes):
+// what the monitor can probe its peers with.
+var MeshKinds = []probe.Kind{probe.KindTCP, probe.KindUDP, probe.KindICMP}
+
 // SourceNetwork is the network of the source agents for a mode.
 func SourceNetwork(mode string) deploy.Network {
 	if mode == "node" || mode == "node-to-pod" {

@@ -70,9 +70,7 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 // is the agent port.
 func (o *Options) Complete(args []string, portSet bool) error {
 	kind := probe.ParseKind(args[0])
-	switch kind {
-	case probe.KindTCP, probe.KindUDP, probe.KindICMP, probe.KindDNS, probe.KindConn, probe.KindUDPSend:
-	default:
+	if !probe.Known(kind) {
 		return clierr.Usagef("KIND %q is not one of tcp, udp, icmp (ping), dns, conn, udp-send", args[0])
 	}
 	addr, err := netip.ParseAddr(args[1])

@@ -23,6 +23,7 @@ import (
 
 	"github.com/netdoctor/netdoctor/internal/deploy"
 	"github.com/netdoctor/netdoctor/internal/monitor/api"
+	"github.com/netdoctor/netdoctor/internal/plan"
 	"github.com/netdoctor/netdoctor/internal/probe"
 )
 
@@ -131,10 +132,8 @@ func (o Options) Validate() error {
 		errs = append(errs, fmt.Errorf("--peers-per-node: must be >= 1, got %d", o.PeersPerNode))
 	}
 	for _, k := range o.Kinds {
-		switch k {
-		case probe.KindTCP, probe.KindUDP, probe.KindICMP, probe.KindDNS:
-		default:
-			errs = append(errs, fmt.Errorf("--kinds: %q is not one of tcp, udp, icmp, dns", k))
+		if k != probe.KindDNS && !slices.Contains(plan.MeshKinds, k) {
+			errs = append(errs, fmt.Errorf("--kinds: %q is not one of %v and dns", k, plan.MeshKinds))
 		}
 	}
 	return errors.Join(errs...)

@@ -258,9 +258,9 @@ type plannedProbe struct {
 	result api.PeerResult
 }
 
-// PeerKinds are the kinds a monitor agent can probe its peers with; dns
-// is the lookup at the cluster DNS server instead.
-var PeerKinds = []probe.Kind{probe.KindTCP, probe.KindUDP, probe.KindICMP}
+// PeerKinds are the kinds a monitor agent can probe its peers with (the
+// planner's); dns is the lookup at the cluster DNS server instead.
+var PeerKinds = plan.MeshKinds
 
 // DefaultKinds are what an agent probes when Config.Kinds is empty: tcp to
 // its peers and the cluster DNS lookup (what the monitor always did).
