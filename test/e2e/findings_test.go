@@ -8,7 +8,6 @@ import (
 
 	"github.com/netdoctor/netdoctor/internal/analysis"
 	"github.com/netdoctor/netdoctor/internal/probe"
-	"github.com/netdoctor/netdoctor/internal/report"
 )
 
 // TestFindings: each sandbox fault is named by exactly one finding of the
@@ -71,7 +70,7 @@ func TestFindings(t *testing.T) {
 				t.Errorf("evidence counts %d of %d, want %d of %d: %s", f.Failed, f.Total, tc.failed, tc.failed, f.Evidence)
 			}
 			// The counts agree with the rows themselves.
-			if failed := countResult(rep, report.Failed); failed != tc.failed {
+			if failed := countResult(rep, resultFailed); failed != tc.failed {
 				t.Errorf("%d FAILED rows, the finding counts %d", failed, tc.failed)
 			}
 			for _, n := range tc.nodes {
@@ -91,7 +90,7 @@ func TestFindings(t *testing.T) {
 	}
 }
 
-func countResult(rep report.JSONReport, res report.Result) int {
+func countResult(rep jsonReport, res result) int {
 	n := 0
 	for _, r := range rep.Rows {
 		if r.Result == res {
@@ -101,7 +100,7 @@ func countResult(rep report.JSONReport, res report.Result) int {
 	return n
 }
 
-func findingLines(fs []report.Finding) string {
+func findingLines(fs []jsonFinding) string {
 	var b strings.Builder
 	for _, f := range fs {
 		b.WriteString("  " + f.Kind + " " + strings.Join(f.Nodes, ",") + ": " + f.Summary + " | " + f.Evidence + "\n")
