@@ -274,7 +274,7 @@ var DefaultKinds = []probe.Kind{probe.KindTCP, probe.KindDNS}
 // does not reshuffle everyone.
 func (a *Agent) plan(peers []api.Peer) ([]plannedProbe, []api.SkippedPeer) {
 	inv, skipped := a.inventory(peers)
-	srcNet := deployNetwork(a.cfg.Network)
+	srcNet := a.cfg.Network.Deploy()
 	var out []plannedProbe
 	seen := map[string]bool{}
 	for _, kind := range a.cfg.Kinds {
@@ -285,7 +285,7 @@ func (a *Agent) plan(peers []api.Peer) ([]plannedProbe, []api.SkippedPeer) {
 			spec := plan.Spec{Mode: plan.ModeFor(srcNet, dstNet), Protocol: kind, Families: []probe.Family{probe.IPv4, probe.IPv6},
 				Source: a.cfg.Node, PeersPerNode: a.cfg.PeersPerNode}
 			for _, c := range plan.Plan(spec, inv, nil) {
-				name := api.AgentName(c.Pair.DstNode, apiNetwork(dstNet))
+				name := api.AgentName(c.Pair.DstNode, api.NetworkOf(dstNet))
 				if c.Skip != "" {
 					// Only agents the server listed: a node without an agent
 					// on a network is not a skipped peer.
@@ -299,7 +299,7 @@ func (a *Agent) plan(peers []api.Peer) ([]plannedProbe, []api.SkippedPeer) {
 				t.ID = name + "/" + t.Address + "/" + string(kind)
 				out = append(out, plannedProbe{
 					target: t,
-					result: api.PeerResult{Target: name, TargetNode: c.Pair.DstNode, TargetNetwork: apiNetwork(dstNet),
+					result: api.PeerResult{Target: name, TargetNode: c.Pair.DstNode, TargetNetwork: api.NetworkOf(dstNet),
 						Address: t.Address, Family: t.Family, Kind: kind},
 				})
 			}
@@ -323,7 +323,7 @@ func (a *Agent) inventory(peers []api.Peer) (*inventory.Inventory, []api.Skipped
 		return nodes[name]
 	}
 	node(a.cfg.Node)
-	self := &inventory.Agent{Node: a.cfg.Node, Network: deployNetwork(a.cfg.Network), Pod: a.cfg.Pod, IPs: a.cfg.IPs, Ready: true}
+	self := &inventory.Agent{Node: a.cfg.Node, Network: a.cfg.Network.Deploy(), Pod: a.cfg.Pod, IPs: a.cfg.IPs, Ready: true}
 	inv.Agents[self.Network][self.Node] = self
 	if self.Network == deploy.HostNetwork {
 		node(a.cfg.Node).InternalIPs = a.cfg.IPs
@@ -334,7 +334,7 @@ func (a *Agent) inventory(peers []api.Peer) (*inventory.Inventory, []api.Skipped
 			continue
 		}
 		n := node(p.Node)
-		ag := &inventory.Agent{Node: p.Node, Network: deployNetwork(p.Network), Pod: p.Pod, Port: p.Port, Ready: p.Skip == "", Problem: p.Skip}
+		ag := &inventory.Agent{Node: p.Node, Network: p.Network.Deploy(), Pod: p.Pod, Port: p.Port, Ready: p.Skip == "", Problem: p.Skip}
 		for _, ip := range p.IPs {
 			if probe.FamilyOf(ip) == "" {
 				skipped = append(skipped, api.SkippedPeer{Name: p.Name, Reason: fmt.Sprintf("address %q is not an IP", ip)})
@@ -355,20 +355,6 @@ func (a *Agent) inventory(peers []api.Peer) (*inventory.Inventory, []api.Skipped
 	}
 	sort.Slice(inv.Nodes, func(i, j int) bool { return inv.Nodes[i].Name < inv.Nodes[j].Name })
 	return inv, skipped
-}
-
-func deployNetwork(n api.Network) deploy.Network {
-	if n == api.NetworkHost {
-		return deploy.HostNetwork
-	}
-	return deploy.PodNetwork
-}
-
-func apiNetwork(n deploy.Network) api.Network {
-	if n == deploy.HostNetwork {
-		return api.NetworkHost
-	}
-	return api.NetworkPod
 }
 
 // fetchPeers GETs the peer list; on failure it returns the previous list.
