@@ -3,12 +3,12 @@ package server
 import (
 	"context"
 	"fmt"
-	"github.com/netdoctor/netdoctor/internal/kube"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/netdoctor/netdoctor/internal/kube"
 	"github.com/netdoctor/netdoctor/internal/monitor/api"
 )
 
