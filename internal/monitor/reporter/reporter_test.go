@@ -62,6 +62,24 @@ func startDNS(t *testing.T, name string) int {
 	return pc.LocalAddr().(*net.UDPAddr).Port
 }
 
+// oneRound runs one round of agent n1 (pod network, 127.0.0.1) with cfg's
+// server and probes, sends the report and returns it.
+func oneRound(t *testing.T, cfg Config) api.Report {
+	t.Helper()
+	cfg.Token, cfg.Node, cfg.Pod, cfg.Network, cfg.IPs = "tok", "n1", "agent-n1", api.NetworkPod, []string{"127.0.0.1"}
+	cfg.Interval, cfg.ProbeTimeout, cfg.PeersPerNode, cfg.Concurrency = 15*time.Second, 2*time.Second, 3, 4
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rep := a.Round(ctx)
+	if err := a.Send(ctx, rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
 func closedPort(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -99,19 +117,10 @@ func TestRoundAgainstRealServers(t *testing.T) {
 	defer hs.Close()
 	apiHost := strings.TrimPrefix(hs.URL, "http://")
 
-	a, err := New(Config{
-		ServerURL: hs.URL, Token: "tok", Node: "n1", Pod: "agent-n1", Network: api.NetworkPod, IPs: []string{"127.0.0.1"},
-		Interval: 15 * time.Second, Jitter: 0.2, ProbeTimeout: 2 * time.Second, PeersPerNode: 3, Concurrency: 4,
+	rep := oneRound(t, Config{
+		ServerURL: hs.URL, Jitter: 0.2,
 		DNSServer: "127.0.0.1", DNSPort: dnsPort, DNSName: name, APIServer: apiHost,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	rep := a.Round(ctx)
-	if err := a.Send(ctx, rep); err != nil {
-		t.Fatal(err)
-	}
 
 	m := srv.Matrix(false)
 	got := map[string]probe.FailureClass{}
@@ -250,19 +259,7 @@ func TestRoundKinds(t *testing.T) {
 	})
 	hs := httptest.NewServer(srv.Handler())
 	defer hs.Close()
-	a, err := New(Config{
-		ServerURL: hs.URL, Token: "tok", Node: "n1", Pod: "agent-n1", Network: api.NetworkPod, IPs: []string{"127.0.0.1"},
-		Interval: 15 * time.Second, ProbeTimeout: 2 * time.Second, PeersPerNode: 3, Concurrency: 4,
-		Kinds: []probe.Kind{probe.KindUDP, probe.KindICMP}, DNSServer: "127.0.0.1",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	rep := a.Round(ctx)
-	if err := a.Send(ctx, rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := oneRound(t, Config{ServerURL: hs.URL, Kinds: []probe.Kind{probe.KindUDP, probe.KindICMP}, DNSServer: "127.0.0.1"})
 	got := map[string]bool{}
 	for _, p := range srv.Matrix(false).Pairs {
 		got[p.Target+" "+string(p.Kind)] = p.OK
