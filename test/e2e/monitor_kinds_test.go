@@ -25,6 +25,12 @@ func TestMonitorKinds(t *testing.T) {
 		if r := netctl(t, dir, "monitor", "uninstall", "--kubeconfig", c.Kubeconfig); r.Code != 0 {
 			t.Errorf("monitor uninstall: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 		}
+		// TestMonitor installs into the same namespace on this cluster
+		// next: wait until the deleted namespace is gone.
+		monWaitFor(t, "namespace "+monNS+" gone", 2*time.Minute, func() (bool, string) {
+			out, err := c.kubectlErr("get", "namespace", monNS, "--ignore-not-found", "-o", "name")
+			return err == nil && strings.TrimSpace(out) == "", out
+		})
 	})
 	if r.Code != 0 {
 		c.dumpMonitor(t)
