@@ -243,9 +243,18 @@ func TestStreamProbeHTTPError(t *testing.T) {
 	}
 }
 
+// TestPaddingHeaderMatchesProbe pins the wire names older agents and
+// probes use: a rename on either side breaks the other version.
 func TestPaddingHeaderMatchesProbe(t *testing.T) {
-	if PaddingHeader != probe.PaddingHeader || IdentityPath != probe.IdentityPath {
-		t.Fatal("agent and probe disagree on the wire constants")
+	for _, c := range []struct{ name, got, want string }{
+		{"agent.PaddingHeader", PaddingHeader, "X-Netdoctor-Pad"},
+		{"probe.PaddingHeader", probe.PaddingHeader, "X-Netdoctor-Pad"},
+		{"agent.IdentityPath", IdentityPath, "/identity"},
+		{"probe.IdentityPath", probe.IdentityPath, "/identity"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %q, the wire uses %q", c.name, c.got, c.want)
+		}
 	}
 }
 

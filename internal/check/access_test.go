@@ -12,6 +12,7 @@ import (
 
 	"github.com/netdoctor/netdoctor/internal/config"
 	"github.com/netdoctor/netdoctor/internal/deploy"
+	"github.com/netdoctor/netdoctor/internal/plan"
 	"github.com/netdoctor/netdoctor/internal/report"
 )
 
@@ -32,8 +33,8 @@ func TestAgentAccess(t *testing.T) {
 			)
 			cfg := testConfig(closedPort(t))
 			cfg.AgentAccess = access
-			spec, _ := SpecFromConfig(cfg)
-			c.networks, _ = spec.Networks()
+			spec, _ := plan.FromConfig(cfg)
+			c.Networks, _ = spec.Networks()
 			var log bytes.Buffer
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()

@@ -11,7 +11,9 @@ import (
 
 	"github.com/netdoctor/netdoctor/internal/agent"
 	"github.com/netdoctor/netdoctor/internal/deploy"
+	"github.com/netdoctor/netdoctor/internal/inventory"
 	"github.com/netdoctor/netdoctor/internal/kube"
+	"github.com/netdoctor/netdoctor/internal/plan"
 )
 
 // FactsOptions say where `netctl diagnose` collects node facts.
@@ -69,14 +71,14 @@ func CollectFacts(ctx context.Context, opts FactsOptions) (*Facts, error) {
 	if log == nil {
 		log = io.Discard
 	}
-	client, err := kube.New(ctx, SrcCluster, kube.Options{Kubeconfig: opts.Kubeconfig, Context: opts.Context, Hint: "--kubeconfig"})
+	client, err := kube.New(ctx, plan.SrcCluster, kube.Options{Kubeconfig: opts.Kubeconfig, Context: opts.Context, Hint: "--kubeconfig"})
 	if err != nil {
 		return nil, err
 	}
 	if err := deploy.Preflight(ctx, client, opts.Namespace); err != nil {
 		return nil, err
 	}
-	c := &cluster{name: SrcCluster, client: client, networks: []deploy.Network{deploy.HostNetwork}, deployed: true}
+	c := &cluster{Cluster: inventory.Cluster{Name: plan.SrcCluster, Client: client, Networks: []deploy.Network{deploy.HostNetwork}}, deployed: true}
 	if opts.AutoClean {
 		defer func() {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanTimeout)
@@ -86,16 +88,16 @@ func CollectFacts(ctx context.Context, opts FactsOptions) (*Facts, error) {
 			}
 		}()
 	}
-	res, err := deploy.Apply(ctx, client, deploy.Plan{Namespace: opts.Namespace, Image: opts.Image, Port: opts.Port, Networks: c.networks, Diagnose: true}, log)
+	res, err := deploy.Apply(ctx, client, deploy.Plan{Namespace: opts.Namespace, Image: opts.Image, Port: opts.Port, Networks: c.Networks, Diagnose: true}, log)
 	if err != nil {
 		return nil, err
 	}
 	c.token = res.Token
-	inv, err := waitAgents(ctx, c, opts.Namespace, time.Now().Add(opts.PodWait), log)
+	inv, err := inventory.Wait(ctx, &c.Cluster, opts.Namespace, time.Now().Add(opts.PodWait), log)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(log, "ready: %s\n", readySummary(inv, c.networks))
+	fmt.Fprintf(log, "ready: %s\n", inv.ReadySummary(c.Networks))
 
 	out := &Facts{Nodes: inv.Nodes, ByNode: map[string]agent.NodeFacts{}, Unavailable: map[string]string{}, Only: opts.Node}
 	if opts.Node != "" && !slices.ContainsFunc(inv.Nodes, func(n kube.Node) bool { return n.Name == opts.Node }) {
@@ -113,7 +115,7 @@ func CollectFacts(ctx context.Context, opts FactsOptions) (*Facts, error) {
 		if opts.Node != "" && n.Name != opts.Node {
 			continue
 		}
-		a := inv.agent(deploy.HostNetwork, n)
+		a := inv.AgentOn(deploy.HostNetwork, n)
 		if !a.Ready {
 			out.Unavailable[n.Name] = a.Problem
 			continue

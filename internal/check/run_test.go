@@ -28,7 +28,9 @@ import (
 	"github.com/netdoctor/netdoctor/internal/agent"
 	"github.com/netdoctor/netdoctor/internal/config"
 	"github.com/netdoctor/netdoctor/internal/deploy"
+	"github.com/netdoctor/netdoctor/internal/inventory"
 	"github.com/netdoctor/netdoctor/internal/kube"
+	"github.com/netdoctor/netdoctor/internal/plan"
 	"github.com/netdoctor/netdoctor/internal/probe"
 	"github.com/netdoctor/netdoctor/internal/report"
 )
@@ -163,10 +165,10 @@ func testConfig(port int) config.Config {
 func testCluster(proxy *podProxy, objs ...runtime.Object) (*cluster, *fake.Clientset) {
 	cs := fake.NewClientset(objs...)
 	allowAll(cs)
-	c := &kube.Client{Name: SrcCluster, Host: proxy.srv.URL, Clientset: cs, HTTP: proxy.srv.Client()}
+	c := &kube.Client{Name: plan.SrcCluster, Host: proxy.srv.URL, Clientset: cs, HTTP: proxy.srv.Client()}
 	tr := c.HTTP.Transport
 	c.HTTP = &http.Client{Transport: bearer{tr}}
-	return &cluster{name: SrcCluster, client: c}, cs
+	return &cluster{Cluster: inventory.Cluster{Name: plan.SrcCluster, Client: c}}, cs
 }
 
 type bearer struct{ rt http.RoundTripper }
@@ -201,11 +203,11 @@ func TestRunEndToEndWithFakeAPI(t *testing.T) {
 	cfg := testConfig(port)
 	cfg.CustomizedTargetIPList = []string{"127.0.0.1"}
 	cfg.CustomizedTargetPortList = []config.Port{config.Port(fmt.Sprint(closedPort(t)))}
-	spec, err := SpecFromConfig(cfg)
+	spec, err := plan.FromConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.networks, _ = spec.Networks()
+	c.Networks, _ = spec.Networks()
 
 	var log bytes.Buffer
 	var progressMu sync.Mutex
@@ -301,8 +303,8 @@ func TestRunInterrupted(t *testing.T) {
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: deploy.TokenSecretName, Namespace: "nd"}, Data: map[string][]byte{"token": []byte(testToken)}},
 	)
 	cfg := testConfig(port)
-	spec, _ := SpecFromConfig(cfg)
-	c.networks, _ = spec.Networks()
+	spec, _ := plan.FromConfig(cfg)
+	c.Networks, _ = spec.Networks()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -338,8 +340,8 @@ func TestRunPreflightDenied(t *testing.T) {
 		return true, r, nil
 	})
 	cfg := testConfig(1)
-	spec, _ := SpecFromConfig(cfg)
-	c.networks, _ = spec.Networks()
+	spec, _ := plan.FromConfig(cfg)
+	c.Networks, _ = spec.Networks()
 	rep, err := execute(context.Background(), Options{Config: cfg}, spec, []*cluster{c}, &report.Report{}, &bytes.Buffer{})
 	if err == nil || rep != nil || !strings.Contains(err.Error(), `cannot create daemonsets.apps in namespace "nd"`) {
 		t.Fatalf("rep %v err %v", rep, err)
@@ -363,15 +365,15 @@ func TestRunCrossCluster(t *testing.T) {
 	}
 	src, srcCS := testCluster(proxy, node("a1", "10.0.0.1"), agentPod("src-agent", "a1", "127.0.0.1", true), secret())
 	dst, dstCS := testCluster(proxy, node("b1", "10.9.0.1"), agentPod("dst-agent", "b1", "127.0.0.1", true), secret())
-	dst.name = DstCluster
-	dst.client.Name = DstCluster
+	dst.Name = plan.DstCluster
+	dst.Client.Name = plan.DstCluster
 
 	cfg := testConfig(port)
 	cfg.DstKubeConfig = "/dev/null" // only marks the run as cross-cluster here
 	cfg.SrcImageRepository, cfg.DstImageRepository = "src.registry/team", "dst.registry/team"
 	cfg.AutoClean = false
-	spec, _ := SpecFromConfig(cfg)
-	src.networks, dst.networks = spec.Networks()
+	spec, _ := plan.FromConfig(cfg)
+	src.Networks, dst.Networks = spec.Networks()
 
 	var log bytes.Buffer
 	rep, err := execute(context.Background(), Options{Config: cfg, Log: &log}, spec, []*cluster{src, dst}, &report.Report{}, &log)
@@ -423,7 +425,7 @@ func TestRowForHonestClasses(t *testing.T) {
 		{probe.Result{Class: probe.ClassUnconfirmed, Reason: "sent to 10.0.0.1:53, no reply"}, report.Exception},
 	}
 	for _, c := range cases {
-		row := rowFor(report.Pair{}, c.res)
+		row := report.RowFor(report.Pair{}, c.res)
 		if row.Result != c.want || row.Class != c.res.Class || row.Log != c.res.Reason && !c.res.OK {
 			t.Errorf("%+v: row %+v, want %s with the class and reason", c.res, row, c.want)
 		}
@@ -445,8 +447,8 @@ func TestReadInventoryFailedCreate(t *testing.T) {
 		ev("e1", "FailedCreate", "an older failure", now.Add(-time.Minute)),
 		ev("e2", "FailedCreate", msg, now),
 		ev("e3", "SuccessfulCreate", "created pod", now.Add(time.Minute)))
-	c := &cluster{name: SrcCluster, client: &kube.Client{Name: SrcCluster, Clientset: cs}, networks: []deploy.Network{deploy.HostNetwork}}
-	inv, done, err := readInventory(context.Background(), c, "nd")
+	c := &cluster{Cluster: inventory.Cluster{Name: plan.SrcCluster, Client: &kube.Client{Name: plan.SrcCluster, Clientset: cs}, Networks: []deploy.Network{deploy.HostNetwork}}}
+	inv, done, err := inventory.Read(context.Background(), &c.Cluster, "nd")
 	if err != nil || done {
 		t.Fatalf("done %v err %v", done, err)
 	}
@@ -476,11 +478,11 @@ func TestRunSkipsNodesThatCannotRunAgents(t *testing.T) {
 	)
 	cfg := testConfig(port)
 	cfg.NodeSelector = "pool notin (green)"
-	spec, err := SpecFromConfig(cfg)
+	spec, err := plan.FromConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.networks, _ = spec.Networks()
+	c.Networks, _ = spec.Networks()
 	var log bytes.Buffer
 	rep, err := execute(context.Background(), Options{Config: cfg, Log: &log}, spec, []*cluster{c}, &report.Report{Started: time.Now()}, &log)
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/netdoctor/netdoctor/internal/probe"
 )
 
 // Allowed values, in the order messages list them.
@@ -38,9 +40,7 @@ const (
 // what kubectl would use ($KUBECONFIG, ~/.kube/config; "" = in-cluster).
 func (c *Config) Complete() {
 	c.fillEmpty()
-	if c.Protocol == "ping" {
-		c.Protocol = "icmp"
-	}
+	c.Protocol = string(probe.ParseKind(c.Protocol))
 	if c.SrcKubeConfig == "" {
 		c.SrcKubeConfig = defaultKubeconfig()
 	} else {

@@ -254,9 +254,21 @@ func podSecurity(host bool) *corev1.PodSecurityContext {
 	}
 	id, t := int64(AgentUser), true
 	sc.RunAsUser, sc.RunAsGroup, sc.FSGroup, sc.RunAsNonRoot = &id, &id, &id, &t
-	sc.Sysctls = []corev1.Sysctl{{Name: "net.ipv4.ping_group_range", Value: fmt.Sprintf("%d %d", AgentUser, AgentUser)}}
+	sc.Sysctls = []corev1.Sysctl{PingGroupSysctl(AgentUser)}
 	return sc
 }
+
+// PingGroupSysctl admits group gid to unprivileged ICMP sockets in a pod's
+// own network namespace (a safe sysctl: Pod Security "restricted" allows
+// it). Every agent workload that probes icmp from the pod network sets it.
+func PingGroupSysctl(gid int64) corev1.Sysctl {
+	return corev1.Sysctl{Name: "net.ipv4.ping_group_range", Value: fmt.Sprintf("%d %d", gid, gid)}
+}
+
+// RawICMP is the capability a host-network agent needs for icmp probes
+// (the host's ping_group_range is not netctl's to set); it is effective
+// only for uid 0.
+const RawICMP corev1.Capability = "NET_RAW"
 
 // nodeTerms keeps agents off nodes that cannot run them (NotIn also
 // matches nodes without the label) and, when nodes is set, on exactly those
@@ -282,7 +294,7 @@ func nodeTerms(nodes []string) []corev1.NodeSelectorTerm {
 func hostCaps(host bool, s AgentSpec) []corev1.Capability {
 	var out []corev1.Capability
 	if host && s.RawICMP {
-		out = append(out, "NET_RAW")
+		out = append(out, RawICMP)
 	}
 	if host && s.Diagnose {
 		out = append(out, "NET_ADMIN", "SYSLOG")

@@ -68,16 +68,16 @@ func AnalyzeKernelLog(nodes []kube.Node, facts map[string]agent.NodeFacts) ([]re
 			}
 			shared := ""
 			if len(group) > 1 {
-				shared = fmt.Sprintf("; nodes %s share one kernel (boot_id %s) and so one kernel log", list(group), kl.BootID)
+				shared = fmt.Sprintf("; nodes %s share one kernel (boot_id %s) and so one kernel log", report.JoinNames(group), kl.BootID)
 				if len(owners) == len(group) {
 					shared += ": the line does not say which of them it concerns"
 				} else {
-					shared += fmt.Sprintf(": attributed to %s (%s)", list(owners), attribution(m.Kind))
+					shared += fmt.Sprintf(": attributed to %s (%s)", report.JoinNames(owners), attribution(m.Kind))
 				}
 			}
 			out = append(out, report.Finding{Kind: KindKernelLog, Nodes: owners, Target: m.Kind,
 				Summary: fmt.Sprintf("%s: the kernel logged %q %d time(s) in the last %d minutes, last %.0fs ago: %s",
-					list(owners), m.Line, m.Count, kl.WindowSeconds/60, m.AgeSeconds, kernelWhy[m.Kind]),
+					report.JoinNames(owners), m.Line, m.Count, kl.WindowSeconds/60, m.AgeSeconds, kernelWhy[m.Kind]),
 				Evidence: "kernel log (" + kl.Source + ") read by the host-network agent" + shared,
 				Failed:   m.Count})
 		}

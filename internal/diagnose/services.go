@@ -232,7 +232,7 @@ func groupGaps(gaps map[string]map[string][]string, kind string, facts map[strin
 		}
 		services := g.services
 		out = append(out, report.Finding{Kind: kind, Nodes: g.nodes, Target: strings.Join(services, ","),
-			Summary:  fmt.Sprintf("Services %s %s", list(services), fmt.Sprintf(how, list(g.nodes))),
+			Summary:  fmt.Sprintf("Services %s %s", report.JoinNames(services), fmt.Sprintf(how, report.JoinNames(g.nodes))),
 			Evidence: evidence, Failed: len(g.details), Total: len(g.nodes)})
 	}
 	return out

@@ -112,7 +112,7 @@ func PodInfo(p *corev1.Pod) Pod {
 	if !out.Scheduled {
 		out.Node = daemonSetNode(p)
 	}
-	out.Ready = podReady(p) && !out.Terminating
+	out.Ready = PodReady(p) && !out.Terminating
 	if !out.Ready {
 		out.NotReady = notReadyReason(p)
 	}
@@ -138,7 +138,10 @@ func daemonSetNode(p *corev1.Pod) string {
 	return ""
 }
 
-func podReady(p *corev1.Pod) bool {
+// PodReady is netctl's one readiness rule for an agent pod, used by every
+// inventory (check, diagnose, the monitor's roster): running, and its
+// Ready condition true.
+func PodReady(p *corev1.Pod) bool {
 	if p.Status.Phase != corev1.PodRunning {
 		return false
 	}

@@ -5,6 +5,8 @@ package probe
 
 import (
 	"context"
+	"fmt"
+	"net/netip"
 	"time"
 )
 
@@ -27,6 +29,28 @@ const (
 	IPv4 Family = "IPv4"
 	IPv6 Family = "IPv6"
 )
+
+// FamilyOf returns the family of an IP literal ("" when it does not parse;
+// an IPv4-mapped IPv6 address is IPv4). Every package asks this one.
+func FamilyOf(ip string) Family {
+	a, err := netip.ParseAddr(ip)
+	switch {
+	case err != nil:
+		return ""
+	case a.Is4() || a.Is4In6():
+		return IPv4
+	}
+	return IPv6
+}
+
+// ParseKind maps a config protocol to its probe kind: "ping" is the
+// earlier tool's name for icmp. The one place that alias is read.
+func ParseKind(protocol string) Kind {
+	if protocol == "ping" {
+		return KindICMP
+	}
+	return Kind(protocol)
+}
 
 // FailureClass says why a probe failed, as a stable machine-readable name.
 // The empty class means success.
@@ -117,4 +141,43 @@ type Result struct {
 // (cmdTimeout); a prober must return when it is done.
 type Prober interface {
 	Probe(ctx context.Context, t Target) Result
+}
+
+// registry maps a kind to its prober: adding a kind is its file plus its
+// Kind and one line here.
+var registry = map[Kind]Prober{
+	KindTCP:     tcpProber{},
+	KindUDP:     udpProber{},
+	KindICMP:    icmpProber{},
+	KindDNS:     dnsProber{},
+	KindConn:    connProber{},
+	KindUDPSend: udpSendProber{},
+}
+
+// Known reports whether k is a registered probe kind (for validating batches).
+func Known(k Kind) bool {
+	_, ok := registry[k]
+	return ok
+}
+
+// Run runs t with the prober registered for t.Kind. ctx carries the per-probe
+// deadline. An unknown kind is an agent-error result, not a panic.
+func Run(ctx context.Context, t Target) Result {
+	p, ok := registry[t.Kind]
+	if !ok {
+		return Result{ID: t.ID, Class: ClassAgentError, Reason: fmt.Sprintf("unknown probe kind %q", t.Kind)}
+	}
+	start := time.Now()
+	size, note := 0, ""
+	switch t.Kind {
+	case KindTCP, KindUDP, KindICMP:
+		size, note = packetSize(t)
+		t.PayloadSize = size
+	}
+	r := p.Probe(ctx, t)
+	r.ID, r.Size, r.Note = t.ID, size, note
+	if r.Timings.Total == 0 {
+		r.Timings.Total = time.Since(start)
+	}
+	return r
 }

@@ -19,10 +19,11 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/netdoctor/netdoctor/internal/agent"
-	"github.com/netdoctor/netdoctor/internal/check"
 	"github.com/netdoctor/netdoctor/internal/deploy"
+	"github.com/netdoctor/netdoctor/internal/inventory"
 	"github.com/netdoctor/netdoctor/internal/kube"
 	"github.com/netdoctor/netdoctor/internal/load"
+	"github.com/netdoctor/netdoctor/internal/plan"
 	"github.com/netdoctor/netdoctor/internal/probe"
 	"github.com/netdoctor/netdoctor/internal/report"
 )
@@ -71,7 +72,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if log == nil {
 		log = io.Discard
 	}
-	client, err := kube.New(ctx, check.SrcCluster, kube.Options{Kubeconfig: o.Kubeconfig, Context: o.Context, Hint: "--kubeconfig"})
+	client, err := kube.New(ctx, plan.SrcCluster, kube.Options{Kubeconfig: o.Kubeconfig, Context: o.Context, Hint: "--kubeconfig"})
 	if err != nil {
 		return nil, err
 	}
@@ -115,11 +116,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, err
 		}
 	}
-	inv, err := check.WaitAgents(ctx, client, o.Namespace, networks, time.Now().Add(o.PodWait), log)
+	inv, err := inventory.Wait(ctx, &inventory.Cluster{Name: plan.SrcCluster, Client: client, Networks: networks}, o.Namespace, time.Now().Add(o.PodWait), log)
 	if err != nil {
 		return interrupted(rep, ctx, err)
 	}
-	fmt.Fprintf(log, "ready: %s\n", check.ReadySummary(inv, networks))
+	fmt.Fprintf(log, "ready: %s\n", inv.ReadySummary(networks))
 
 	ds, err := client.Clientset.AppsV1().DaemonSets(o.Namespace).Get(ctx, deploy.DaemonSetName(deploy.PodNetwork), metav1.GetOptions{})
 	if err != nil {
@@ -232,7 +233,7 @@ func resolvePaths(s Spec, c Capabilities) (map[PathKind]bool, []string, error) {
 // buildView creates reach's Services (and Ingress, HTTPRoute, hairpin
 // Services) and reads what they offer once their endpoints are ready.
 func buildView(ctx context.Context, client *kube.Client, dyn dynamic.Interface, o Options, paths map[PathKind]bool,
-	caps Capabilities, inv *check.Inventory, own owner, log io.Writer) (*View, error) {
+	caps Capabilities, inv *inventory.Inventory, own owner, log io.Writer) (*View, error) {
 	cs := client.Clientset
 	ns := o.Namespace
 	v := &View{Port: o.Port, PodAgents: map[string]*Agent{}, HostAgents: map[string]*Agent{}, Hairpin: map[string]ServiceView{}, DNSName: o.DNSName}
@@ -252,7 +253,7 @@ func buildView(ctx context.Context, client *kube.Client, dyn dynamic.Interface, 
 	if len(v.Families) == 0 {
 		return nil, fieldErr("ip-family", "the cluster's nodes have no address of the asked families")
 	}
-	conv := func(a *check.Agent) *Agent {
+	conv := func(a *inventory.Agent) *Agent {
 		return &Agent{Node: a.Node, Pod: a.Pod, IPs: a.IPs, Ready: a.Ready, Problem: a.Problem}
 	}
 	for node, a := range inv.Agents[deploy.PodNetwork] {

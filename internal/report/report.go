@@ -103,3 +103,21 @@ type SkippedNode struct {
 	Node    string `json:"node"`
 	Reason  string `json:"reason"`
 }
+
+// RowFor maps a probe result to a row: FAILED only when the network said
+// no; everything else that is not a success is an EXCEPTION.
+func RowFor(p Pair, res probe.Result) Row {
+	row := Row{Pair: p, Latency: res.Timings.Total, PacketSize: res.Size, Note: res.Note}
+	switch {
+	case res.OK:
+		row.Result = Succeeded
+	case res.Class.IsNetworkFailure():
+		row.Result, row.Class, row.Log = Failed, res.Class, res.Reason
+	default:
+		row.Result, row.Class, row.Log = Exception, res.Class, res.Reason
+		if row.Class == "" {
+			row.Class, row.Log = probe.ClassAgentError, "agent reported a failure without a class: "+res.Reason
+		}
+	}
+	return row
+}

@@ -147,7 +147,7 @@ func entryPairs(p Pair) ([]Pair, error) {
 	}
 	if _, err := netip.ParseAddr(p.TargetIP); err == nil {
 		if p.Family == "" {
-			p.Family = familyOf(p.TargetIP)
+			p.Family = probe.FamilyOf(p.TargetIP)
 		}
 		return []Pair{p}, nil
 	}
@@ -182,20 +182,13 @@ func entryPairs(p Pair) ([]Pair, error) {
 				if err != nil || port < 1 || port > 65535 {
 					return nil, fmt.Errorf("targetIP %q: %q is not a port", t, ps)
 				}
-				out = append(out, Pair{Mode: p.Mode, Protocol: p.Protocol, Family: familyOf(ip),
+				out = append(out, Pair{Mode: p.Mode, Protocol: p.Protocol, Family: probe.FamilyOf(ip),
 					SrcNode: p.SrcNode, DstNode: CustomizedTargetName, TargetIP: ip, Port: port})
 			}
 		}
 		return out, nil
 	}
 	return nil, fmt.Errorf("targetIP %q is not an IP address, a NetDoctor dns target (\"host: H; dns: S\") or customized targets (\"IPs: a,b; Ports: p,q\")", t)
-}
-
-func familyOf(ip string) probe.Family {
-	if netip.MustParseAddr(ip).Unmap().Is6() {
-		return probe.IPv6
-	}
-	return probe.IPv4
 }
 
 // Unchecked returns the pairs of planned that r has no row for: what an

@@ -146,3 +146,15 @@ func splitDigits(s string) (digits, rest string) {
 // CompareNames orders node names the way the tables do: naturally
 // ("node-2" before "node-10"). For packages that sort names themselves.
 func CompareNames(a, b string) int { return naturalCompare(a, b) }
+
+// JoinNames joins names for a summary: "node-1", "node-1 and node-2",
+// "node-1, node-2 and node-3".
+func JoinNames(names []string) string {
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/netdoctor/netdoctor/internal/report"
 )
 
 // TestAPIServerDown: a kubeconfig whose server refuses connections gives a
@@ -87,7 +85,7 @@ func TestImageMissing(t *testing.T) {
 		t.Fatal("no rows")
 	}
 	for _, row := range rep.Rows {
-		if row.Result != report.Exception || !(strings.Contains(row.Log, "ImagePullBackOff") || strings.Contains(row.Log, "ErrImagePull")) {
+		if row.Result != resultException || !(strings.Contains(row.Log, "ImagePullBackOff") || strings.Contains(row.Log, "ErrImagePull")) {
 			t.Errorf("%s -> %s: %s %q, want EXCEPTION naming the image pull failure", row.SrcNode, row.DstNode, row.Result, row.Log)
 		}
 	}

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"testing"
-
-	"github.com/netdoctor/netdoctor/internal/report"
 )
 
 // TestCrossCluster: two sandbox clusters with disjoint ranges, routed to each
@@ -20,7 +18,7 @@ func TestCrossCluster(t *testing.T) {
 		t.Errorf("exit %d\n%s", r.Code, r.Stderr)
 	}
 	got := byResult(t, rep)
-	sameKeys(t, "cross-cluster SUCCEEDED", got[report.Succeeded], all)
+	sameKeys(t, "cross-cluster SUCCEEDED", got[resultSucceeded], all)
 	for _, row := range rep.Rows {
 		if !inAny(mustAddr(row.TargetIP), dst.node(row.DstNode).PodCIDRs) {
 			t.Errorf("%s -> %s: target %s is not a pod IP of the destination cluster", row.SrcNode, row.DstNode, row.TargetIP)
@@ -36,5 +34,5 @@ func TestCrossCluster(t *testing.T) {
 		t.Errorf("exit %d with a cut, want 1", r.Code)
 	}
 	got = byResult(t, rep)
-	sameKeys(t, "cross-cluster FAILED", got[report.Failed], pairsWhere(all, func(k key) bool { return k.Dst == victim }))
+	sameKeys(t, "cross-cluster FAILED", got[resultFailed], pairsWhere(all, func(k key) bool { return k.Dst == victim }))
 }

@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/netdoctor/netdoctor/internal/report"
 )
 
 // TestCustomizedTargets: customizedTargetIPList x customizedTargetPortList
@@ -40,8 +38,8 @@ func TestCustomizedTargets(t *testing.T) {
 		src, ip string
 		port    int
 	}
-	custom := map[ck]report.JSONRow{}
-	var agentRows report.JSONReport
+	custom := map[ck]jsonRow{}
+	var agentRows jsonReport
 	for _, row := range rep.Rows {
 		if row.DstNode != "customized" {
 			agentRows.Rows = append(agentRows.Rows, row)
@@ -55,11 +53,11 @@ func TestCustomizedTargets(t *testing.T) {
 	}
 	// The mode's own pairs are all there and fine.
 	got := byResult(t, agentRows)
-	sameKeys(t, "agent pairs", got[report.Succeeded], allPairs(c, c, families(c.Family)))
+	sameKeys(t, "agent pairs", got[resultSucceeded], allPairs(c, c, families(c.Family)))
 	// Every source x IP x port, 53 succeeding and 1 failing.
 	for _, n := range c.Nodes {
 		for _, ip := range c.DNSIPs {
-			for port, want := range map[int]report.Result{53: report.Succeeded, 1: report.Failed} {
+			for port, want := range map[int]result{53: resultSucceeded, 1: resultFailed} {
 				row, ok := custom[ck{n.Name, ip, port}]
 				switch {
 				case !ok:

@@ -7,16 +7,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/netdoctor/netdoctor/internal/cli/diagnosecmd"
 	"github.com/netdoctor/netdoctor/internal/diagnose"
 )
 
 // diagnoseJSON runs `netctl diagnose -o json` against c and decodes it.
-func diagnoseJSON(t *testing.T, c *cluster, dir string, flags ...string) (diagnosecmd.JSONOutput, run) {
+func diagnoseJSON(t *testing.T, c *cluster, dir string, flags ...string) (jsonDiagnose, run) {
 	t.Helper()
 	args := append([]string{"diagnose", "--kubeconfig", c.Kubeconfig, "-o", "json"}, flags...)
 	r := netctl(t, dir, args...)
-	var out diagnosecmd.JSONOutput
+	var out jsonDiagnose
 	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
 		t.Fatalf("netctl %s: exit %d, stdout is not JSON (%v)\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.Code, err, r.Stdout, r.Stderr)
 	}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/netdoctor/netdoctor/internal/probe"
-	"github.com/netdoctor/netdoctor/internal/report"
 )
 
 // faultCluster is the shared dual-stack cluster, checked healthy first so a
@@ -35,27 +34,27 @@ func faultCluster(t *testing.T) (*cluster, string) {
 // link that loses full-size packets). Then every pair that node sources is
 // an EXCEPTION (the check could not run there) and is left out of want;
 // otherwise those pairs are judged like the rest.
-func assertFailed(t *testing.T, rep report.JSONReport, r run, all, want map[key]bool, cut string, classes ...probe.FailureClass) {
+func assertFailed(t *testing.T, rep jsonReport, r run, all, want map[key]bool, cut string, classes ...probe.FailureClass) {
 	t.Helper()
 	got := byResult(t, rep)
-	if cut != "" && len(got[report.Exception]) > 0 {
+	if cut != "" && len(got[resultException]) > 0 {
 		sourced := pairsWhere(all, func(k key) bool { return k.Src == cut })
-		sameKeys(t, "EXCEPTION pairs (agent on "+cut+" cut off)", got[report.Exception], sourced)
-		for k, row := range got[report.Exception] {
+		sameKeys(t, "EXCEPTION pairs (agent on "+cut+" cut off)", got[resultException], sourced)
+		for k, row := range got[resultException] {
 			if !strings.Contains(row.Log, cut) {
 				t.Errorf("%s: EXCEPTION log %q does not name the node", k, row.Log)
 			}
 		}
 		want = pairsWhere(want, func(k key) bool { return k.Src != cut })
-	} else if n := len(got[report.Exception]); n > 0 {
-		t.Errorf("%d EXCEPTION rows, want none: %v", n, keys(got[report.Exception]))
+	} else if n := len(got[resultException]); n > 0 {
+		t.Errorf("%d EXCEPTION rows, want none: %v", n, keys(got[resultException]))
 	}
-	sameKeys(t, "FAILED pairs", got[report.Failed], want)
+	sameKeys(t, "FAILED pairs", got[resultFailed], want)
 	sameKeys(t, "all pairs", union(got), all)
 	if r.Code != 1 {
 		t.Errorf("exit code %d, want 1", r.Code)
 	}
-	for k, row := range got[report.Failed] {
+	for k, row := range got[resultFailed] {
 		if len(classes) > 0 && !contains(classes, row.Class) {
 			t.Errorf("%s: class %q (%s), want one of %v", k, row.Class, row.Log, classes)
 		}
@@ -110,11 +109,11 @@ func TestFaults(t *testing.T) {
 		c.fault(t, "dns-down")
 		rep, r := check(t, c, dir, "--mode", "pod", "--protocol", "dns")
 		got := byResult(t, rep)
-		if len(got[report.Succeeded])+len(got[report.Exception]) > 0 || len(got[report.Failed]) != len(c.Nodes)*len(c.DNSIPs) {
+		if len(got[resultSucceeded])+len(got[resultException]) > 0 || len(got[resultFailed]) != len(c.Nodes)*len(c.DNSIPs) {
 			t.Errorf("dns-down: want every one of %d pairs FAILED, got %d succeeded, %d failed, %d exceptions",
-				len(c.Nodes)*len(c.DNSIPs), len(got[report.Succeeded]), len(got[report.Failed]), len(got[report.Exception]))
+				len(c.Nodes)*len(c.DNSIPs), len(got[resultSucceeded]), len(got[resultFailed]), len(got[resultException]))
 		}
-		for k, row := range got[report.Failed] {
+		for k, row := range got[resultFailed] {
 			if row.Class != probe.ClassTimeout && row.Class != probe.ClassRefused {
 				t.Errorf("%s: class %q (%s)", k, row.Class, row.Log)
 			}
@@ -157,14 +156,14 @@ func TestAgentNeverReady(t *testing.T) {
 		"--pod-wait-time", "15", "--auto-clean")
 	all := allPairs(c, c, families(c.Family))
 	got := byResult(t, rep)
-	sameKeys(t, "EXCEPTION pairs", got[report.Exception], pairsWhere(all, func(k key) bool { return k.Src == full || k.Dst == full }))
-	sameKeys(t, "SUCCEEDED pairs", got[report.Succeeded], pairsWhere(all, func(k key) bool { return k.Src != full && k.Dst != full }))
-	for k, row := range got[report.Exception] {
-		side := report.AgentTarget
+	sameKeys(t, "EXCEPTION pairs", got[resultException], pairsWhere(all, func(k key) bool { return k.Src == full || k.Dst == full }))
+	sameKeys(t, "SUCCEEDED pairs", got[resultSucceeded], pairsWhere(all, func(k key) bool { return k.Src != full && k.Dst != full }))
+	for k, row := range got[resultException] {
+		side := agentTarget
 		if k.Src == full {
-			side = report.AgentSource
+			side = agentSource
 		}
-		if p := row.Agent; p == nil || p.Node != full || p.Kind != report.AgentNotReady || p.Side != side || !strings.Contains(p.Reason, "cpu") {
+		if p := row.Agent; p == nil || p.Node != full || p.Kind != agentNotReady || p.Side != side || !strings.Contains(p.Reason, "cpu") {
 			t.Errorf("%s: agentProblem %+v, want the %s agent on %s not ready for lack of cpu", k, row.Agent, side, full)
 		}
 		if !strings.Contains(row.Log, full) || !strings.Contains(strings.ToLower(row.Log), "cpu") && !strings.Contains(row.Log, "Pending") && !strings.Contains(row.Log, "nschedulable") {
@@ -219,7 +218,7 @@ func keys[V any](m map[key]V) []string {
 	return s
 }
 
-func union(m map[report.Result]map[key]report.JSONRow) map[key]bool {
+func union(m map[result]map[key]jsonRow) map[key]bool {
 	u := map[key]bool{}
 	for _, rows := range m {
 		for k := range rows {

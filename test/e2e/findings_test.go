@@ -6,9 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/netdoctor/netdoctor/internal/diagnose"
+	"github.com/netdoctor/netdoctor/internal/analysis"
 	"github.com/netdoctor/netdoctor/internal/probe"
-	"github.com/netdoctor/netdoctor/internal/report"
 )
 
 // TestFindings: each sandbox fault is named by exactly one finding of the
@@ -44,12 +43,12 @@ func TestFindings(t *testing.T) {
 		protocol probe.Kind
 		failed   int // rows the finding counts as failed (4 nodes, 2 families)
 	}{
-		{"link", []string{"link", a, b}, diagnose.KindLinkDown, []string{a, b}, probe.KindTCP, 4},
-		{"oneway", []string{"oneway", a, b}, diagnose.KindOneWay, []string{a, b}, probe.KindTCP, 2},
-		{"port", []string{"port", b, "8889", "tcp"}, diagnose.KindInboundBlocked, []string{b}, probe.KindTCP, 6},
+		{"link", []string{"link", a, b}, analysis.KindLinkDown, []string{a, b}, probe.KindTCP, 4},
+		{"oneway", []string{"oneway", a, b}, analysis.KindOneWay, []string{a, b}, probe.KindTCP, 2},
+		{"port", []string{"port", b, "8889", "tcp"}, analysis.KindInboundBlocked, []string{b}, probe.KindTCP, 6},
 		// The node's pods lose their routes: nothing reaches them and they
 		// reach nothing, while the pod still reaches itself.
-		{"pod-routes", []string{"pod-routes", b}, diagnose.KindNodeIsolated, []string{b}, probe.KindTCP, 12},
+		{"pod-routes", []string{"pod-routes", b}, analysis.KindNodeIsolated, []string{b}, probe.KindTCP, 12},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -71,7 +70,7 @@ func TestFindings(t *testing.T) {
 				t.Errorf("evidence counts %d of %d, want %d of %d: %s", f.Failed, f.Total, tc.failed, tc.failed, f.Evidence)
 			}
 			// The counts agree with the rows themselves.
-			if failed := countResult(rep, report.Failed); failed != tc.failed {
+			if failed := countResult(rep, resultFailed); failed != tc.failed {
 				t.Errorf("%d FAILED rows, the finding counts %d", failed, tc.failed)
 			}
 			for _, n := range tc.nodes {
@@ -82,7 +81,7 @@ func TestFindings(t *testing.T) {
 			if tc.name == "link" {
 				// The table output carries the same finding after the tables.
 				tr := netctl(t, dir, append([]string{"check", "--kubeconfig", c.Kubeconfig, "--failures-only"}, podTCP...)...)
-				want := "Findings:\n  " + diagnose.KindLinkDown + ": " + f.Summary + "\n"
+				want := "Findings:\n  " + analysis.KindLinkDown + ": " + f.Summary + "\n"
 				if tr.Code != 1 || !strings.Contains(tr.Stdout, want) {
 					t.Errorf("table output (exit %d) lacks %q:\n%s", tr.Code, want, tr.Stdout)
 				}
@@ -91,7 +90,7 @@ func TestFindings(t *testing.T) {
 	}
 }
 
-func countResult(rep report.JSONReport, res report.Result) int {
+func countResult(rep jsonReport, res result) int {
 	n := 0
 	for _, r := range rep.Rows {
 		if r.Result == res {
@@ -101,7 +100,7 @@ func countResult(rep report.JSONReport, res report.Result) int {
 	return n
 }
 
-func findingLines(fs []report.Finding) string {
+func findingLines(fs []jsonFinding) string {
 	var b strings.Builder
 	for _, f := range fs {
 		b.WriteString("  " + f.Kind + " " + strings.Join(f.Nodes, ",") + ": " + f.Summary + " | " + f.Evidence + "\n")

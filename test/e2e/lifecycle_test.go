@@ -8,8 +8,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/netdoctor/netdoctor/internal/report"
 )
 
 // TestResume: after a fault resume.json holds exactly the failed pairs; after
@@ -24,7 +22,7 @@ func TestResume(t *testing.T) {
 	if r.Code != 1 {
 		t.Fatalf("check with a cut link: exit %d", r.Code)
 	}
-	failed := byResult(t, rep)[report.Failed]
+	failed := byResult(t, rep)[resultFailed]
 	saved := map[key]bool{}
 	for _, p := range readResume(t, dir) {
 		k := key{p.SrcNode, p.DstNode, p.Family}
@@ -44,7 +42,7 @@ func TestResume(t *testing.T) {
 		t.Errorf("resume re-checked %d pairs, want exactly the %d saved", len(rep2.Rows), len(saved))
 	}
 	got := byResult(t, rep2)
-	sameKeys(t, "resumed SUCCEEDED", got[report.Succeeded], saved)
+	sameKeys(t, "resumed SUCCEEDED", got[resultSucceeded], saved)
 
 	r3 := netctl(t, dir, "resume", "--kubeconfig", c.Kubeconfig)
 	if r3.Code != 0 || strings.Contains(r3.Stdout, "SUCCEEDED") {

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/netdoctor/netdoctor/internal/probe"
-	"github.com/netdoctor/netdoctor/internal/report"
 )
 
 var (
@@ -61,7 +60,7 @@ func TestFamilyFlag(t *testing.T) {
 	}
 }
 
-func assertModePairs(t *testing.T, c *cluster, mode, proto string, fams []probe.Family, rep report.JSONReport) {
+func assertModePairs(t *testing.T, c *cluster, mode, proto string, fams []probe.Family, rep jsonReport) {
 	t.Helper()
 	got := byResult(t, rep)
 	var want map[key]bool
@@ -78,7 +77,7 @@ func assertModePairs(t *testing.T, c *cluster, mode, proto string, fams []probe.
 	} else {
 		want = allPairs(c, c, fams)
 	}
-	all := map[key]report.JSONRow{}
+	all := map[key]jsonRow{}
 	for _, rows := range got {
 		for k, r := range rows {
 			all[k] = r
@@ -86,7 +85,7 @@ func assertModePairs(t *testing.T, c *cluster, mode, proto string, fams []probe.
 	}
 	sameKeys(t, "pairs", all, want)
 	for k, r := range all {
-		if r.Result != report.Succeeded {
+		if r.Result != resultSucceeded {
 			t.Errorf("%s: %s (%s) %s", k, r.Result, r.Class, r.Log)
 		}
 	}

@@ -147,7 +147,7 @@ func TestMonitor(t *testing.T) {
 	if got := monMetricFailures(t, srv, all); !monSameSet(got, broken) {
 		t.Errorf("/metrics netdoctor_probe_success == 0: %s", monDiff(got, broken))
 	}
-	var m api.Matrix
+	var m jsonMatrix
 	monGetJSON(t, srv+api.PathMatrix+"?failing=true", &m)
 	for _, p := range m.Pairs {
 		if p.Class != "timeout" || p.FailingSince == nil || p.ConsecutiveFailures < 1 {
@@ -159,7 +159,7 @@ func TestMonitor(t *testing.T) {
 		t.Errorf("during the fault every agent still reaches the server, connectivity_check: %d %s %v", code, body, err)
 	}
 	st := netctl(t, dir, "monitor", "status", "--kubeconfig", c.Kubeconfig, "-o", "json")
-	var sm api.Matrix
+	var sm jsonMatrix
 	if err := json.Unmarshal([]byte(st.Stdout), &sm); err != nil {
 		t.Errorf("monitor status -o json: %v\n%s%s", err, st.Stdout, st.Stderr)
 	}
@@ -231,7 +231,7 @@ func TestMonitor(t *testing.T) {
 	isoAgent := api.AgentName(a, api.NetworkPod)
 	monWaitFor(t, "connectivity_check names "+isoAgent+" outdated", 3*monInterval+monMargin, func() (bool, string) {
 		code, body, err := monHTTPGet(srv + api.PathConnectivity)
-		var cp api.ConnectivityProblem
+		var cp jsonConnectivity
 		_ = json.Unmarshal([]byte(body), &cp)
 		return err == nil && code == 400 && len(cp.Absent) == 0 && len(cp.Outdated) == 1 && cp.Outdated[0] == isoAgent,
 			fmt.Sprintf("%d %s %v", code, body, err)
@@ -401,7 +401,7 @@ func (c *cluster) dumpMonitor(t *testing.T) {
 // of all, failing exactly those of failing, and a description otherwise.
 func monMatrixIs(t *testing.T, srv string, all, failing map[monPair]bool) (bool, string) {
 	t.Helper()
-	var m api.Matrix
+	var m jsonMatrix
 	if err := monTryJSON(srv+api.PathMatrix, &m); err != nil {
 		return false, err.Error()
 	}
@@ -428,11 +428,11 @@ func monMatrixIs(t *testing.T, srv string, all, failing map[monPair]bool) (bool,
 	return true, ""
 }
 
-func monMatrixKey(p api.MatrixPair) monPair {
+func monMatrixKey(p jsonMatrixPair) monPair {
 	return monPair{p.SourceNode, string(p.SourceNetwork), p.TargetNode, string(p.TargetNetwork), string(p.Family)}
 }
 
-func monMatrixSet(m api.Matrix, failing bool) map[monPair]bool {
+func monMatrixSet(m jsonMatrix, failing bool) map[monPair]bool {
 	out := map[monPair]bool{}
 	for _, p := range m.Pairs {
 		if !failing || !p.OK {

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/netdoctor/netdoctor/internal/probe"
-	"github.com/netdoctor/netdoctor/internal/report"
 )
 
 // run is one netctl invocation.
@@ -80,15 +79,15 @@ func netctlRun(dir string, args ...string) (run, error) {
 }
 
 // check runs `netctl check -o json` against c with extra flags and decodes it.
-func check(t *testing.T, c *cluster, dir string, flags ...string) (report.JSONReport, run) {
+func check(t *testing.T, c *cluster, dir string, flags ...string) (jsonReport, run) {
 	t.Helper()
 	args := append([]string{"check", "--kubeconfig", c.Kubeconfig, "-o", "json"}, flags...)
 	return decode(t, netctl(t, dir, args...), args)
 }
 
-func decode(t *testing.T, r run, args []string) (report.JSONReport, run) {
+func decode(t *testing.T, r run, args []string) (jsonReport, run) {
 	t.Helper()
-	var rep report.JSONReport
+	var rep jsonReport
 	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
 		t.Fatalf("netctl %s: exit %d, stdout is not a JSON report (%v)\nstdout:\n%s\nstderr:\n%s",
 			strings.Join(args, " "), r.Code, err, r.Stdout, r.Stderr)
@@ -105,7 +104,7 @@ type key struct {
 
 func (k key) String() string { return fmt.Sprintf("%s->%s/%s", k.Src, k.Dst, k.Family) }
 
-func keyOf(r report.JSONRow) key { return key{r.SrcNode, r.DstNode, r.Family} }
+func keyOf(r jsonRow) key { return key{r.SrcNode, r.DstNode, r.Family} }
 
 // families is what a cluster of the given stack checks with --ip-family auto.
 func families(stack string) []probe.Family {
@@ -139,9 +138,9 @@ func allPairs(src, dst *cluster, fams []probe.Family) map[key]bool {
 }
 
 // byResult splits rows by RESULT and fails on a pair that appears twice.
-func byResult(t *testing.T, rep report.JSONReport) map[report.Result]map[key]report.JSONRow {
+func byResult(t *testing.T, rep jsonReport) map[result]map[key]jsonRow {
 	t.Helper()
-	out := map[report.Result]map[key]report.JSONRow{}
+	out := map[result]map[key]jsonRow{}
 	seen := map[key]bool{}
 	for _, r := range rep.Rows {
 		k := keyOf(r)
@@ -150,7 +149,7 @@ func byResult(t *testing.T, rep report.JSONReport) map[report.Result]map[key]rep
 		}
 		seen[k] = true
 		if out[r.Result] == nil {
-			out[r.Result] = map[key]report.JSONRow{}
+			out[r.Result] = map[key]jsonRow{}
 		}
 		out[r.Result][k] = r
 	}
@@ -214,13 +213,13 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-func readResume(t *testing.T, dir string) []report.Pair {
+func readResume(t *testing.T, dir string) []jsonPair {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "resume.json"))
 	if err != nil {
 		t.Fatalf("reading resume.json: %v", err)
 	}
-	var pairs []report.Pair
+	var pairs []jsonPair
 	if err := json.Unmarshal(b, &pairs); err != nil {
 		t.Fatalf("resume.json: %v\n%s", err, b)
 	}

@@ -15,8 +15,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-
-	"github.com/netdoctor/netdoctor/internal/report"
 )
 
 // TestAgentsPulledFromRegistry: the agents run the image `netctl image
@@ -113,7 +111,7 @@ func badImageCheck(t *testing.T, c *cluster, ns, repo, want string) {
 		t.Fatal("no rows")
 	}
 	for _, row := range rep.Rows {
-		if row.Result != report.Exception || !strings.Contains(row.Log, want) {
+		if row.Result != resultException || !strings.Contains(row.Log, want) {
 			t.Errorf("%s -> %s: %s %q, want EXCEPTION naming %q", row.SrcNode, row.DstNode, row.Result, row.Log, want)
 		}
 	}

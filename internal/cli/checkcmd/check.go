@@ -15,7 +15,9 @@ import (
 
 	"github.com/netdoctor/netdoctor/internal/cli/clierr"
 	"github.com/netdoctor/netdoctor/internal/cli/configflags"
+	"github.com/netdoctor/netdoctor/internal/cli/printers"
 	"github.com/netdoctor/netdoctor/internal/config"
+	"github.com/netdoctor/netdoctor/internal/probe"
 	"github.com/netdoctor/netdoctor/internal/report"
 )
 
@@ -33,14 +35,10 @@ type Request struct {
 // 2); on interrupt it returns what was gathered and the context's error.
 type Runner func(ctx context.Context, req Request) (*report.Report, error)
 
-// Output formats.
-var outputs = []string{"table", "wide", "json", "junit", "html"}
-
 // Options of `netctl check` and `netctl resume`.
 type Options struct {
 	Flags        configflags.Flags
-	Output       string
-	OutputFile   string
+	Print        *printers.PrintFlags
 	ResumeFile   string
 	NoProgress   bool
 	FailuresOnly bool
@@ -54,7 +52,7 @@ type Options struct {
 
 // NewCheckCommand returns `netctl check`.
 func NewCheckCommand(streams genericiooptions.IOStreams, run Runner) *cobra.Command {
-	o := &Options{IOStreams: streams, run: run}
+	o := &Options{IOStreams: streams, run: run, Print: printers.New((*document)(nil))}
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Deploy agents and check every source against every target",
@@ -76,7 +74,7 @@ func NewCheckCommand(streams genericiooptions.IOStreams, run Runner) *cobra.Comm
 
 // NewResumeCommand returns `netctl resume`.
 func NewResumeCommand(streams genericiooptions.IOStreams, run Runner) *cobra.Command {
-	o := &Options{IOStreams: streams, run: run, resume: true}
+	o := &Options{IOStreams: streams, run: run, resume: true, Print: printers.New((*document)(nil))}
 	cmd := &cobra.Command{
 		Use:   "resume",
 		Short: "Re-check only the pairs in resume.json",
@@ -96,8 +94,7 @@ func (o *Options) addFlags(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	o.Flags.AddClusterFlags(fs)
 	o.Flags.AddCheckFlags(fs)
-	fs.StringVarP(&o.Output, "output", "o", "table", "output format: table, wide, json, junit or html (one self-contained page)")
-	fs.StringVar(&o.OutputFile, "output-file", "", "write the output to this file instead of stdout (the summary line still goes to stderr)")
+	o.Print.AddFlags(fs)
 	fs.StringVar(&o.ResumeFile, "resume-file", "resume.json", "file of the pairs that did not succeed")
 	fs.BoolVar(&o.NoProgress, "no-progress", false, "do not show progress on stderr")
 	fs.BoolVar(&o.FailuresOnly, "failures-only", false, "table output: leave out the table of succeeded pairs")
@@ -145,7 +142,7 @@ func (o *Options) Complete() error {
 			o.pairs[i].Mode = cfg.Mode
 		}
 		if o.pairs[i].Protocol == "" {
-			o.pairs[i].Protocol = protocolKind(cfg.Protocol)
+			o.pairs[i].Protocol = probe.ParseKind(cfg.Protocol)
 		}
 	}
 	return nil
@@ -158,8 +155,8 @@ func (o *Options) Validate() error {
 	if err := o.config.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if !oneOf(o.Output, outputs) {
-		errs = append(errs, fmt.Errorf("--output: %q is not one of table, wide, json, junit, html", o.Output))
+	if err := o.Print.Problem(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		header := "invalid settings"
@@ -169,13 +166,4 @@ func (o *Options) Validate() error {
 		return clierr.UsageError(clierr.Problems(header, err))
 	}
 	return nil
-}
-
-func oneOf(v string, allowed []string) bool {
-	for _, a := range allowed {
-		if v == a {
-			return true
-		}
-	}
-	return false
 }

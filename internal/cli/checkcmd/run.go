@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 
+	"github.com/netdoctor/netdoctor/internal/analysis"
 	"github.com/netdoctor/netdoctor/internal/cli/clierr"
 	"github.com/netdoctor/netdoctor/internal/cli/progress"
-	"github.com/netdoctor/netdoctor/internal/diagnose"
-	"github.com/netdoctor/netdoctor/internal/probe"
 	"github.com/netdoctor/netdoctor/internal/report"
 )
 
@@ -39,7 +37,7 @@ func (o *Options) Run(ctx context.Context) error {
 	} else {
 		// Findings read patterns across all pairs; a partial run could
 		// make a pattern look complete, so only a whole run gets them.
-		rep.Findings = diagnose.WithPolicies(diagnose.Analyze(rep.Rows), rep.Rows, rep.NetworkPolicies)
+		rep.Findings = analysis.WithPolicies(analysis.Analyze(rep.Rows), rep.Rows, rep.NetworkPolicies)
 	}
 	if err := o.render(rep); err != nil {
 		return err
@@ -57,39 +55,35 @@ func (o *Options) Run(ctx context.Context) error {
 // The summary line also goes to stderr when stdout does not carry it
 // (json, junit, html, or a file), so a person watching still sees the outcome.
 func (o *Options) render(rep *report.Report) error {
-	var w io.Writer = o.Out
-	var f *os.File
-	if o.OutputFile != "" {
-		var err error
-		if f, err = os.Create(o.OutputFile); err != nil {
-			return clierr.Usagef("--output-file: %w", err)
+	if err := o.Print.Print(o.Out, &document{rep: rep, failuresOnly: o.FailuresOnly}); err != nil {
+		if clierr.Code(err) == clierr.Usage {
+			return err
 		}
-		w = f
-	}
-	var err error
-	switch o.Output {
-	case "table", "wide":
-		err = report.WriteTable(w, rep, report.TableOptions{Wide: o.Output == "wide", FailuresOnly: o.FailuresOnly})
-	case "json":
-		err = report.WriteJSON(w, rep)
-	case "junit":
-		err = report.WriteJUnit(w, rep)
-	case "html":
-		err = report.WriteHTML(w, rep)
-	}
-	if f != nil {
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if err != nil {
 		return fmt.Errorf("writing the report: %w", err)
 	}
-	if f != nil || o.Output == "json" || o.Output == "junit" || o.Output == "html" {
+	if !o.Print.ForPeople() {
 		fmt.Fprintln(o.ErrOut, report.SummaryLine(rep))
 	}
 	return nil
 }
+
+// document is what check and resume print: the report in every format.
+type document struct {
+	rep          *report.Report
+	failuresOnly bool
+}
+
+func (d *document) PrintTable(w io.Writer) error {
+	return report.WriteTable(w, d.rep, report.TableOptions{FailuresOnly: d.failuresOnly})
+}
+
+func (d *document) PrintWide(w io.Writer) error {
+	return report.WriteTable(w, d.rep, report.TableOptions{Wide: true, FailuresOnly: d.failuresOnly})
+}
+
+func (d *document) PrintJSON(w io.Writer) error  { return report.WriteJSON(w, d.rep) }
+func (d *document) PrintJUnit(w io.Writer) error { return report.WriteJUnit(w, d.rep) }
+func (d *document) PrintHTML(w io.Writer) error  { return report.WriteHTML(w, d.rep) }
 
 // writeResume records the pairs that did not succeed. After an interrupted
 // resume, the pairs it did not reach stay in the file; after an interrupted
@@ -111,12 +105,4 @@ func (o *Options) writeResume(rep *report.Report) error {
 		fmt.Fprintf(o.ErrOut, "%d pairs did not succeed; they are in %s (`netctl resume` re-checks only them)\n", len(entries), o.ResumeFile)
 	}
 	return nil
-}
-
-// protocolKind maps a config protocol to the probe kind ("ping" is icmp).
-func protocolKind(p string) probe.Kind {
-	if p == "ping" {
-		return probe.KindICMP
-	}
-	return probe.Kind(p)
 }

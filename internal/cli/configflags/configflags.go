@@ -10,20 +10,52 @@ import (
 	"os"
 
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/rest"
 
 	"github.com/netdoctor/netdoctor/internal/cli/clierr"
 	"github.com/netdoctor/netdoctor/internal/config"
+	"github.com/netdoctor/netdoctor/internal/kube"
 )
 
 // DefaultConfigPath is where init writes and check/resume/clean read.
 const DefaultConfigPath = "config.json"
+
+// ClusterFlags are the kubectl-style flags of every command that reaches a
+// cluster (check, resume, clean, diagnose, monitor): --kubeconfig,
+// --context and -n/--namespace, read the same way everywhere (kubectl's
+// loading rules: $KUBECONFIG, ~/.kube/config, in-cluster).
+type ClusterFlags struct {
+	Kubeconfig, Context, Namespace string
+}
+
+// AddFlags adds --kubeconfig and --context; what names the cluster in the
+// help ("" for the only one).
+func (c *ClusterFlags) AddFlags(fs *pflag.FlagSet, what string) {
+	of := ""
+	if what != "" {
+		of = " of the " + what
+	}
+	fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig file"+of+" (default like kubectl: $KUBECONFIG, ~/.kube/config, in-cluster)")
+	fs.StringVar(&c.Context, "context", "", "kubeconfig context"+of+" (default: the current context)")
+}
+
+// AddNamespaceFlag adds -n/--namespace.
+func (c *ClusterFlags) AddNamespaceFlag(fs *pflag.FlagSet, def, help string) {
+	fs.StringVarP(&c.Namespace, "namespace", "n", def, help)
+}
+
+// RESTConfig is the client config the flags select.
+func (c *ClusterFlags) RESTConfig() (*rest.Config, error) {
+	return kube.RESTConfig(config.ExpandPath(c.Kubeconfig), c.Context)
+}
 
 // Flags are the config overrides. Which ones a command has depends on
 // AddClusterFlags / AddCheckFlags.
 type Flags struct {
 	ConfigPath string
 
-	Kubeconfig, Context, DstKubeconfig, DstContext, Namespace string
+	ClusterFlags
+	DstKubeconfig, DstContext string
 
 	Mode, Protocol, IPFamily, Port, ImageRepository, VersionTag string
 	DNSServer, DNSName, NodeSelector                            string
@@ -43,11 +75,10 @@ type Flags struct {
 func (f *Flags) AddClusterFlags(fs *pflag.FlagSet) {
 	f.fs = fs
 	fs.StringVar(&f.ConfigPath, "config", DefaultConfigPath, "config file (created by `netctl init`); when the default file is missing, defaults are used; \"\" reads no file")
-	fs.StringVar(&f.Kubeconfig, "kubeconfig", "", "kubeconfig of the source cluster (overrides srcKubeConfig; default like kubectl: $KUBECONFIG, ~/.kube/config, in-cluster)")
-	fs.StringVar(&f.Context, "context", "", "kubeconfig context of the source cluster (default: current context)")
+	f.ClusterFlags.AddFlags(fs, "source cluster; overrides srcKubeConfig/srcContext")
 	fs.StringVar(&f.DstKubeconfig, "dst-kubeconfig", "", "kubeconfig of a second cluster to check against (overrides dstKubeConfig)")
 	fs.StringVar(&f.DstContext, "dst-context", "", "kubeconfig context of the second cluster")
-	fs.StringVarP(&f.Namespace, "namespace", "n", config.DefaultNamespace, "namespace of the agents (overrides namespace)")
+	f.AddNamespaceFlag(fs, config.DefaultNamespace, "namespace of the agents (overrides namespace)")
 }
 
 // AddCheckFlags adds the flags that shape a check.

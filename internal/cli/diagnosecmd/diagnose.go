@@ -20,6 +20,8 @@ import (
 	"github.com/netdoctor/netdoctor/internal/agent"
 	"github.com/netdoctor/netdoctor/internal/check"
 	"github.com/netdoctor/netdoctor/internal/cli/clierr"
+	"github.com/netdoctor/netdoctor/internal/cli/configflags"
+	"github.com/netdoctor/netdoctor/internal/cli/printers"
 	"github.com/netdoctor/netdoctor/internal/config"
 	"github.com/netdoctor/netdoctor/internal/deploy"
 	"github.com/netdoctor/netdoctor/internal/diagnose"
@@ -32,13 +34,11 @@ type Collector func(ctx context.Context, opts check.FactsOptions) (*check.Facts,
 
 // Options of `netctl diagnose`.
 type Options struct {
-	Kubeconfig   string
-	Context      string
-	Namespace    string
+	configflags.ClusterFlags
 	ConfigFile   string
 	ImageRepo    string
 	PodWaitTime  int
-	Output       string
+	Print        *printers.PrintFlags
 	AutoClean    bool
 	ConntrackDst []string
 	Node         string
@@ -68,7 +68,7 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 }
 
 func newCommand(streams genericiooptions.IOStreams, collect Collector) *cobra.Command {
-	o := &Options{IOStreams: streams, collect: collect}
+	o := &Options{IOStreams: streams, collect: collect, Print: printers.New((*document)(nil))}
 	cmd := &cobra.Command{
 		Use:   "diagnose",
 		Short: "Read every node's routes, MTU, conntrack and neighbour table and name what is wrong where",
@@ -92,13 +92,12 @@ func newCommand(streams genericiooptions.IOStreams, collect Collector) *cobra.Co
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: as kubectl: $KUBECONFIG, ~/.kube/config)")
-	f.StringVar(&o.Context, "context", "", "kubeconfig context (default: its current context)")
-	f.StringVar(&o.Namespace, "namespace", config.DefaultNamespace, "namespace of the agents")
+	o.ClusterFlags.AddFlags(f, "")
+	o.AddNamespaceFlag(f, config.DefaultNamespace, "namespace of the agents")
 	f.StringVar(&o.ConfigFile, "config", "", "config.json to take namespace, port, image and version from (optional)")
 	f.StringVar(&o.ImageRepo, "image-repository", config.DefaultImageRepository, "repository of the netctl image; the agent image is <repository>/netctl:<version> (overrides srcImageRepository)")
 	f.IntVar(&o.PodWaitTime, "pod-wait-time", config.DefaultPodWaitTime, "seconds to wait for the agents to be ready")
-	f.StringVarP(&o.Output, "output", "o", "table", "output format: table, json or html (one self-contained page)")
+	o.Print.AddFlags(f)
 	f.BoolVar(&o.AutoClean, "auto-clean", false, "delete the agents when done")
 	f.StringVar(&o.Node, "node", "", "diagnose only this node (its facts, compared with the other nodes' pod CIDRs and IPs)")
 	f.StringSliceVar(&o.ConntrackDst, "conntrack-dst", nil, "count each node's conntrack entries toward this IP (repeatable; from /proc/net/nf_conntrack, skipped with the reason where absent)")
@@ -138,8 +137,8 @@ func (o *Options) Complete(cmd *cobra.Command) error {
 	if changed("context") {
 		kctx = o.Context
 	}
-	if o.Output != "table" && o.Output != "json" && o.Output != "html" {
-		return clierr.Usagef("--output %q is not one of table, json, html", o.Output)
+	if err := o.Print.Validate(); err != nil {
+		return err
 	}
 	if cfg.Namespace == "" {
 		return clierr.Usagef("--namespace must not be empty")
@@ -186,22 +185,8 @@ func (o *Options) Run(ctx context.Context) error {
 	if facts.PodsError != "" {
 		fmt.Fprintf(o.ErrOut, "pod interfaces not checked: %s\n", facts.PodsError)
 	}
-	if o.Output == "json" {
-		enc := json.NewEncoder(o.Out)
-		enc.SetIndent("", "  ")
-		out := JSONOutput{Facts: facts.ByNode, Findings: findings, PodInterfaces: diagnose.PodVeths(facts.ByNode, facts.Pods), DNS: facts.DNS, Inconclusive: inconclusive}
-		if out.Findings == nil {
-			out.Findings = []report.Finding{}
-		}
-		if err := enc.Encode(out); err != nil {
-			return err
-		}
-	} else if o.Output == "html" {
-		if err := report.WriteFactsHTML(o.Out, "netctl diagnose", factsTable(facts), findings); err != nil {
-			return err
-		}
-	} else {
-		writeTable(o.Out, facts, findings, inconclusive)
+	if err := o.Print.Print(o.Out, &document{facts: facts, findings: findings, inconclusive: inconclusive}); err != nil {
+		return err
 	}
 	if len(findings) > 0 {
 		fmt.Fprintf(o.ErrOut, "diagnose: %d finding(s) (%d node(s) checked)\n", len(findings), len(facts.ByNode))
@@ -240,6 +225,32 @@ func withNodeRules(findings []report.Finding, inc []diagnose.Inconclusive, facts
 		findings, inc = append(findings, f...), append(inc, i...)
 	}
 	return findings, inc
+}
+
+// document is what diagnose prints: facts and findings.
+type document struct {
+	facts        *check.Facts
+	findings     []report.Finding
+	inconclusive []diagnose.Inconclusive
+}
+
+func (d *document) PrintJSON(w io.Writer) error {
+	out := JSONOutput{Facts: d.facts.ByNode, Findings: d.findings, PodInterfaces: diagnose.PodVeths(d.facts.ByNode, d.facts.Pods), DNS: d.facts.DNS, Inconclusive: d.inconclusive}
+	if out.Findings == nil {
+		out.Findings = []report.Finding{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func (d *document) PrintHTML(w io.Writer) error {
+	return report.WriteFactsHTML(w, "netctl diagnose", factsTable(d.facts), d.findings)
+}
+
+func (d *document) PrintTable(w io.Writer) error {
+	writeTable(w, d.facts, d.findings, d.inconclusive)
+	return nil
 }
 
 // factsTable is the per-node facts summary, one row per node: what the

@@ -28,6 +28,7 @@ type agentOptions struct {
 	podIPs    string
 	resolv    string
 	verbose   bool
+	kinds     []string
 }
 
 func newAgentCommand(streams genericiooptions.IOStreams) *cobra.Command {
@@ -48,6 +49,7 @@ func newAgentCommand(streams genericiooptions.IOStreams) *cobra.Command {
 			o.cfg.Token = tok
 			o.cfg.Network = api.Network(o.network)
 			o.cfg.IPs = splitList(o.podIPs)
+			o.cfg.Kinds = kinds(o.kinds)
 			o.cfg.Version = version.Version
 			if o.cfg.ProbeTimeout == 0 {
 				o.cfg.ProbeTimeout = defaultProbeTimeout(o.cfg.Interval)
@@ -82,6 +84,7 @@ func newAgentCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	f.Float64Var(&o.cfg.Jitter, "jitter", 0.2, "random spread of each interval, as a fraction of it")
 	f.DurationVar(&o.cfg.ProbeTimeout, "probe-timeout", 0, "timeout of each probe, at most --interval (default 5s, or half of --interval when that is shorter)")
 	f.IntVar(&o.cfg.PeersPerNode, "peers-per-node", manifest.DefaultPeers, "each node is probed by this many others (all others on small clusters)")
+	f.StringSliceVar(&o.kinds, "kinds", nil, "what to probe: tcp, udp, icmp (peers) and dns (the cluster DNS lookup); default tcp,dns")
 	f.IntVar(&o.cfg.Concurrency, "concurrency", 16, "probes in flight")
 	f.StringVar(&o.tokenFile, "token-file", manifest.TokenFile, "file holding the report token")
 	f.StringVar(&o.cfg.Node, "node", os.Getenv("NODE_NAME"), "node name (env NODE_NAME)")

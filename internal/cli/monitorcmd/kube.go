@@ -7,24 +7,21 @@ import (
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/restmapper"
 
 	"github.com/netdoctor/netdoctor/internal/cli/clierr"
+	"github.com/netdoctor/netdoctor/internal/cli/configflags"
 )
 
-// kubeFlags: --kubeconfig and --context, resolved like kubectl ($KUBECONFIG,
-// ~/.kube/config, in-cluster config).
+// kubeFlags are the cluster flags every netctl command has (configflags).
 type kubeFlags struct {
-	cf *genericclioptions.ConfigFlags
+	configflags.ClusterFlags
 }
 
-func (k *kubeFlags) add(fs *pflag.FlagSet) {
-	k.cf = genericclioptions.NewConfigFlags(true)
-	fs.StringVar(k.cf.KubeConfig, "kubeconfig", "", "kubeconfig file (default like kubectl: $KUBECONFIG, ~/.kube/config, in-cluster)")
-	fs.StringVar(k.cf.Context, "context", "", "kubeconfig context (default: the current context)")
-}
+func (k *kubeFlags) add(fs *pflag.FlagSet) { k.AddFlags(fs, "") }
 
 type clients struct {
 	cs      kubernetes.Interface
@@ -35,7 +32,7 @@ type clients struct {
 // connect builds clients and proves the API server answers: a bad
 // kubeconfig is a usage error (exit 2), an unreachable server exit 1.
 func (k *kubeFlags) connect(ctx context.Context) (*clients, error) {
-	rc, err := k.cf.ToRESTConfig()
+	rc, err := k.RESTConfig()
 	if err != nil {
 		return nil, clierr.Usagef("loading kubeconfig: %w; check --kubeconfig, --context or $KUBECONFIG", err)
 	}
@@ -53,9 +50,7 @@ func (k *kubeFlags) connect(ctx context.Context) (*clients, error) {
 	if _, err := cs.Discovery().RESTClient().Get().AbsPath("/version").Do(pctx).Raw(); err != nil {
 		return nil, fmt.Errorf("reaching the API server at %s: %w", rc.Host, err)
 	}
-	mapper, err := k.cf.ToRESTMapper()
-	if err != nil {
-		return nil, fmt.Errorf("discovering API resources: %w", err)
-	}
+	// Resources are looked up lazily (only the kinds install applies).
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cs.Discovery()))
 	return &clients{cs: cs, dynamic: dyn, mapper: mapper}, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	deployfiles "github.com/netdoctor/netdoctor/deploy"
 	"github.com/netdoctor/netdoctor/internal/monitor/manifest"
+	"github.com/netdoctor/netdoctor/internal/probe"
 	"github.com/netdoctor/netdoctor/internal/version"
 )
 
@@ -23,6 +24,7 @@ type objectFlags struct {
 	agentPort       int
 	serverPort      int
 	promOperator    bool
+	kinds           []string
 }
 
 func (f *objectFlags) add(fs *pflag.FlagSet, defaultVersion string) {
@@ -34,6 +36,7 @@ func (f *objectFlags) add(fs *pflag.FlagSet, defaultVersion string) {
 	fs.IntVar(&f.nodePort, "node-port", 0, "also expose the server on this NodePort (k8s-netchecker used 31081); 0 = no NodePort")
 	fs.IntVar(&f.agentPort, "agent-port", manifest.DefaultAgentPort, "port agents answer probes on (host network agents use it on the node)")
 	fs.IntVar(&f.serverPort, "server-port", manifest.DefaultServerPort, "server port")
+	fs.StringSliceVar(&f.kinds, "kinds", nil, "what the agents probe: tcp, udp, icmp (peers) and dns (the cluster DNS lookup); default tcp,dns")
 	fs.BoolVar(&f.promOperator, "prometheus-operator", false, "also create a ServiceMonitor and a PrometheusRule (needs the Prometheus Operator CRDs)")
 }
 
@@ -46,6 +49,7 @@ func (f *objectFlags) options() manifest.Options {
 		AgentPort:    f.agentPort,
 		PeersPerNode: f.peers,
 		NodePort:     f.nodePort,
+		Kinds:        kinds(f.kinds),
 	}
 }
 
@@ -77,4 +81,13 @@ func toUnstructured(obj runtime.Object) (*unstructured.Unstructured, error) {
 	}
 	manifest.Clean(m)
 	return &unstructured.Unstructured{Object: m}, nil
+}
+
+// kinds parses --kinds ("ping" is icmp, as everywhere).
+func kinds(in []string) []probe.Kind {
+	var out []probe.Kind
+	for _, k := range in {
+		out = append(out, probe.ParseKind(k))
+	}
+	return out
 }

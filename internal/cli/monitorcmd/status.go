@@ -17,6 +17,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/netdoctor/netdoctor/internal/cli/clierr"
+	"github.com/netdoctor/netdoctor/internal/cli/printers"
 	"github.com/netdoctor/netdoctor/internal/monitor/api"
 	"github.com/netdoctor/netdoctor/internal/monitor/manifest"
 )
@@ -78,29 +79,29 @@ func ptrVal(p *int32) int32 {
 }
 
 type statusOptions struct {
-	kube      kubeFlags
-	namespace string
-	port      int
-	output    string
+	kube  kubeFlags
+	port  int
+	print *printers.PrintFlags
 	genericiooptions.IOStreams
 }
 
 func newStatusCommand(streams genericiooptions.IOStreams) *cobra.Command {
-	o := &statusOptions{IOStreams: streams}
+	o := &statusOptions{IOStreams: streams, print: printers.New((*statusDoc)(nil))}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the monitor's health: workloads, agents reporting, failing pairs",
 		Long: "Show the agent DaemonSets and the server, then ask the server (through the\n" +
-			"API server's service proxy) for /api/v1/connectivity_check and the failing\n" +
-			"pairs of /api/v1/matrix. Exit code 0 when every agent reports and no pair\n" +
+			"API server's service proxy) for /api/v1/connectivity_check, the failing\n" +
+			"pairs of /api/v1/matrix and the findings of /api/v1/findings (the likely\n" +
+			"culprit, read as netctl check reads its rows). -o json prints the matrix. Exit code 0 when every agent reports and no pair\n" +
 			"fails, 1 otherwise.",
 		Args: clierr.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.Run(contextOf(cmd)) },
 	}
 	o.kube.add(cmd.Flags())
-	cmd.Flags().StringVarP(&o.namespace, "namespace", "n", manifest.DefaultNamespace, "namespace of the monitor")
+	o.kube.AddNamespaceFlag(cmd.Flags(), manifest.DefaultNamespace, "namespace of the monitor")
 	cmd.Flags().IntVar(&o.port, "server-port", manifest.DefaultServerPort, "server port")
-	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "table or json (the failing pairs of the matrix)")
+	o.print.AddFlags(cmd.Flags())
 	return cmd
 }
 
@@ -131,16 +132,16 @@ func proxyGet(ctx context.Context, c *clients, ns string, port int, path string)
 }
 
 func (o *statusOptions) Run(ctx context.Context) error {
-	if o.output != "table" && o.output != "json" {
-		return clierr.Usagef("--output: must be table or json, got %q", o.output)
+	if err := o.print.Validate(); err != nil {
+		return err
 	}
 	c, err := o.kube.connect(ctx)
 	if err != nil {
 		return err
 	}
-	w, err := workloadStatus(ctx, c, o.namespace)
+	w, err := workloadStatus(ctx, c, o.kube.Namespace)
 	if apierrors.IsNotFound(err) {
-		return fmt.Errorf("the monitor is not installed in namespace %s (run `netctl monitor install -n %s`)", o.namespace, o.namespace)
+		return fmt.Errorf("the monitor is not installed in namespace %s (run `netctl monitor install -n %s`)", o.kube.Namespace, o.kube.Namespace)
 	}
 	if err != nil {
 		return fmt.Errorf("reading the monitor workloads: %w", err)
@@ -148,7 +149,7 @@ func (o *statusOptions) Run(ctx context.Context) error {
 	healthy := w.ready()
 	qctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	code, body, err := proxyGet(qctx, c, o.namespace, o.port, api.PathConnectivity)
+	code, body, err := proxyGet(qctx, c, o.kube.Namespace, o.port, api.PathConnectivity)
 	if err != nil {
 		return fmt.Errorf("asking the monitor server: %w", err)
 	}
@@ -157,7 +158,7 @@ func (o *statusOptions) Run(ctx context.Context) error {
 	if code != 200 {
 		healthy = false
 	}
-	mcode, mbody, err := proxyGet(qctx, c, o.namespace, o.port, api.PathMatrix+"?failing=true")
+	mcode, mbody, err := proxyGet(qctx, c, o.kube.Namespace, o.port, api.PathMatrix+"?failing=true")
 	if err != nil || mcode != 200 {
 		return fmt.Errorf("asking the monitor server for the matrix: status %d: %v", mcode, err)
 	}
@@ -168,28 +169,59 @@ func (o *statusOptions) Run(ctx context.Context) error {
 	if m.Failing > 0 {
 		healthy = false
 	}
-	if o.output == "json" {
-		enc := json.NewEncoder(o.Out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(m); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprintf(o.Out, "Workloads: %s\n", w)
-		fmt.Fprintf(o.Out, "Agents:    %s\n", cc.Message)
-		if len(cc.Absent) > 0 {
-			fmt.Fprintf(o.Out, "  absent:   %s\n", strings.Join(cc.Absent, ", "))
-		}
-		if len(cc.Outdated) > 0 {
-			fmt.Fprintf(o.Out, "  outdated: %s\n", strings.Join(cc.Outdated, ", "))
-		}
-		fmt.Fprintf(o.Out, "Pairs:     %d probed, %d failing\n", m.Total, m.Failing)
-		if len(m.Pairs) > 0 {
-			printPairs(o.Out, m.Pairs)
-		}
+	doc := &statusDoc{workloads: w, agents: cc, matrix: m}
+	fcode, fbody, err := proxyGet(qctx, c, o.kube.Namespace, o.port, api.PathFindings)
+	if err != nil || fcode != 200 {
+		return fmt.Errorf("asking the monitor server for the findings: status %d: %v", fcode, err)
+	}
+	if err := json.Unmarshal(fbody, &doc.findings); err != nil {
+		return fmt.Errorf("decoding the findings: %w", err)
+	}
+	if err := o.print.Print(o.Out, doc); err != nil {
+		return err
 	}
 	if !healthy {
 		return clierr.Silent(clierr.Failed)
+	}
+	return nil
+}
+
+// statusDoc is what `monitor status` prints.
+type statusDoc struct {
+	workloads workloads
+	agents    api.ConnectivityProblem
+	matrix    api.Matrix
+	findings  api.Findings
+}
+
+// PrintJSON prints the matrix of failing pairs (the document scripts read).
+func (d *statusDoc) PrintJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(d.matrix)
+}
+
+func (d *statusDoc) PrintTable(out io.Writer) error {
+	fmt.Fprintf(out, "Workloads: %s\n", d.workloads)
+	fmt.Fprintf(out, "Agents:    %s\n", d.agents.Message)
+	if len(d.agents.Absent) > 0 {
+		fmt.Fprintf(out, "  absent:   %s\n", strings.Join(d.agents.Absent, ", "))
+	}
+	if len(d.agents.Outdated) > 0 {
+		fmt.Fprintf(out, "  outdated: %s\n", strings.Join(d.agents.Outdated, ", "))
+	}
+	fmt.Fprintf(out, "Pairs:     %d probed, %d failing\n", d.matrix.Total, d.matrix.Failing)
+	if len(d.matrix.Pairs) > 0 {
+		printPairs(out, d.matrix.Pairs)
+	}
+	if len(d.findings.Findings) > 0 {
+		fmt.Fprintln(out, "Findings:")
+		for _, f := range d.findings.Findings {
+			fmt.Fprintf(out, "  %s: %s\n", f.Kind, f.Summary)
+			if f.Evidence != "" {
+				fmt.Fprintf(out, "      %s\n", f.Evidence)
+			}
+		}
 	}
 	return nil
 }

@@ -19,8 +19,7 @@ import (
 )
 
 type uninstallOptions struct {
-	kube      kubeFlags
-	namespace string
+	kube kubeFlags
 	genericiooptions.IOStreams
 }
 
@@ -36,7 +35,7 @@ func newUninstallCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error { return o.Run(contextOf(cmd)) },
 	}
 	o.kube.add(cmd.Flags())
-	cmd.Flags().StringVarP(&o.namespace, "namespace", "n", manifest.DefaultNamespace, "namespace of the monitor")
+	o.kube.AddNamespaceFlag(cmd.Flags(), manifest.DefaultNamespace, "namespace of the monitor")
 	return cmd
 }
 
@@ -82,7 +81,7 @@ func (o *uninstallOptions) Run(ctx context.Context) error {
 		fmt.Fprintf(o.Out, "%s/%s deleted\n", gvr.Resource, name)
 	}
 	for _, gvr := range namespaced {
-		list, err := c.dynamic.Resource(gvr).Namespace(o.namespace).List(ctx, sel)
+		list, err := c.dynamic.Resource(gvr).Namespace(o.kube.Namespace).List(ctx, sel)
 		if err != nil {
 			if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
 				continue // e.g. no Prometheus Operator CRDs
@@ -91,13 +90,13 @@ func (o *uninstallOptions) Run(ctx context.Context) error {
 			continue
 		}
 		for _, item := range list.Items {
-			del(gvr, o.namespace, item.GetName())
+			del(gvr, o.kube.Namespace, item.GetName())
 		}
 	}
 	// Cluster-scoped objects carry the namespace in their name, so another
 	// namespace's monitor is left alone.
 	for _, gvr := range clusterScoped {
-		name := manifest.ServerRBAC + "-" + o.namespace
+		name := manifest.ServerRBAC + "-" + o.kube.Namespace
 		obj, err := c.dynamic.Resource(gvr).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			continue
@@ -110,31 +109,31 @@ func (o *uninstallOptions) Run(ctx context.Context) error {
 			del(gvr, "", name)
 		}
 	}
-	ns, err := c.cs.CoreV1().Namespaces().Get(ctx, o.namespace, metav1.GetOptions{})
+	ns, err := c.cs.CoreV1().Namespaces().Get(ctx, o.kube.Namespace, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 	case err != nil:
-		errs = append(errs, fmt.Errorf("reading namespace %s: %w", o.namespace, err))
+		errs = append(errs, fmt.Errorf("reading namespace %s: %w", o.kube.Namespace, err))
 	case ns.Annotations[manifest.CreatedByAnnotation] == "true" && ns.Labels[api.LabelPartOf] == api.PartOf:
 		// A check's agents in the same namespace keep it: uninstall never
 		// touches a check.
-		checks, err := c.cs.AppsV1().DaemonSets(o.namespace).List(ctx, metav1.ListOptions{LabelSelector: deploy.ManagedSelector})
+		checks, err := c.cs.AppsV1().DaemonSets(o.kube.Namespace).List(ctx, metav1.ListOptions{LabelSelector: deploy.ManagedSelector})
 		switch {
 		case err != nil:
-			errs = append(errs, fmt.Errorf("listing netctl check agents in namespace %s: %w", o.namespace, err))
+			errs = append(errs, fmt.Errorf("listing netctl check agents in namespace %s: %w", o.kube.Namespace, err))
 		case len(checks.Items) > 0:
-			fmt.Fprintf(o.Out, "namespace/%s kept (netctl check agents run there too; `netctl clean` removes them)\n", o.namespace)
+			fmt.Fprintf(o.Out, "namespace/%s kept (netctl check agents run there too; `netctl clean` removes them)\n", o.kube.Namespace)
 		default:
-			del(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}, "", o.namespace)
+			del(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}, "", o.kube.Namespace)
 		}
 	default:
-		fmt.Fprintf(o.Out, "namespace/%s kept (not created by netctl monitor install)\n", o.namespace)
+		fmt.Fprintf(o.Out, "namespace/%s kept (not created by netctl monitor install)\n", o.kube.Namespace)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	if deleted == 0 {
-		fmt.Fprintf(o.Out, "nothing to delete: the monitor is not installed in namespace %s\n", o.namespace)
+		fmt.Fprintf(o.Out, "nothing to delete: the monitor is not installed in namespace %s\n", o.kube.Namespace)
 	}
 	return nil
 }

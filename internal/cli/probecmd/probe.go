@@ -69,13 +69,8 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 // portSet says --port was given: dns defaults to 53, the flag default (8889)
 // is the agent port.
 func (o *Options) Complete(args []string, portSet bool) error {
-	kind := probe.Kind(args[0])
-	if kind == "ping" {
-		kind = probe.KindICMP
-	}
-	switch kind {
-	case probe.KindTCP, probe.KindUDP, probe.KindICMP, probe.KindDNS, probe.KindConn, probe.KindUDPSend:
-	default:
+	kind := probe.ParseKind(args[0])
+	if !probe.Known(kind) {
 		return clierr.Usagef("KIND %q is not one of tcp, udp, icmp (ping), dns, conn, udp-send", args[0])
 	}
 	addr, err := netip.ParseAddr(args[1])

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/netdoctor/netdoctor/internal/agent"
+	"github.com/netdoctor/netdoctor/internal/deploy"
+	"github.com/netdoctor/netdoctor/internal/plan"
 	"github.com/netdoctor/netdoctor/internal/probe"
 	"github.com/netdoctor/netdoctor/internal/report"
 )
@@ -37,6 +39,22 @@ const (
 	NetworkPod  Network = "pod"
 	NetworkHost Network = "host"
 )
+
+// Deploy is the agent network as netctl's agents name it.
+func (n Network) Deploy() deploy.Network {
+	if n == NetworkHost {
+		return deploy.HostNetwork
+	}
+	return deploy.PodNetwork
+}
+
+// NetworkOf is the wire name of an agent network.
+func NetworkOf(n deploy.Network) Network {
+	if n == deploy.HostNetwork {
+		return NetworkHost
+	}
+	return NetworkPod
+}
 
 // AgentName is the agent's name in URLs and in the `agent` metric label:
 // `<node>-private_network` or `<node>-host_network`, as k8s-netchecker named them.
@@ -251,6 +269,19 @@ type MatrixPair struct {
 	// History is the last HistoryRounds rounds, oldest first: only with
 	// ?history=true (and in the state file).
 	History []Round `json:"history,omitempty"`
+}
+
+// Row is the pair as a check row: the matrix is a view over the same
+// result model as netctl check, so the same analysis reads both.
+func (p MatrixPair) Row() report.Row {
+	r := report.Row{Pair: report.Pair{
+		Mode: plan.ModeFor(p.SourceNetwork.Deploy(), p.TargetNetwork.Deploy()), Protocol: p.Kind, Family: p.Family,
+		SrcNode: p.SourceNode, DstNode: p.TargetNode, TargetIP: p.Address,
+	}, Result: report.Succeeded}
+	if !p.OK {
+		r.Result, r.Class, r.Log = report.Failed, p.Class, p.Reason
+	}
+	return r
 }
 
 // Findings is GET /api/v1/findings: the likely culprits read from the

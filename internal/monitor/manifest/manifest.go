@@ -7,7 +7,9 @@ package manifest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -19,7 +21,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/netdoctor/netdoctor/internal/deploy"
 	"github.com/netdoctor/netdoctor/internal/monitor/api"
+	"github.com/netdoctor/netdoctor/internal/plan"
+	"github.com/netdoctor/netdoctor/internal/probe"
 )
 
 // Object names.
@@ -65,6 +70,11 @@ type Options struct {
 	ServerPort   int
 	AgentPort    int
 	PeersPerNode int
+	// Kinds the agents probe (tcp, udp, icmp to peers; dns the cluster DNS
+	// lookup); empty = the agent's default (tcp, dns). icmp adds the
+	// privileges it needs: ping_group_range for the pod-network agent,
+	// root with NET_RAW for the host-network one.
+	Kinds []probe.Kind
 	// NodePort, when non-zero, adds a NodePort Service on that port.
 	NodePort int
 	// Token, when set, adds the token Secret with it. The committed
@@ -120,6 +130,11 @@ func (o Options) Validate() error {
 	}
 	if o.PeersPerNode < 1 {
 		errs = append(errs, fmt.Errorf("--peers-per-node: must be >= 1, got %d", o.PeersPerNode))
+	}
+	for _, k := range o.Kinds {
+		if k != probe.KindDNS && !slices.Contains(plan.MeshKinds, k) {
+			errs = append(errs, fmt.Errorf("--kinds: %q is not one of %v and dns", k, plan.MeshKinds))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -378,6 +393,16 @@ func agentDaemonSet(o Options, n api.Network) *appsv1.DaemonSet {
 		}},
 		Volumes: []corev1.Volume{tokenVol},
 	}
+	if len(o.Kinds) > 0 {
+		var ks []string
+		for _, k := range o.Kinds {
+			ks = append(ks, string(k))
+		}
+		spec.Containers[0].Command = append(spec.Containers[0].Command, "--kinds="+strings.Join(ks, ","))
+	}
+	if slices.Contains(o.Kinds, probe.KindICMP) {
+		icmpPrivileges(&spec, n)
+	}
 	if n == api.NetworkHost {
 		spec.HostNetwork = true
 		// Host-network pods must opt in to the cluster DNS.
@@ -394,6 +419,21 @@ func agentDaemonSet(o Options, n api.Network) *appsv1.DaemonSet {
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: spec},
 		},
 	}
+}
+
+// icmpPrivileges lets the agent open ICMP sockets: the pod-network agent
+// through ping_group_range for its own group, the host-network agent as
+// root with NET_RAW (as netctl check's agents).
+func icmpPrivileges(spec *corev1.PodSpec, n api.Network) {
+	sc := spec.Containers[0].SecurityContext
+	if n == api.NetworkHost {
+		root, f := int64(0), false
+		sc.RunAsUser, sc.RunAsNonRoot = &root, &f
+		sc.Capabilities.Add = append(sc.Capabilities.Add, deploy.RawICMP)
+		return
+	}
+	sc.RunAsGroup = sc.RunAsUser
+	spec.SecurityContext = &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{deploy.PingGroupSysctl(*sc.RunAsUser)}}
 }
 
 func ptrIntstr(v intstr.IntOrString) *intstr.IntOrString { return &v }

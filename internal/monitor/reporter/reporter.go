@@ -16,6 +16,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,8 +25,13 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/netdoctor/netdoctor/internal/deploy"
+	"github.com/netdoctor/netdoctor/internal/inventory"
+	"github.com/netdoctor/netdoctor/internal/kube"
 	"github.com/netdoctor/netdoctor/internal/monitor/api"
+	"github.com/netdoctor/netdoctor/internal/plan"
 	"github.com/netdoctor/netdoctor/internal/probe"
+	"github.com/netdoctor/netdoctor/internal/report"
 )
 
 // Config configures an Agent.
@@ -45,6 +52,10 @@ type Config struct {
 	// clusters of at most 2k+1 nodes). See Assign.
 	PeersPerNode int
 	Concurrency  int
+
+	// Kinds are what to probe: peer kinds (PeerKinds: tcp, udp, icmp) and
+	// dns, the lookup at DNSServer.
+	Kinds []probe.Kind
 
 	// DNSServer (IP) and DNSName: the cluster DNS check; empty server = skip.
 	DNSServer string
@@ -86,6 +97,11 @@ func (c Config) Validate() error {
 	if c.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("--concurrency: must be >= 1, got %d", c.Concurrency))
 	}
+	for _, k := range c.Kinds {
+		if k != probe.KindDNS && !slices.Contains(PeerKinds, k) {
+			errs = append(errs, fmt.Errorf("--kinds: %q is not one of tcp, udp, icmp, dns", k))
+		}
+	}
 	if c.DNSServer != "" && net.ParseIP(c.DNSServer) == nil {
 		errs = append(errs, fmt.Errorf("--dns-server: %q is not an IP address", c.DNSServer))
 	}
@@ -109,6 +125,9 @@ type Agent struct {
 func New(cfg Config) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if len(cfg.Kinds) == 0 {
+		cfg.Kinds = DefaultKinds
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -180,7 +199,7 @@ func (a *Agent) Round(ctx context.Context) api.Report {
 		mu.Unlock()
 		return nil
 	})
-	if a.cfg.DNSServer != "" {
+	if a.cfg.DNSServer != "" && slices.Contains(a.cfg.Kinds, probe.KindDNS) {
 		g.Go(func() error {
 			o := a.run(gctx, probe.Target{Kind: probe.KindDNS, Address: a.cfg.DNSServer, Port: a.cfg.DNSPort, Name: a.cfg.DNSName},
 				a.cfg.DNSServer+" "+a.cfg.DNSName)
@@ -239,61 +258,103 @@ type plannedProbe struct {
 	result api.PeerResult
 }
 
-// plan picks this round's peer probes: the agents (both networks) on the
-// nodes rendezvous hashing assigns to this node; agents with a skip reason
-// are listed as skipped instead. Skipped agents still count as nodes for the
-// assignment so that a node going NotReady does not reshuffle everyone.
+// PeerKinds are the kinds a monitor agent can probe its peers with (the
+// planner's); dns is the lookup at the cluster DNS server instead.
+var PeerKinds = plan.MeshKinds
+
+// DefaultKinds are what an agent probes when Config.Kinds is empty: tcp to
+// its peers and the cluster DNS lookup (what the monitor always did).
+var DefaultKinds = []probe.Kind{probe.KindTCP, probe.KindDNS}
+
+// plan picks this round's peer probes with the planner every front-end
+// uses: for each configured peer kind and each network, the checks from
+// this agent to the nodes rendezvous hashing assigns it (Spec.PeersPerNode).
+// Agents with a skip reason are listed as skipped instead. Skipped agents
+// still count as nodes for the assignment so that a node going NotReady
+// does not reshuffle everyone.
 func (a *Agent) plan(peers []api.Peer) ([]plannedProbe, []api.SkippedPeer) {
-	var nodes []string
-	for _, p := range peers {
-		if p.Node != a.cfg.Node {
-			nodes = append(nodes, p.Node)
-		}
-	}
-	selected := map[string]bool{}
-	for _, n := range SelectTargets(a.cfg.Node, nodes, a.cfg.PeersPerNode) {
-		selected[n] = true
-	}
+	inv, skipped := a.inventory(peers)
+	srcNet := a.cfg.Network.Deploy()
 	var out []plannedProbe
-	var skipped []api.SkippedPeer
-	for _, p := range peers {
-		if !selected[p.Node] {
+	seen := map[string]bool{}
+	for _, kind := range a.cfg.Kinds {
+		if !slices.Contains(PeerKinds, kind) {
 			continue
 		}
-		if p.Skip != "" {
-			skipped = append(skipped, api.SkippedPeer{Name: p.Name, Reason: p.Skip})
-			continue
-		}
-		if len(p.IPs) == 0 {
-			skipped = append(skipped, api.SkippedPeer{Name: p.Name, Reason: "no IP"})
-			continue
-		}
-		for _, ip := range p.IPs {
-			fam := family(ip)
-			if fam == "" {
-				skipped = append(skipped, api.SkippedPeer{Name: p.Name, Reason: fmt.Sprintf("address %q is not an IP", ip)})
-				continue
+		for _, dstNet := range []deploy.Network{deploy.PodNetwork, deploy.HostNetwork} {
+			spec := plan.Spec{Mode: plan.ModeFor(srcNet, dstNet), Protocol: kind, Families: []probe.Family{probe.IPv4, probe.IPv6},
+				Source: a.cfg.Node, PeersPerNode: a.cfg.PeersPerNode}
+			for _, c := range plan.Plan(spec, inv, nil) {
+				name := api.AgentName(c.Pair.DstNode, api.NetworkOf(dstNet))
+				if c.Skip != "" {
+					// Only agents the server listed: a node without an agent
+					// on a network is not a skipped peer.
+					if ag := inv.Agents[dstNet][c.Pair.DstNode]; ag != nil && c.SkipAgent != nil && c.SkipAgent.Side == report.AgentTarget && !seen[name] {
+						seen[name] = true
+						skipped = append(skipped, api.SkippedPeer{Name: name, Reason: ag.Problem})
+					}
+					continue
+				}
+				t := c.Target
+				t.ID = name + "/" + t.Address + "/" + string(kind)
+				out = append(out, plannedProbe{
+					target: t,
+					result: api.PeerResult{Target: name, TargetNode: c.Pair.DstNode, TargetNetwork: api.NetworkOf(dstNet),
+						Address: t.Address, Family: t.Family, Kind: kind},
+				})
 			}
-			id := p.Name + "/" + ip
-			out = append(out, plannedProbe{
-				target: probe.Target{ID: id, Kind: probe.KindTCP, Address: ip, Port: p.Port, ExpectNode: p.Node, ExpectPod: p.Pod, Family: fam},
-				result: api.PeerResult{Target: p.Name, TargetNode: p.Node, TargetNetwork: p.Network, Address: ip, Family: fam, Kind: probe.KindTCP},
-			})
 		}
 	}
 	return out, skipped
 }
 
-func family(ip string) probe.Family {
-	a := net.ParseIP(ip)
-	switch {
-	case a == nil:
-		return ""
-	case a.To4() != nil:
-		return probe.IPv4
-	default:
-		return probe.IPv6
+// inventory turns the server's peer list into the planner's inventory:
+// this agent (always usable) and every peer, a peer with a skip reason or
+// without an address as a not-ready agent. Addresses that are not IPs are
+// skipped at once.
+func (a *Agent) inventory(peers []api.Peer) (*inventory.Inventory, []api.SkippedPeer) {
+	inv := &inventory.Inventory{Agents: map[deploy.Network]map[string]*inventory.Agent{
+		deploy.PodNetwork: {}, deploy.HostNetwork: {}}}
+	nodes := map[string]*kube.Node{}
+	node := func(name string) *kube.Node {
+		if nodes[name] == nil {
+			nodes[name] = &kube.Node{Name: name}
+		}
+		return nodes[name]
 	}
+	node(a.cfg.Node)
+	self := &inventory.Agent{Node: a.cfg.Node, Network: a.cfg.Network.Deploy(), Pod: a.cfg.Pod, IPs: a.cfg.IPs, Ready: true}
+	inv.Agents[self.Network][self.Node] = self
+	if self.Network == deploy.HostNetwork {
+		node(a.cfg.Node).InternalIPs = a.cfg.IPs
+	}
+	var skipped []api.SkippedPeer
+	for _, p := range peers {
+		if p.Node == a.cfg.Node {
+			continue
+		}
+		n := node(p.Node)
+		ag := &inventory.Agent{Node: p.Node, Network: p.Network.Deploy(), Pod: p.Pod, Port: p.Port, Ready: p.Skip == "", Problem: p.Skip}
+		for _, ip := range p.IPs {
+			if probe.FamilyOf(ip) == "" {
+				skipped = append(skipped, api.SkippedPeer{Name: p.Name, Reason: fmt.Sprintf("address %q is not an IP", ip)})
+				continue
+			}
+			ag.IPs = append(ag.IPs, ip)
+		}
+		if len(ag.IPs) == 0 && ag.Ready {
+			ag.Ready, ag.Problem = false, "no IP"
+		}
+		if ag.Network == deploy.HostNetwork {
+			n.InternalIPs = ag.IPs
+		}
+		inv.Agents[ag.Network][p.Node] = ag
+	}
+	for _, n := range nodes {
+		inv.Nodes = append(inv.Nodes, *n)
+	}
+	sort.Slice(inv.Nodes, func(i, j int) bool { return inv.Nodes[i].Name < inv.Nodes[j].Name })
+	return inv, skipped
 }
 
 // fetchPeers GETs the peer list; on failure it returns the previous list.

@@ -62,6 +62,24 @@ func startDNS(t *testing.T, name string) int {
 	return pc.LocalAddr().(*net.UDPAddr).Port
 }
 
+// oneRound runs one round of agent n1 (pod network, 127.0.0.1) with cfg's
+// server and probes, sends the report and returns it.
+func oneRound(t *testing.T, cfg Config) api.Report {
+	t.Helper()
+	cfg.Token, cfg.Node, cfg.Pod, cfg.Network, cfg.IPs = "tok", "n1", "agent-n1", api.NetworkPod, []string{"127.0.0.1"}
+	cfg.Interval, cfg.ProbeTimeout, cfg.PeersPerNode, cfg.Concurrency = 15*time.Second, 2*time.Second, 3, 4
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rep := a.Round(ctx)
+	if err := a.Send(ctx, rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
 func closedPort(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -99,19 +117,10 @@ func TestRoundAgainstRealServers(t *testing.T) {
 	defer hs.Close()
 	apiHost := strings.TrimPrefix(hs.URL, "http://")
 
-	a, err := New(Config{
-		ServerURL: hs.URL, Token: "tok", Node: "n1", Pod: "agent-n1", Network: api.NetworkPod, IPs: []string{"127.0.0.1"},
-		Interval: 15 * time.Second, Jitter: 0.2, ProbeTimeout: 2 * time.Second, PeersPerNode: 3, Concurrency: 4,
+	rep := oneRound(t, Config{
+		ServerURL: hs.URL, Jitter: 0.2,
 		DNSServer: "127.0.0.1", DNSPort: dnsPort, DNSName: name, APIServer: apiHost,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	rep := a.Round(ctx)
-	if err := a.Send(ctx, rep); err != nil {
-		t.Fatal(err)
-	}
 
 	m := srv.Matrix(false)
 	got := map[string]probe.FailureClass{}
@@ -231,5 +240,46 @@ func TestReportsReuseOneConnection(t *testing.T) {
 	defer mu.Unlock()
 	if conns != 1 {
 		t.Errorf("6 requests opened %d connections, want 1 (keep-alive)", conns)
+	}
+}
+
+// TestRoundKinds: an agent configured for udp and icmp (no tcp, no dns)
+// probes its peers with exactly those kinds, planned by the same planner
+// as netctl check, and the server's matrix shows one pair per kind.
+func TestRoundKinds(t *testing.T) {
+	n2Port := startIdentity(t, "n2", "agent-n2")
+	now := time.Now()
+	srv, err := server.New(server.Config{Token: "tok", Interval: 15 * time.Second, AgentPort: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetExpected(fixedRoster{
+		{Name: "n1-private_network", Node: "n1", Network: api.NetworkPod, IPs: []string{"127.0.0.1"}, Since: now, Counted: true},
+		{Name: "n2-private_network", Node: "n2", Network: api.NetworkPod, Pod: "agent-n2", IPs: []string{"127.0.0.1"}, Port: n2Port, Since: now, Counted: true},
+	})
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	rep := oneRound(t, Config{ServerURL: hs.URL, Kinds: []probe.Kind{probe.KindUDP, probe.KindICMP}, DNSServer: "127.0.0.1"})
+	got := map[string]bool{}
+	for _, p := range srv.Matrix(false).Pairs {
+		got[p.Target+" "+string(p.Kind)] = p.OK
+		if !p.OK {
+			t.Errorf("%s %s: %s %s", p.Target, p.Kind, p.Class, p.Reason)
+		}
+	}
+	want := map[string]bool{"n2-private_network udp": true, "n2-private_network icmp": true}
+	if len(got) != len(want) {
+		t.Errorf("matrix pairs %v, want %v", got, want)
+	}
+	for k := range want {
+		if _, ok := got[k]; !ok {
+			t.Errorf("no %s pair in %v", k, got)
+		}
+	}
+	if rep.DNS != nil {
+		t.Errorf("dns was probed without the dns kind: %+v", rep.DNS)
+	}
+	if err := (Config{Kinds: []probe.Kind{"sctp"}}).Validate(); err == nil || !strings.Contains(err.Error(), `--kinds: "sctp"`) {
+		t.Errorf("Validate with kind sctp: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/netdoctor/netdoctor/internal/kube"
 	"github.com/netdoctor/netdoctor/internal/monitor/api"
 )
 
@@ -90,7 +91,7 @@ func skipReason(pod *corev1.Pod, node *corev1.Node, hasIP bool) (string, bool) {
 		return "node cordoned", false
 	case !hasIP:
 		return "no pod IP", true
-	case !podReady(pod):
+	case !kube.PodReady(pod):
 		return "pod not ready", true
 	}
 	return "", true
@@ -99,15 +100,6 @@ func skipReason(pod *corev1.Pod, node *corev1.Node, hasIP bool) (string, bool) {
 func nodeReady(n *corev1.Node) bool {
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
 			return c.Status == corev1.ConditionTrue
 		}
 	}

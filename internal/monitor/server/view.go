@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/netdoctor/netdoctor/internal/diagnose"
+	"github.com/netdoctor/netdoctor/internal/analysis"
 	"github.com/netdoctor/netdoctor/internal/monitor/api"
 	ndreport "github.com/netdoctor/netdoctor/internal/report"
 )
@@ -109,19 +109,6 @@ func (s *Server) nodesLocked(now time.Time) []api.MatrixNode {
 	return out
 }
 
-// modeOf names a pair's networks the way netctl check names its modes.
-func modeOf(src, dst api.Network) string {
-	switch {
-	case src == api.NetworkHost && dst == api.NetworkHost:
-		return "node"
-	case src == api.NetworkHost:
-		return "node-to-pod"
-	case dst == api.NetworkHost:
-		return "pod-to-node"
-	}
-	return "pod"
-}
-
 // Findings reads the matrix's current results with the same culprit
 // analysis as netctl check (package diagnose). Stale pairs are left out:
 // an agent that stopped reporting gets an agent-outdated finding instead,
@@ -133,14 +120,7 @@ func (s *Server) Findings() api.Findings {
 		if p.Stale {
 			continue
 		}
-		r := ndreport.Row{Pair: ndreport.Pair{
-			Mode: modeOf(p.SourceNetwork, p.TargetNetwork), Protocol: p.Kind, Family: p.Family,
-			SrcNode: p.SourceNode, DstNode: p.TargetNode, TargetIP: p.Address,
-		}, Result: ndreport.Succeeded}
-		if !p.OK {
-			r.Result, r.Class, r.Log = ndreport.Failed, p.Class, p.Reason
-		}
-		rows = append(rows, r)
+		rows = append(rows, p.Row())
 	}
 	out := api.Findings{Generated: m.Generated, Findings: []ndreport.Finding{}}
 	for _, n := range m.Nodes {
@@ -163,6 +143,6 @@ func (s *Server) Findings() api.Findings {
 			out.Findings = append(out.Findings, f)
 		}
 	}
-	out.Findings = append(out.Findings, diagnose.Analyze(rows)...)
+	out.Findings = append(out.Findings, analysis.Analyze(rows)...)
 	return out
 }

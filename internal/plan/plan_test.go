@@ -1,8 +1,9 @@
-package check
+package plan
 
 import (
 	"bytes"
 	"fmt"
+	"github.com/netdoctor/netdoctor/internal/inventory"
 	"sort"
 	"strings"
 	"testing"
@@ -21,8 +22,8 @@ type testNode struct {
 	podIP  []string
 }
 
-func inventory(cluster string, nodes []testNode, notReady ...string) *Inventory {
-	inv := &Inventory{Cluster: cluster, Agents: map[deploy.Network]map[string]*Agent{
+func testInventory(cluster string, nodes []testNode, notReady ...string) *inventory.Inventory {
+	inv := &inventory.Inventory{Cluster: cluster, Agents: map[deploy.Network]map[string]*inventory.Agent{
 		deploy.PodNetwork: {}, deploy.HostNetwork: {},
 	}}
 	for _, n := range nodes {
@@ -32,7 +33,7 @@ func inventory(cluster string, nodes []testNode, notReady ...string) *Inventory 
 			bad = bad || nr == n.name
 		}
 		for _, net := range []deploy.Network{deploy.PodNetwork, deploy.HostNetwork} {
-			a := &Agent{Cluster: cluster, Node: n.name, Network: net, Pod: fmt.Sprintf("%s-%s-%s", deploy.DaemonSetName(net), cluster, n.name), Ready: !bad}
+			a := &inventory.Agent{Cluster: cluster, Node: n.name, Network: net, Pod: fmt.Sprintf("%s-%s-%s", deploy.DaemonSetName(net), cluster, n.name), Ready: !bad}
 			a.IPs = n.podIP
 			if net == deploy.HostNetwork {
 				a.IPs = n.nodeIP
@@ -118,7 +119,7 @@ netdoctor-agent-pod-src-n2[fd01:2::5]->n2 fd00::2 IPv6 expect=netdoctor-agent-ho
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			spec := Spec{Mode: tc.mode, Protocol: probe.KindTCP, Families: both(), Port: 8889, PayloadSize: 1500}
-			checks := Plan(spec, inventory("src", dual), nil)
+			checks := Plan(spec, testInventory("src", dual), nil)
 			if got := lines(checks); got != strings.TrimSpace(tc.want) {
 				t.Errorf("got\n%s\nwant\n%s", got, strings.TrimSpace(tc.want))
 			}
@@ -162,12 +163,12 @@ func TestNetworksPerMode(t *testing.T) {
 func TestPlanFamilyNarrowing(t *testing.T) {
 	for _, f := range both() {
 		spec := Spec{Mode: "pod", Protocol: probe.KindUDP, Families: []probe.Family{f}, Port: 1}
-		checks := Plan(spec, inventory("src", dual), nil)
+		checks := Plan(spec, testInventory("src", dual), nil)
 		if len(checks) != 4 {
 			t.Fatalf("%s: %d checks, want 4", f, len(checks))
 		}
 		for _, c := range checks {
-			if c.Pair.Family != f || FamilyOf(c.Pair.TargetIP) != f || FamilyOf(c.Pair.SrcIP) != f || c.Target.Kind != probe.KindUDP {
+			if c.Pair.Family != f || probe.FamilyOf(c.Pair.TargetIP) != f || probe.FamilyOf(c.Pair.SrcIP) != f || c.Target.Kind != probe.KindUDP {
 				t.Errorf("%s: %s", f, line(c))
 			}
 		}
@@ -181,7 +182,7 @@ func TestPlanSingleStackAndMixed(t *testing.T) {
 		{"n1", []string{"10.0.0.1"}, []string{"10.1.1.5", "fd01:1::5"}},
 		{"n2", []string{"10.0.0.2"}, []string{"10.1.2.5"}},
 	}
-	checks := Plan(Spec{Mode: "pod", Protocol: probe.KindTCP, Families: both(), Port: 1}, inventory("src", nodes), nil)
+	checks := Plan(Spec{Mode: "pod", Protocol: probe.KindTCP, Families: both(), Port: 1}, testInventory("src", nodes), nil)
 	want := `
 netdoctor-agent-pod-src-n1[10.1.1.5]->n1 10.1.1.5 IPv4 expect=netdoctor-agent-pod-src-n1
 netdoctor-agent-pod-src-n1[fd01:1::5]->n1 fd01:1::5 IPv6 expect=netdoctor-agent-pod-src-n1
@@ -198,8 +199,8 @@ netdoctor-agent-pod-src-n2[10.1.2.5]->n2 10.1.2.5 IPv4 expect=netdoctor-agent-po
 }
 
 func TestPlanCrossCluster(t *testing.T) {
-	src := inventory("src", []testNode{{"a1", []string{"10.0.0.1"}, []string{"10.1.0.1"}}})
-	dst := inventory("dst", []testNode{
+	src := testInventory("src", []testNode{{"a1", []string{"10.0.0.1"}, []string{"10.1.0.1"}}})
+	dst := testInventory("dst", []testNode{
 		{"b1", []string{"10.9.0.1"}, []string{"10.8.0.1"}},
 		{"b2", []string{"10.9.0.2"}, []string{"10.8.0.2"}},
 	})
@@ -219,7 +220,7 @@ netdoctor-agent-host-src-a1[10.0.0.1]->b2 10.8.0.2 IPv4 expect=netdoctor-agent-p
 }
 
 func TestPlanDNS(t *testing.T) {
-	inv := inventory("src", dual)
+	inv := testInventory("src", dual)
 	inv.DNS = []string{"10.96.0.10", "fd02::a"}
 	spec := Spec{Mode: "pod", Protocol: probe.KindDNS, Families: both(), LookupHost: "kubernetes.default.svc.cluster.local"}
 	checks := Plan(spec, inv, nil)
@@ -255,7 +256,7 @@ netdoctor-agent-host-src-n2[fd00::2]->10.0.0.53 10.0.0.53 IPv6`
 }
 
 func TestPlanCustomizedTargets(t *testing.T) {
-	inv := inventory("src", dual[:1])
+	inv := testInventory("src", dual[:1])
 	spec := Spec{Mode: "pod", Protocol: probe.KindTCP, Families: both(), Port: 8889,
 		CustomIPs: []string{"192.0.2.1", "2001:db8::1"}, CustomPorts: []int{80, 443}}
 	var custom []Check
@@ -296,7 +297,7 @@ func TestPlanNotReadyAgents(t *testing.T) {
 		{"n2", []string{"10.0.0.2"}, []string{"10.1.2.5"}},
 		{"n3", []string{"10.0.0.3"}, nil},
 	}
-	inv := inventory("src", nodes, "n2")
+	inv := testInventory("src", nodes, "n2")
 	delete(inv.Agents[deploy.PodNetwork], "n3") // no pod at all on n3
 	checks := Plan(Spec{Mode: "pod", Protocol: probe.KindTCP, Families: both(), Port: 1}, inv, nil)
 	want := `
@@ -324,7 +325,7 @@ func TestSelectResume(t *testing.T) {
 	// Plan against the cluster as it is now: n2's agent was replaced and
 	// has new pod IPs.
 	now := []testNode{dual[0], {"n2", dual[1].nodeIP, []string{"10.1.2.99", "fd01:2::99"}}}
-	checks := Plan(spec, inventory("src", now), nil)
+	checks := Plan(spec, testInventory("src", now), nil)
 	pairs := []report.Pair{
 		// exact match
 		{Mode: "pod", Protocol: "tcp", Family: probe.IPv4, SrcNode: "n1", DstNode: "n1", TargetIP: "10.1.1.5"},
@@ -336,7 +337,7 @@ func TestSelectResume(t *testing.T) {
 		{Mode: "pod", Protocol: "tcp", Family: probe.IPv4, SrcNode: "n9", DstNode: "n1", TargetIP: "10.1.1.5"},
 	}
 	var log bytes.Buffer
-	got := selectResume(checks, pairs, spec, &log)
+	got := SelectResume(checks, pairs, spec, &log)
 	var out []string
 	for _, c := range got {
 		out = append(out, fmt.Sprintf("%s->%s %s %s skip=%v", c.Pair.SrcNode, c.Pair.DstNode, c.Pair.TargetIP, c.Pair.Family, c.Skip != ""))
@@ -360,7 +361,7 @@ func TestSelectResume(t *testing.T) {
 // (as report.ReadResume reads them) select the source's dns queries and the
 // listed customized targets, and nothing else.
 func TestSelectResumeNetDoctorRows(t *testing.T) {
-	inv := inventory("src", dual)
+	inv := testInventory("src", dual)
 	inv.DNS = []string{"10.96.0.10", "fd00:96::a"}
 	spec := Spec{Mode: "pod", Protocol: probe.KindDNS, Families: both(), LookupHost: "kubernetes.default.svc.cluster.local",
 		CustomIPs: []string{"192.0.2.10", "192.0.2.11"}, CustomPorts: []int{80, 443}}
@@ -371,7 +372,7 @@ func TestSelectResumeNetDoctorRows(t *testing.T) {
 	}
 	var log bytes.Buffer
 	var out []string
-	for _, c := range selectResume(checks, pairs, spec, &log) {
+	for _, c := range SelectResume(checks, pairs, spec, &log) {
 		out = append(out, fmt.Sprintf("%s->%s %s:%d %s skip=%v", c.Pair.SrcNode, c.Pair.DstNode, c.Pair.TargetIP, c.Pair.Port, c.Pair.Family, c.Skip != ""))
 	}
 	want := []string{
@@ -390,12 +391,12 @@ func TestSelectResumeNetDoctorRows(t *testing.T) {
 
 func TestResumeSpecFollowsPairs(t *testing.T) {
 	var log bytes.Buffer
-	spec := resumeSpec(Spec{Mode: "pod", Protocol: probe.KindTCP},
+	spec := ResumeSpec(Spec{Mode: "pod", Protocol: probe.KindTCP},
 		[]report.Pair{{Mode: "node", Protocol: "udp"}, {Mode: "node", Protocol: "udp"}}, &log)
 	if spec.Mode != "node" || spec.Protocol != probe.KindUDP || !strings.Contains(log.String(), "mode node") {
 		t.Errorf("spec %+v log %s", spec, log.String())
 	}
-	spec = resumeSpec(Spec{Mode: "pod", Protocol: probe.KindTCP}, []report.Pair{{Mode: "node"}, {Mode: "pod"}}, &log)
+	spec = ResumeSpec(Spec{Mode: "pod", Protocol: probe.KindTCP}, []report.Pair{{Mode: "node"}, {Mode: "pod"}}, &log)
 	if spec.Mode != "pod" {
 		t.Errorf("mixed modes must keep the config's: %+v", spec)
 	}

@@ -1,4 +1,4 @@
-package check
+package plan
 
 import (
 	"fmt"
@@ -9,10 +9,10 @@ import (
 	"github.com/netdoctor/netdoctor/internal/report"
 )
 
-// resumeSpec plans with the mode and protocol the resumed pairs were
+// ResumeSpec plans with the mode and protocol the resumed pairs were
 // checked with, when they all agree, so `netctl resume` re-checks what
 // failed even if config.json changed since.
-func resumeSpec(spec Spec, pairs []report.Pair, log io.Writer) Spec {
+func ResumeSpec(spec Spec, pairs []report.Pair, log io.Writer) Spec {
 	mode, proto := "", probe.Kind("")
 	for _, p := range pairs {
 		if p.Mode != "" {
@@ -39,14 +39,14 @@ func resumeSpec(spec Spec, pairs []report.Pair, log io.Writer) Spec {
 	return spec
 }
 
-// selectResume keeps the planned checks that match a resumed pair. A pair
+// SelectResume keeps the planned checks that match a resumed pair. A pair
 // matches on mode, protocol, family, clusters, source node, target IP and
 // port (empty fields, as in the earlier tool's resume.json, match
 // anything). When the target IP is gone (the target pod was replaced), the
 // pair is re-resolved by destination node name and family, and the log says
 // so. A pair that matches nothing becomes an EXCEPTION row saying why, so
 // no resumed pair silently disappears.
-func selectResume(checks []Check, pairs []report.Pair, spec Spec, log io.Writer) []Check {
+func SelectResume(checks []Check, pairs []report.Pair, spec Spec, log io.Writer) []Check {
 	type key struct{ src, dst string }
 	byIP := map[key][]int{}
 	byNode := map[key][]int{}

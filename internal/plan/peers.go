@@ -1,4 +1,4 @@
-package reporter
+package plan
 
 import (
 	"encoding/binary"

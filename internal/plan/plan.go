@@ -1,15 +1,15 @@
-// Package check runs netctl's one-shot check: it plans pairs from the
-// config (checks as data), deploys the agents the mode needs, waits for
-// them, runs one streamed probe batch per source agent through the API
-// server's pod proxy, and turns results into report rows.
-package check
+// Package plan turns a spec (mode, kind, families, ports) and the
+// inventories of the clusters into checks as data: which source agent
+// probes which target, or why it cannot. Every front-end plans here.
+package plan
 
 import (
 	"fmt"
-	"net/netip"
+
+	"github.com/netdoctor/netdoctor/internal/config"
 
 	"github.com/netdoctor/netdoctor/internal/deploy"
-	"github.com/netdoctor/netdoctor/internal/kube"
+	"github.com/netdoctor/netdoctor/internal/inventory"
 	"github.com/netdoctor/netdoctor/internal/probe"
 	"github.com/netdoctor/netdoctor/internal/report"
 )
@@ -26,39 +26,6 @@ const DNSTargetName = report.DNSTargetName
 // CustomizedTargetName is the DST NODE NAME of customizedTargetIPList pairs.
 const CustomizedTargetName = report.CustomizedTargetName
 
-// Agent is one node's agent on one network, or what is known of its
-// absence.
-type Agent struct {
-	Cluster string
-	Node    string
-	Network deploy.Network
-	Pod     string   // "" when no pod exists for this node
-	IPs     []string // pod IPs (node IPs for host-network agents)
-	Ready   bool
-	// Problem says why the agent is not usable (empty when Ready), e.g.
-	// "agent pod netdoctor-agent-pod-x on node-3 not ready: ImagePullBackOff";
-	// Reason is its short cause ("ImagePullBackOff").
-	Problem string
-	Reason  string
-}
-
-// problem is the structured form of a not-ready agent's Problem.
-func (a *Agent) problem(side string) *report.AgentProblem {
-	return &report.AgentProblem{Side: side, Kind: report.AgentNotReady, Node: a.Node, Pod: a.Pod, Reason: a.Reason}
-}
-
-// Inventory is what one cluster offers a check.
-type Inventory struct {
-	Cluster string
-	// Nodes that run agents (Linux nodes), sorted by name.
-	Nodes []kube.Node
-	// Agents by network, then node name. Every node of Nodes has an entry
-	// for each deployed network (a placeholder with Problem when no pod).
-	Agents map[deploy.Network]map[string]*Agent
-	// DNS are the cluster DNS Service IPs (only looked up for dns checks).
-	DNS []string
-}
-
 // Spec is the planning input taken from the config.
 type Spec struct {
 	Mode     string     // pod | node | node-to-pod | pod-to-node
@@ -73,6 +40,13 @@ type Spec struct {
 	CustomPorts []int
 	// Cross is true when targets live in a second cluster.
 	Cross bool
+	// Source, when set, plans only the checks of this source node (a
+	// monitor agent plans its own).
+	Source string
+	// PeersPerNode, when > 0, probes every target node from only that many
+	// other nodes, chosen by rendezvous hashing (Assign): the monitor's
+	// O(n*k) instead of O(n^2) rounds. Same-node pairs are left out.
+	PeersPerNode int
 }
 
 // Check is one planned pair: what to probe, from which agent, or why it
@@ -80,11 +54,44 @@ type Spec struct {
 type Check struct {
 	Pair      report.Pair
 	Target    probe.Target // ID is assigned when batches are built
-	Source    *Agent
+	Source    *inventory.Agent
 	Skip      string
 	SkipClass probe.FailureClass
 	SkipAgent *report.AgentProblem // set when Skip is an agent's fault
 }
+
+// FromConfig turns a completed, validated config into a planning Spec.
+func FromConfig(cfg config.Config) (Spec, error) {
+	port, err := cfg.Port.Int()
+	if err != nil {
+		return Spec{}, fmt.Errorf("port: %w", err)
+	}
+	s := Spec{
+		Mode: cfg.Mode, Protocol: probe.ParseKind(cfg.Protocol), Port: port, PayloadSize: cfg.PacketSize,
+		DNSServer: cfg.TargetDNSServer, LookupHost: cfg.TargetHostToLookup,
+		CustomIPs: cfg.CustomizedTargetIPList, Cross: cfg.DstKubeConfig != "",
+	}
+	switch cfg.IPFamily {
+	case "ipv4":
+		s.Families = []probe.Family{probe.IPv4}
+	case "ipv6":
+		s.Families = []probe.Family{probe.IPv6}
+	default:
+		s.Families = []probe.Family{probe.IPv4, probe.IPv6}
+	}
+	for i, p := range cfg.CustomizedTargetPortList {
+		n, err := p.Int()
+		if err != nil {
+			return Spec{}, fmt.Errorf("customizedTargetPortList[%d]: %w", i, err)
+		}
+		s.CustomPorts = append(s.CustomPorts, n)
+	}
+	return s, nil
+}
+
+// MeshKinds are the kinds planned from agents to agents (or their nodes):
+// what the monitor can probe its peers with.
+var MeshKinds = []probe.Kind{probe.KindTCP, probe.KindUDP, probe.KindICMP}
 
 // SourceNetwork is the network of the source agents for a mode.
 func SourceNetwork(mode string) deploy.Network {
@@ -131,21 +138,9 @@ func (s Spec) Networks() (src, dst []deploy.Network) {
 	return src, nil
 }
 
-// FamilyOf returns the family of an IP literal ("" when it does not parse).
-func FamilyOf(ip string) probe.Family {
-	a, err := netip.ParseAddr(ip)
-	switch {
-	case err != nil:
-		return ""
-	case a.Is4() || a.Is4In6():
-		return probe.IPv4
-	}
-	return probe.IPv6
-}
-
 func ipOf(ips []string, f probe.Family) string {
 	for _, ip := range ips {
-		if FamilyOf(ip) == f {
+		if probe.FamilyOf(ip) == f {
 			return ip
 		}
 	}
@@ -161,51 +156,12 @@ func (s Spec) allows(f probe.Family) bool {
 	return false
 }
 
-// families of an inventory: every family any node or agent has an address of.
-func (inv *Inventory) families() []probe.Family {
-	seen := map[probe.Family]bool{}
-	for _, n := range inv.Nodes {
-		for _, ip := range n.InternalIPs {
-			seen[FamilyOf(ip)] = true
-		}
-	}
-	for _, byNode := range inv.Agents {
-		for _, a := range byNode {
-			for _, ip := range a.IPs {
-				seen[FamilyOf(ip)] = true
-			}
-		}
-	}
-	var out []probe.Family
-	for _, f := range []probe.Family{probe.IPv4, probe.IPv6} {
-		if seen[f] {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-// agent returns the agent of node on network n, or a placeholder saying
-// none was scheduled there.
-func (inv *Inventory) agent(n deploy.Network, node kube.Node) *Agent {
-	if a := inv.Agents[n][node.Name]; a != nil {
-		return a
-	}
-	a := &Agent{Cluster: inv.Cluster, Node: node.Name, Network: n,
-		Problem: fmt.Sprintf("no %s-network agent pod scheduled on %s", n, node.Name),
-		Reason:  "no agent pod scheduled"}
-	if n == deploy.HostNetwork {
-		a.IPs = node.InternalIPs
-	}
-	return a
-}
-
 // endpoint is one target: a node's address set and, when the protocol talks
 // to an agent, that agent.
 type endpoint struct {
 	node    string
 	ips     []string
-	agent   *Agent // nil when no agent is needed
+	agent   *inventory.Agent // nil when no agent is needed
 	problem string
 }
 
@@ -213,14 +169,16 @@ type endpoint struct {
 // target node, then family. Same-node pairs are included (a pod reaching
 // its own node's agents is a path worth checking, as the earlier tool did).
 // dst is nil for a single cluster.
-func Plan(spec Spec, src, dst *Inventory) []Check {
+func Plan(spec Spec, src, dst *inventory.Inventory) []Check {
 	if dst == nil {
 		dst = src
 	}
 	srcNet := SourceNetwork(spec.Mode)
-	var sources []*Agent
+	var sources []*inventory.Agent
 	for _, n := range src.Nodes {
-		sources = append(sources, src.agent(srcNet, n))
+		if spec.Source == "" || spec.Source == n.Name {
+			sources = append(sources, src.AgentOn(srcNet, n))
+		}
 	}
 	var checks []Check
 	switch spec.Protocol {
@@ -233,7 +191,7 @@ func Plan(spec Spec, src, dst *Inventory) []Check {
 	return checks
 }
 
-func (s Spec) pair(src *Agent, f probe.Family) report.Pair {
+func (s Spec) pair(src *inventory.Agent, f probe.Family) report.Pair {
 	p := report.Pair{Mode: s.Mode, Protocol: s.Protocol, Family: f,
 		SrcNode: src.Node, SrcPod: src.Pod, SrcIP: ipOf(src.IPs, f)}
 	if s.Cross {
@@ -243,9 +201,9 @@ func (s Spec) pair(src *Agent, f probe.Family) report.Pair {
 }
 
 // sourceProblem returns why src cannot probe family f, if it cannot.
-func sourceProblem(src *Agent, f probe.Family) (string, probe.FailureClass, *report.AgentProblem) {
+func sourceProblem(src *inventory.Agent, f probe.Family) (string, probe.FailureClass, *report.AgentProblem) {
 	if !src.Ready {
-		return src.Problem, probe.ClassAgentError, src.problem(report.AgentSource)
+		return src.Problem, probe.ClassAgentError, src.AsProblem(report.AgentSource)
 	}
 	if ipOf(src.IPs, f) == "" {
 		return fmt.Sprintf("source agent %s on %s has no %s address", src.Pod, src.Node, f), probe.ClassSkipped, nil
@@ -253,10 +211,10 @@ func sourceProblem(src *Agent, f probe.Family) (string, probe.FailureClass, *rep
 	return "", "", nil
 }
 
-func planAgents(spec Spec, sources []*Agent, dst *Inventory) []Check {
+func planAgents(spec Spec, sources []*inventory.Agent, dst *inventory.Inventory) []Check {
 	tn := TargetNetwork(spec.Mode)
 	needAgent := spec.TargetsNeedAgents()
-	dstFamilies := dst.families()
+	dstFamilies := dst.Families()
 	var targets []endpoint
 	for _, n := range dst.Nodes {
 		e := endpoint{node: n.Name}
@@ -264,7 +222,7 @@ func planAgents(spec Spec, sources []*Agent, dst *Inventory) []Check {
 			e.ips = n.InternalIPs
 		}
 		if needAgent {
-			a := dst.agent(tn, n)
+			a := dst.AgentOn(tn, n)
 			e.agent = a
 			if tn == deploy.PodNetwork {
 				e.ips = a.IPs
@@ -276,8 +234,12 @@ func planAgents(spec Spec, sources []*Agent, dst *Inventory) []Check {
 		targets = append(targets, e)
 	}
 	var checks []Check
+	peers := spec.peers(dst)
 	for _, src := range sources {
 		for _, t := range targets {
+			if peers != nil && !peers[[2]string{src.Node, t.node}] {
+				continue
+			}
 			fams := familiesOf(t.ips)
 			if len(t.ips) == 0 {
 				// A target agent without addresses yet: one row per
@@ -294,7 +256,10 @@ func planAgents(spec Spec, sources []*Agent, dst *Inventory) []Check {
 				c.Target = probe.Target{Kind: spec.Protocol, Address: c.Pair.TargetIP, Family: f, PayloadSize: spec.PayloadSize}
 				if spec.Protocol != probe.KindICMP {
 					c.Pair.Port = spec.Port
-					c.Target.Port = spec.Port
+					if t.agent != nil && t.agent.Port != 0 {
+						c.Pair.Port = t.agent.Port
+					}
+					c.Target.Port = c.Pair.Port
 				}
 				if t.agent != nil {
 					c.Pair.DstPod = t.agent.Pod
@@ -304,13 +269,49 @@ func planAgents(spec Spec, sources []*Agent, dst *Inventory) []Check {
 				}
 				c.Skip, c.SkipClass, c.SkipAgent = sourceProblem(src, f)
 				if c.Skip == "" && t.problem != "" {
-					c.Skip, c.SkipClass, c.SkipAgent = "target "+t.problem, probe.ClassAgentError, t.agent.problem(report.AgentTarget)
+					c.Skip, c.SkipClass, c.SkipAgent = "target "+t.problem, probe.ClassAgentError, t.agent.AsProblem(report.AgentTarget)
+				}
+				if c.Skip == "" && c.Pair.TargetIP == "" {
+					// Nothing known to probe (a node without addresses).
+					c.Skip, c.SkipClass = fmt.Sprintf("target node %s has no %s address", t.node, f), probe.ClassSkipped
 				}
 				checks = append(checks, c)
 			}
 		}
 	}
 	return checks
+}
+
+// peers are the (source, target) node pairs PeersPerNode allows; nil when
+// every pair is planned.
+func (s Spec) peers(dst *inventory.Inventory) map[[2]string]bool {
+	if s.PeersPerNode <= 0 {
+		return nil
+	}
+	var names []string
+	for _, n := range dst.Nodes {
+		names = append(names, n.Name)
+	}
+	out := map[[2]string]bool{}
+	for src, targets := range Assign(names, s.PeersPerNode) {
+		for _, t := range targets {
+			out[[2]string{src, t}] = true
+		}
+	}
+	return out
+}
+
+// ModeFor names the mode of a source network and a target network.
+func ModeFor(src, dst deploy.Network) string {
+	switch {
+	case src == deploy.HostNetwork && dst == deploy.HostNetwork:
+		return "node"
+	case src == deploy.HostNetwork:
+		return "node-to-pod"
+	case dst == deploy.HostNetwork:
+		return "pod-to-node"
+	}
+	return "pod"
 }
 
 func familiesOf(ips []string) []probe.Family {
@@ -326,10 +327,10 @@ func familiesOf(ips []string) []probe.Family {
 // planDNS: one pair per source x server x family. A configured server is
 // asked for A and AAAA (each allowed family the source cluster has); the
 // discovered cluster DNS is asked over its address of each family.
-func planDNS(spec Spec, sources []*Agent, src, dns *Inventory) []Check {
+func planDNS(spec Spec, sources []*inventory.Agent, src, dns *inventory.Inventory) []Check {
 	var checks []Check
 	for _, s := range sources {
-		for _, f := range src.families() {
+		for _, f := range src.Families() {
 			if !spec.allows(f) {
 				continue
 			}
@@ -338,7 +339,7 @@ func planDNS(spec Spec, sources []*Agent, src, dns *Inventory) []Check {
 				servers, name = []string{spec.DNSServer}, spec.DNSServer
 			}
 			for _, server := range servers {
-				if spec.DNSServer == "" && FamilyOf(server) != f {
+				if spec.DNSServer == "" && probe.FamilyOf(server) != f {
 					continue
 				}
 				c := Check{Pair: spec.pair(s, f), Source: s}
@@ -346,9 +347,9 @@ func planDNS(spec Spec, sources []*Agent, src, dns *Inventory) []Check {
 				c.Pair.TargetIP = server
 				c.Target = probe.Target{Kind: probe.KindDNS, Address: server, Name: spec.LookupHost, Family: f}
 				c.Skip, c.SkipClass, c.SkipAgent = sourceProblem(s, f)
-				if c.SkipClass == probe.ClassSkipped && spec.DNSServer != "" && FamilyOf(server) != f {
+				if c.SkipClass == probe.ClassSkipped && spec.DNSServer != "" && probe.FamilyOf(server) != f {
 					// Asking for AAAA over an IPv4 server needs no IPv6 on the source.
-					c.Skip, c.SkipClass, c.SkipAgent = sourceProblem(s, FamilyOf(server))
+					c.Skip, c.SkipClass, c.SkipAgent = sourceProblem(s, probe.FamilyOf(server))
 				}
 				checks = append(checks, c)
 			}
@@ -359,7 +360,7 @@ func planDNS(spec Spec, sources []*Agent, src, dns *Inventory) []Check {
 
 // planCustomized: every source x customizedTargetIPList x port. tcp (and
 // dns) use a plain connect, udp a plain datagram, icmp an echo per address.
-func planCustomized(spec Spec, sources []*Agent) []Check {
+func planCustomized(spec Spec, sources []*inventory.Agent) []Check {
 	kind, ports := probe.KindConn, spec.CustomPorts
 	switch spec.Protocol {
 	case probe.KindUDP:
@@ -370,7 +371,7 @@ func planCustomized(spec Spec, sources []*Agent) []Check {
 	var checks []Check
 	for _, s := range sources {
 		for _, ip := range spec.CustomIPs {
-			f := FamilyOf(ip)
+			f := probe.FamilyOf(ip)
 			if !spec.allows(f) {
 				continue
 			}

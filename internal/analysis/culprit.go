@@ -1,4 +1,4 @@
-package diagnose
+package analysis
 
 import (
 	"fmt"
@@ -106,12 +106,12 @@ func generic(v view, s scope, fam probe.Family) []report.Finding {
 		}
 		if towards {
 			f.Kind = KindTargetFailures
-			f.Summary = fmt.Sprintf("most failures are towards %s (%s); the rows fit no single culprit", list(worst), label)
-			f.Evidence = fmt.Sprintf("%d of %d rows towards %s failed; %s", f.Failed, f.Total, list(worst), in)
+			f.Summary = fmt.Sprintf("most failures are towards %s (%s); the rows fit no single culprit", report.JoinNames(worst), label)
+			f.Evidence = fmt.Sprintf("%d of %d rows towards %s failed; %s", f.Failed, f.Total, report.JoinNames(worst), in)
 		} else {
 			f.Kind = KindSourceFailures
-			f.Summary = fmt.Sprintf("most failures come from %s (%s); the rows fit no single culprit", list(worst), label)
-			f.Evidence = fmt.Sprintf("%d of %d rows from %s failed; %s", f.Failed, f.Total, list(worst), in)
+			f.Summary = fmt.Sprintf("most failures come from %s (%s); the rows fit no single culprit", report.JoinNames(worst), label)
+			f.Evidence = fmt.Sprintf("%d of %d rows from %s failed; %s", f.Failed, f.Total, report.JoinNames(worst), in)
 		}
 		out = append(out, f)
 	}

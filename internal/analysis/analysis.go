@@ -1,4 +1,4 @@
-// Package diagnose turns a check's rows into findings: which node, link,
+// Package analysis turns a check's rows into findings: which node, link,
 // direction, IP family or component is the likely culprit of its failures.
 //
 // The rules are conservative: a culprit is named only when the rows fit its
@@ -6,13 +6,12 @@
 // succeeded, and the pairs that tell it apart from the other explanations
 // were checked). Anything else gets a generic finding that only counts
 // where the failures are, never a claim the rows do not support.
-package diagnose
+package analysis
 
 import (
 	"cmp"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/netdoctor/netdoctor/internal/probe"
 	"github.com/netdoctor/netdoctor/internal/report"
@@ -127,18 +126,6 @@ func (a analyzer) dst(r report.Row) string { return a.node(r.DstCluster, r.DstNo
 func sortNames(names []string) []string {
 	slices.SortFunc(names, report.CompareNames)
 	return slices.Compact(names)
-}
-
-// list joins names for a summary: "node-1", "node-1 and node-2",
-// "node-1, node-2 and node-3".
-func list(names []string) string {
-	switch len(names) {
-	case 0:
-		return ""
-	case 1:
-		return names[0]
-	}
-	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 func plural(n int, one, many string) string {

@@ -1,4 +1,4 @@
-package diagnose
+package analysis
 
 import (
 	"cmp"
@@ -95,8 +95,8 @@ func (a analyzer) targetFinding(rows []report.Row, kind, what string) (report.Fi
 		f.Evidence = fmt.Sprintf("%d of %d %s rows failed; all %d rows of the other family succeeded", failed, famRows, f.Family, len(rows)-famRows)
 	case whole && len(bad) < len(srcTotal):
 		f.Nodes = bad
-		f.Summary = fmt.Sprintf("%s fail from %s only", what, list(bad))
-		f.Evidence = fmt.Sprintf("%d of %d rows from %s failed; every row from the other %s succeeded", failed, failed, list(bad), plural(len(srcTotal)-len(bad), "node", "nodes"))
+		f.Summary = fmt.Sprintf("%s fail from %s only", what, report.JoinNames(bad))
+		f.Evidence = fmt.Sprintf("%d of %d rows from %s failed; every row from the other %s succeeded", failed, failed, report.JoinNames(bad), plural(len(srcTotal)-len(bad), "node", "nodes"))
 	default:
 		f.Summary = fmt.Sprintf("some %s fail; the rows fit no single culprit", what)
 		f.Evidence = fmt.Sprintf("%d of %d rows failed", failed, len(rows))

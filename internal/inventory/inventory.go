@@ -1,0 +1,284 @@
+// Package inventory reads what a cluster offers a run: its nodes and the
+// netctl agents on each network, with one readiness rule (a pod is usable
+// when Ready; a Ready pod beats a not-Ready one, a terminating one never
+// wins) and, for an agent that is missing, the reason it is.
+package inventory
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/netdoctor/netdoctor/internal/deploy"
+	"github.com/netdoctor/netdoctor/internal/kube"
+	"github.com/netdoctor/netdoctor/internal/probe"
+	"github.com/netdoctor/netdoctor/internal/report"
+)
+
+// Agent is one node's agent on one network, or what is known of its
+// absence.
+type Agent struct {
+	Cluster string
+	Node    string
+	Network deploy.Network
+	Pod     string   // "" when no pod exists for this node
+	IPs     []string // pod IPs (node IPs for host-network agents)
+	// Port is where this agent answers probes when it differs from the
+	// spec's port (a monitor peer list carries each agent's); 0 = the spec's.
+	Port  int
+	Ready bool
+	// Problem says why the agent is not usable (empty when Ready), e.g.
+	// "agent pod netdoctor-agent-pod-x on node-3 not ready: ImagePullBackOff";
+	// Reason is its short cause ("ImagePullBackOff").
+	Problem string
+	Reason  string
+}
+
+// AsProblem is the structured form of a not-ready agent's Problem.
+func (a *Agent) AsProblem(side string) *report.AgentProblem {
+	return &report.AgentProblem{Side: side, Kind: report.AgentNotReady, Node: a.Node, Pod: a.Pod, Reason: a.Reason}
+}
+
+// Inventory is what one cluster offers a check.
+type Inventory struct {
+	Cluster string
+	// Nodes that run agents (Linux nodes), sorted by name.
+	Nodes []kube.Node
+	// Agents by network, then node name. Every node of Nodes has an entry
+	// for each deployed network (a placeholder with Problem when no pod).
+	Agents map[deploy.Network]map[string]*Agent
+	// DNS are the cluster DNS Service IPs (only looked up for dns checks).
+	DNS []string
+}
+
+// Families of an inventory: every family any node or agent has an address of.
+func (inv *Inventory) Families() []probe.Family {
+	seen := map[probe.Family]bool{}
+	for _, n := range inv.Nodes {
+		for _, ip := range n.InternalIPs {
+			seen[probe.FamilyOf(ip)] = true
+		}
+	}
+	for _, byNode := range inv.Agents {
+		for _, a := range byNode {
+			for _, ip := range a.IPs {
+				seen[probe.FamilyOf(ip)] = true
+			}
+		}
+	}
+	var out []probe.Family
+	for _, f := range []probe.Family{probe.IPv4, probe.IPv6} {
+		if seen[f] {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// AgentOn returns the agent of node on network n, or a placeholder saying
+// none was scheduled there.
+func (inv *Inventory) AgentOn(n deploy.Network, node kube.Node) *Agent {
+	if a := inv.Agents[n][node.Name]; a != nil {
+		return a
+	}
+	a := &Agent{Cluster: inv.Cluster, Node: node.Name, Network: n,
+		Problem: fmt.Sprintf("no %s-network agent pod scheduled on %s", n, node.Name),
+		Reason:  "no agent pod scheduled"}
+	if n == deploy.HostNetwork {
+		a.IPs = node.InternalIPs
+	}
+	return a
+}
+
+// pollInterval is how often readiness is re-read while waiting.
+const pollInterval = time.Second
+
+// Cluster is one cluster of a run: its client and the agent networks
+// deployed there.
+type Cluster struct {
+	Name     string
+	Client   *kube.Client
+	Networks []deploy.Network
+	// Nodes are the nodes checked (can run an agent, match nodeSelector);
+	// nil before SelectNodes ran (tests): every node that can run one.
+	Nodes map[string]bool
+}
+
+// SelectNodes decides which nodes of c a check covers: those that can run
+// an agent and match selector. It returns the others that cannot run an
+// agent, each once with the reason, and says how many selector left out.
+func SelectNodes(ctx context.Context, c *Cluster, selector string, log io.Writer) ([]report.SkippedNode, error) {
+	sel, err := labels.Parse(selector)
+	if err != nil {
+		return nil, fmt.Errorf("nodeSelector: %w", err)
+	}
+	nodes, err := c.Client.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.Nodes = map[string]bool{}
+	var skipped []report.SkippedNode
+	outside := 0
+	for _, n := range nodes {
+		switch {
+		case !sel.Matches(labels.Set(n.Labels)):
+			outside++
+		case n.Skip != "":
+			skipped = append(skipped, report.SkippedNode{Cluster: c.Name, Node: n.Name, Reason: n.Skip})
+			fmt.Fprintf(log, "cluster %s: skipping node %s: %s\n", c.Name, n.Name, n.Skip)
+		default:
+			c.Nodes[n.Name] = true
+		}
+	}
+	if outside > 0 {
+		fmt.Fprintf(log, "cluster %s: %d of %d nodes do not match nodeSelector %q and are not checked\n", c.Name, outside, len(nodes), selector)
+	}
+	if len(c.Nodes) == 0 {
+		return nil, fmt.Errorf("cluster %s: no node to check: none of its %d nodes can run an agent and matches nodeSelector %q", c.Name, len(nodes), selector)
+	}
+	return skipped, nil
+}
+
+func (c *Cluster) NodeNames() []string {
+	var out []string
+	for n := range c.Nodes {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Wait polls the agent pods of c's networks until every Linux node has
+// a Ready agent on each, or until deadline; then it returns the inventory
+// as it stands. A late or broken agent never blocks the others: it simply
+// shows up with its Problem. Only ctx ending is an error.
+func Wait(ctx context.Context, c *Cluster, namespace string, deadline time.Time, log io.Writer) (*Inventory, error) {
+	lastReport := time.Time{}
+	for {
+		inv, done, err := Read(ctx, c, namespace)
+		if err != nil {
+			return nil, err
+		}
+		now := time.Now()
+		if done || !now.Before(deadline) {
+			return inv, nil
+		}
+		if now.Sub(lastReport) >= 5*time.Second {
+			lastReport = now
+			fmt.Fprintf(log, "waiting for agents in cluster %s: %s\n", c.Name, inv.ReadySummary(c.Networks))
+		}
+		wait := pollInterval
+		if left := time.Until(deadline); left < wait {
+			wait = left
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Read reads nodes and agent pods once. done reports whether every
+// node has a Ready agent on every network and the DaemonSets have rolled
+// out their current spec (so no agent of an older spec is used).
+func Read(ctx context.Context, c *Cluster, namespace string) (*Inventory, bool, error) {
+	nodes, err := c.Client.Nodes(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	inv := &Inventory{Cluster: c.Name, Agents: map[deploy.Network]map[string]*Agent{}}
+	for _, n := range nodes {
+		if (c.Nodes == nil && n.Skip == "") || c.Nodes[n.Name] {
+			inv.Nodes = append(inv.Nodes, n)
+		}
+	}
+	done := true
+	for _, net := range c.Networks {
+		pods, err := c.Client.Pods(ctx, namespace, deploy.AgentSelector(net))
+		if err != nil {
+			return nil, false, err
+		}
+		byNode := map[string]*Agent{}
+		for _, p := range pods {
+			if p.Node == "" {
+				continue // not scheduled, and not known to be meant for a node
+			}
+			if cur := byNode[p.Node]; cur != nil && !better(p, cur) {
+				continue
+			}
+			a := &Agent{Cluster: c.Name, Node: p.Node, Network: net, Pod: p.Name, IPs: p.IPs, Ready: p.Ready}
+			if !p.Ready {
+				where := "on"
+				if !p.Scheduled {
+					where = "for"
+				}
+				a.Problem = fmt.Sprintf("agent pod %s %s %s not ready: %s", p.Name, where, p.Node, p.NotReady)
+				a.Reason = p.NotReady
+			}
+			byNode[p.Node] = a
+		}
+		inv.Agents[net] = byNode
+		failedCreate, asked := "", false
+		for _, n := range inv.Nodes {
+			a := inv.AgentOn(net, n)
+			if a.Pod == "" {
+				// No pod at all: the DaemonSet controller's FailedCreate
+				// event (admission, quota, ...) says why, when there is one.
+				if !asked {
+					failedCreate, asked = c.Client.FailedCreate(ctx, namespace, deploy.DaemonSetName(net)), true
+				}
+				if failedCreate != "" {
+					a.Reason = "FailedCreate: " + failedCreate
+					a.Problem = fmt.Sprintf("no %s-network agent pod on %s: DaemonSet %s/%s cannot create pods: %s", net, n.Name, namespace, deploy.DaemonSetName(net), failedCreate)
+				}
+			}
+			byNode[n.Name] = a
+			if !a.Ready {
+				done = false
+			}
+		}
+		if done {
+			ds, err := c.Client.Clientset.AppsV1().DaemonSets(namespace).Get(ctx, deploy.DaemonSetName(net), metav1.GetOptions{})
+			if err != nil {
+				return nil, false, fmt.Errorf("reading DaemonSet %s/%s in cluster %s: %w", namespace, deploy.DaemonSetName(net), c.Name, err)
+			}
+			if ds.Status.ObservedGeneration < ds.Generation || ds.Status.UpdatedNumberScheduled < ds.Status.DesiredNumberScheduled {
+				done = false
+			}
+		}
+	}
+	return inv, done, nil
+}
+
+// better says whether pod p should represent its node rather than cur:
+// Ready beats not Ready, and a pod being deleted never wins.
+func better(p kube.Pod, cur *Agent) bool {
+	if cur.Ready {
+		return false
+	}
+	return p.Ready || !p.Terminating
+}
+
+// ReadySummary says how many agents of each network are ready.
+func (inv *Inventory) ReadySummary(nets []deploy.Network) string {
+	s := ""
+	for i, net := range nets {
+		ready := 0
+		for _, a := range inv.Agents[net] {
+			if a.Ready {
+				ready++
+			}
+		}
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("%d/%d %s-network agents ready", ready, len(inv.Nodes), net)
+	}
+	return s
+}
