@@ -49,6 +49,9 @@ func sharedCluster(t *testing.T, name string, nodes int, family string, extra ..
 	clustersMu.Lock()
 	defer clustersMu.Unlock()
 	if c, ok := clusters[name]; ok {
+		if c.Kubeconfig == "" {
+			t.Fatalf("sandbox %s failed to start for an earlier test", name)
+		}
 		return c
 	}
 	c := &cluster{Name: name, Family: family}

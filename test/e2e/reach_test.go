@@ -67,9 +67,18 @@ func (r reachRow) String() string {
 	return fmt.Sprintf("%s %s(%s)->%s %s: %s %v", r.Path, r.Source.Node, r.Source.Vantage, r.Family, r.Address, r.Result, r.Reasons)
 }
 
-// reachCluster is the 4-node dual-stack cluster the reach tests share.
+// reachCluster is the 4-node dual-stack cluster the reach tests share with
+// most of the suite (the machine has 16 sandbox slots for every cluster the
+// suite keeps up at once).
 func reachCluster(t *testing.T) *cluster {
-	return sharedCluster(t, "reach", 4, "dual")
+	return sharedCluster(t, "e2edual", 4, "dual")
+}
+
+// serviceCluster is the cluster with every service component (MetalLB,
+// Traefik, the Multus model), shared by the LoadBalancer, Ingress/Gateway
+// and Multus reach tests.
+func serviceCluster(t *testing.T) *cluster {
+	return sharedCluster(t, "e2esvc", 3, "dual", "--load-balancer", "--ingress", "--multus")
 }
 
 // reach runs `netctl reach -o json` against c.
@@ -460,7 +469,7 @@ func TestReachIsolatedBackend(t *testing.T) {
 // from network-status, in both families. Needs `netdoctor-sandbox up
 // --multus` (the sandbox's Multus model).
 func TestReachMultus(t *testing.T) {
-	c := sharedCluster(t, "mul", 3, "dual", "--multus")
+	c := serviceCluster(t)
 	var st struct {
 		Segment struct {
 			Ranges []string `json:"ranges"`
@@ -541,7 +550,7 @@ func TestReachDNSDown(t *testing.T) {
 // cluster too; the ETP=Local NodePorts from outside see only their node's
 // agent. Needs `netdoctor-sandbox up --load-balancer` and `outside`.
 func TestReachLoadBalancer(t *testing.T) {
-	c := sharedCluster(t, "lb", 3, "dual", "--load-balancer")
+	c := serviceCluster(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -588,7 +597,7 @@ func TestReachLoadBalancer(t *testing.T) {
 // every address of both families; with the controller down (fault
 // ingress-down) both fail while ClusterIP works: path-down for each.
 func TestReachIngressGateway(t *testing.T) {
-	c := sharedCluster(t, "ing", 3, "dual", "--ingress", "--load-balancer")
+	c := serviceCluster(t)
 	doc, r := runReach(t, c, "--paths", "clusterip,ingress,gateway", "--qps", "100", "--duration", "5", "--timeout", "3000")
 	if r.Code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
