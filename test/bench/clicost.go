@@ -75,17 +75,22 @@ func benchCLICost(bin, before, out, name string, nodes int) error {
 			time.Sleep(time.Second)
 		}
 	}
-	section := renderCost(rows, nodes)
+	return replaceSection(out, "cli-cost", "CLI cost at scale", renderCost(rows, nodes))
+}
+
+// replaceSection replaces the <!-- marker ... --> ... <!-- /marker -->
+// section of the file out with section, or appends it under heading.
+func replaceSection(out, marker, heading, section string) error {
 	old, err := os.ReadFile(out)
 	if err != nil {
 		return err
 	}
-	re := regexp.MustCompile(`(?s)<!-- cli-cost.*?<!-- /cli-cost -->`)
+	re := regexp.MustCompile(`(?s)<!-- ` + marker + `.*?<!-- /` + marker + ` -->`)
 	var doc string
 	if re.Match(old) {
 		doc = re.ReplaceAllLiteralString(string(old), section)
 	} else {
-		doc = strings.TrimRight(string(old), "\n") + "\n\n## CLI cost at scale\n\n" + section + "\n"
+		doc = strings.TrimRight(string(old), "\n") + "\n\n## " + heading + "\n\n" + section + "\n"
 	}
 	return os.WriteFile(out, []byte(doc), 0o644)
 }
