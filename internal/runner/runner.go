@@ -223,8 +223,8 @@ func (r *Runner) runBatch(ctx context.Context, src *inventory.Agent, checks []pl
 			fmt.Fprintf(r.Log, "retrying %d pairs from agent pod %s on %s: %s\n", len(pending), src.Pod, src.Node, why)
 		}
 	}
-	if problem != nil {
-		problem.Reason = reason
+	if problem != nil && len(failures) > 1 {
+		problem.Reason = fmt.Sprintf("%s (tried %d times)", problem.Reason, len(failures))
 	}
 	for _, i := range sortedIndexes(pending) {
 		r.add(i, report.Row{Pair: checks[i].Pair, Result: report.Exception, Class: probe.ClassAgentError, Log: reason, Agent: problem})

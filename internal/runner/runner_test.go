@@ -153,7 +153,7 @@ func TestSilentStreamBecomesException(t *testing.T) {
 		if r.Result != report.Exception || r.Class != probe.ClassAgentError || r.Log != want {
 			t.Errorf("%s: %s %s %q", r.DstNode, r.Result, r.Class, r.Log)
 		}
-		if r.Agent == nil || r.Agent.Kind != report.AgentUnreachable || r.Agent.Pod != "a" {
+		if r.Agent == nil || r.Agent.Kind != report.AgentUnreachable || r.Agent.Pod != "a" || r.Agent.Reason != "no answer within 300ms (tried 2 times)" {
 			t.Errorf("%s: agent problem %+v", r.DstNode, r.Agent)
 		}
 	}
