@@ -192,12 +192,17 @@ func Wait(ctx context.Context, c *Cluster, namespace string, deadline time.Time,
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	factory.Start(wctx.Done())
-	for typ, ok := range factory.WaitForCacheSync(wctx.Done()) {
+	// A watch that never syncs (no watch permission: the informer retries
+	// forever) must not outlast the deadline: then read once instead.
+	sctx, scancel := context.WithDeadline(wctx, deadline)
+	defer scancel()
+	for _, ok := range factory.WaitForCacheSync(sctx.Done()) {
 		if !ok {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			return nil, fmt.Errorf("cluster %s: could not list %v in namespace %s", c.Name, typ, namespace)
+			inv, _, err := Read(ctx, c, namespace)
+			return inv, err
 		}
 	}
 	// While waiting, a node without a pod is not asked about FailedCreate

@@ -3,13 +3,16 @@ package inventory
 import (
 	"bytes"
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/netdoctor/netdoctor/internal/deploy"
 	"github.com/netdoctor/netdoctor/internal/kube"
@@ -109,6 +112,25 @@ func TestWaitDeadline(t *testing.T) {
 	}
 	a := inv.Agents[deploy.PodNetwork]["node-1"]
 	if a == nil || a.Ready || a.Reason != "ContainerCreating" {
+		t.Errorf("node-1's agent: %+v", a)
+	}
+}
+
+// Without watch permission (the informer never syncs) Wait still returns
+// at its deadline, with the inventory read by listing.
+func TestWaitWithoutWatch(t *testing.T) {
+	cs := fake.NewClientset(testNode("node-1", "10.0.0.1"), testPod("a1", "node-1", "", false))
+	cs.PrependWatchReactor("pods", func(k8stesting.Action) (bool, watch.Interface, error) {
+		return true, nil, errors.New(`pods is forbidden: User "u" cannot watch resource "pods"`)
+	})
+	c := &Cluster{Name: "src", Client: &kube.Client{Name: "src", Clientset: cs}, Networks: []deploy.Network{deploy.PodNetwork}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	inv, err := Wait(ctx, c, "nd", time.Now().Add(time.Second), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := inv.Agents[deploy.PodNetwork]["node-1"]; a == nil || a.Pod != "a1" || a.Reason != "ContainerCreating" {
 		t.Errorf("node-1's agent: %+v", a)
 	}
 }
