@@ -197,10 +197,11 @@ func topKinds(kinds map[string]int, n int) string {
 func renderCost(rows []costRow, nodes int) string {
 	var b strings.Builder
 	b.WriteString("<!-- cli-cost: written by `make bench-cli` (go run ./test/bench -cli-cost) -->\n")
-	fmt.Fprintf(&b, "Machine: %s, %d CPUs, %s, kernel %s, %s (CPUs shared with other work). `netctl check --mode pod --protocol tcp`\n"+
+	la, _ := os.ReadFile("/proc/loadavg")
+	fmt.Fprintf(&b, "Machine: %s, %d CPUs, %s, kernel %s, %s, load average %s at the end (CPUs shared with other work). `netctl check --mode pod --protocol tcp`\n"+
 		"on one %d-node dual-stack sandbox cluster, cold (deploys the agents) then warm, for each binary. Peak RSS: the\n"+
 		"CLI process's maxrss (wait4). API requests: every request the CLI sent (NETDOCTOR_API_LOG), per second over\n"+
-		"the whole check and in its busiest second.\n\n", cpuModel(), runtime.NumCPU(), memTotal(), kernel(), time.Now().UTC().Format("2006-01-02"), nodes)
+		"the whole check and in its busiest second.\n\n", cpuModel(), runtime.NumCPU(), memTotal(), kernel(), time.Now().UTC().Format("2006-01-02"), strings.Fields(string(la) + " ?")[0], nodes)
 	b.WriteString("| netctl | run | pairs | not SUCCEEDED | check wall time | CLI peak RSS | API requests | requests/s (mean) | requests/s (busiest second) | most frequent |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
