@@ -1,6 +1,10 @@
 package agent
 
-import "github.com/netdoctor/netdoctor/internal/probe"
+import (
+	"time"
+
+	"github.com/netdoctor/netdoctor/internal/probe"
+)
 
 // Wire API of the agent. The CLI reaches it through the API server's pod
 // proxy: /api/v1/namespaces/NS/pods/NAME:PORT/proxy/<path>.
@@ -11,7 +15,8 @@ import "github.com/netdoctor/netdoctor/internal/probe"
 //	GET  /healthz, /readyz -> 200 "ok"
 //	POST /v1/probe  -> body ProbeRequest, header TokenHeader: <token>;
 //	                   response: NDJSON stream, one probe.Result per line, in
-//	                   completion order, flushed as each finishes.
+//	                   completion order, flushed as each finishes; an empty
+//	                   line (keepalive) every KeepaliveInterval without one.
 //	GET  /v1/facts  -> header TokenHeader: <token>; response: NodeFacts (JSON,
 //	                   see facts.go): routes, links, conntrack, neighbours.
 //	GET  /echo, POST /v1/load -> the load engine of netctl reach (loadapi.go).
@@ -34,6 +39,11 @@ const (
 	HealthzPath  = "/healthz"
 	ReadyzPath   = "/readyz"
 )
+
+// KeepaliveInterval: a probe stream with no result for this long gets an
+// empty line (NDJSON decoders skip it), so the CLI can tell a slow batch
+// from a stream that went silent.
+const KeepaliveInterval = 5 * time.Second
 
 // MaxTargets caps one ProbeRequest: bigger batches are split by the caller.
 const MaxTargets = 10000

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -97,20 +98,34 @@ func (s *Server) handleProbe(w http.ResponseWriter, r *http.Request) {
 
 	enc := json.NewEncoder(w)
 	sent, failed := 0, 0
-	for res := range results {
-		if ctx.Err() != nil {
-			continue // drain: the client is gone
+	keepalive := time.NewTicker(KeepaliveInterval)
+	defer keepalive.Stop()
+	for open := true; open; {
+		select {
+		case res, ok := <-results:
+			if open = ok; !ok || ctx.Err() != nil {
+				continue // done, or drain: the client is gone
+			}
+			keepalive.Reset(KeepaliveInterval)
+			if err := enc.Encode(res); err != nil {
+				cancel()
+				continue
+			}
+			sent++
+			if !res.OK {
+				failed++
+			}
+		case <-keepalive.C:
+			if ctx.Err() != nil {
+				continue
+			}
+			if _, err := io.WriteString(w, "\n"); err != nil {
+				cancel()
+				continue
+			}
 		}
-		if err := enc.Encode(res); err != nil {
-			cancel()
-			continue
-		}
-		if flusher != nil {
+		if flusher != nil && ctx.Err() == nil {
 			flusher.Flush()
-		}
-		sent++
-		if !res.OK {
-			failed++
 		}
 	}
 	s.log.Info("probe batch done", "targets", len(req.Targets), "sent", sent, "failed", failed,

@@ -11,8 +11,11 @@ import (
 	"sort"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/netdoctor/netdoctor/internal/deploy"
 	"github.com/netdoctor/netdoctor/internal/kube"
@@ -95,9 +98,6 @@ func (inv *Inventory) AgentOn(n deploy.Network, node kube.Node) *Agent {
 	return a
 }
 
-// pollInterval is how often readiness is re-read while waiting.
-const pollInterval = time.Second
-
 // Cluster is one cluster of a run: its client and the agent networks
 // deployed there.
 type Cluster struct {
@@ -153,35 +153,118 @@ func (c *Cluster) NodeNames() []string {
 	return out
 }
 
-// Wait polls the agent pods of c's networks until every Linux node has
-// a Ready agent on each, or until deadline; then it returns the inventory
-// as it stands. A late or broken agent never blocks the others: it simply
-// shows up with its Problem. Only ctx ending is an error.
+// progressEvery is how often Wait says how many agents are ready.
+const progressEvery = 5 * time.Second
+
+// Wait watches the agent pods and DaemonSets of c's networks (client-go
+// informers: one list and one watch each, instead of listing every second)
+// until every node has a Ready agent on each network, or until deadline;
+// then it returns the inventory as it stands. A late or broken agent never
+// blocks the others: it simply shows up with its Problem. Only ctx ending
+// is an error.
 func Wait(ctx context.Context, c *Cluster, namespace string, deadline time.Time, log io.Writer) (*Inventory, error) {
-	lastReport := time.Time{}
+	nodes, err := c.Client.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(c.Client.Clientset, 0, informers.WithNamespace(namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = deploy.NameLabel + "=" + deploy.AgentName }))
+	pods := factory.Core().V1().Pods()
+	dss := factory.Apps().V1().DaemonSets()
+	changed := make(chan struct{}, 1)
+	notify := func() {
+		select {
+		case changed <- struct{}{}:
+		default: // a rebuild is already due
+		}
+	}
+	h := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { notify() },
+		UpdateFunc: func(any, any) { notify() },
+		DeleteFunc: func(any) { notify() },
+	}
+	for _, inf := range []cache.SharedIndexInformer{pods.Informer(), dss.Informer()} {
+		if _, err := inf.AddEventHandler(h); err != nil {
+			return nil, fmt.Errorf("watching agent pods in cluster %s: %w", c.Name, err)
+		}
+	}
+	defer factory.Shutdown() // runs after stop: Shutdown waits for the informers to end
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	factory.Start(wctx.Done())
+	// A watch that never syncs (no watch permission: the informer retries
+	// forever) must not outlast the deadline: then read once instead.
+	sctx, scancel := context.WithDeadline(wctx, deadline)
+	defer scancel()
+	for _, ok := range factory.WaitForCacheSync(sctx.Done()) {
+		if !ok {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			inv, _, err := Read(ctx, c, namespace)
+			return inv, err
+		}
+	}
+	// While waiting, a node without a pod is not asked about FailedCreate
+	// events (an API request each time); the final read asks.
+	watched := source{
+		pods: func(net deploy.Network) ([]kube.Pod, error) {
+			sel, err := labels.Parse(deploy.AgentSelector(net))
+			if err != nil {
+				return nil, err
+			}
+			objs, err := pods.Lister().Pods(namespace).List(sel)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]kube.Pod, 0, len(objs))
+			for _, p := range objs {
+				out = append(out, kube.PodInfo(p))
+			}
+			sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+			return out, nil
+		},
+		daemonSet: func(name string) (*appsv1.DaemonSet, error) {
+			return dss.Lister().DaemonSets(namespace).Get(name)
+		},
+		failedCreate: func(string) string { return "" },
+	}
+	timeout := time.NewTimer(time.Until(deadline))
+	defer timeout.Stop()
+	progress := time.NewTicker(progressEvery)
+	defer progress.Stop()
 	for {
-		inv, done, err := Read(ctx, c, namespace)
+		inv, done, err := build(c, namespace, nodes, watched)
 		if err != nil {
 			return nil, err
 		}
-		now := time.Now()
-		if done || !now.Before(deadline) {
+		if done {
 			return inv, nil
-		}
-		if now.Sub(lastReport) >= 5*time.Second {
-			lastReport = now
-			fmt.Fprintf(log, "waiting for agents in cluster %s: %s\n", c.Name, inv.ReadySummary(c.Networks))
-		}
-		wait := pollInterval
-		if left := time.Until(deadline); left < wait {
-			wait = left
 		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(wait):
+		case <-timeout.C:
+			inv, _, err := build(c, namespace, nodes, watched.withFailedCreate(ctx, c.Client, namespace))
+			return inv, err
+		case <-progress.C:
+			fmt.Fprintf(log, "waiting for agents in cluster %s: %s\n", c.Name, inv.ReadySummary(c.Networks))
+		case <-changed:
 		}
 	}
+}
+
+// source is where an inventory's pods and DaemonSets come from: the API
+// (Read) or Wait's watch caches.
+type source struct {
+	pods         func(deploy.Network) ([]kube.Pod, error)
+	daemonSet    func(name string) (*appsv1.DaemonSet, error)
+	failedCreate func(daemonSet string) string
+}
+
+func (s source) withFailedCreate(ctx context.Context, c *kube.Client, namespace string) source {
+	s.failedCreate = func(ds string) string { return c.FailedCreate(ctx, namespace, ds) }
+	return s
 }
 
 // Read reads nodes and agent pods once. done reports whether every
@@ -192,6 +275,20 @@ func Read(ctx context.Context, c *Cluster, namespace string) (*Inventory, bool, 
 	if err != nil {
 		return nil, false, err
 	}
+	api := source{
+		pods: func(net deploy.Network) ([]kube.Pod, error) {
+			return c.Client.Pods(ctx, namespace, deploy.AgentSelector(net))
+		},
+		daemonSet: func(name string) (*appsv1.DaemonSet, error) {
+			return c.Client.Clientset.AppsV1().DaemonSets(namespace).Get(ctx, name, metav1.GetOptions{})
+		},
+		failedCreate: func(ds string) string { return c.Client.FailedCreate(ctx, namespace, ds) },
+	}
+	return build(c, namespace, nodes, api)
+}
+
+// build makes the inventory of nodes from src's agent pods.
+func build(c *Cluster, namespace string, nodes []kube.Node, src source) (*Inventory, bool, error) {
 	inv := &Inventory{Cluster: c.Name, Agents: map[deploy.Network]map[string]*Agent{}}
 	for _, n := range nodes {
 		if (c.Nodes == nil && n.Skip == "") || c.Nodes[n.Name] {
@@ -200,7 +297,7 @@ func Read(ctx context.Context, c *Cluster, namespace string) (*Inventory, bool, 
 	}
 	done := true
 	for _, net := range c.Networks {
-		pods, err := c.Client.Pods(ctx, namespace, deploy.AgentSelector(net))
+		pods, err := src.pods(net)
 		if err != nil {
 			return nil, false, err
 		}
@@ -231,7 +328,7 @@ func Read(ctx context.Context, c *Cluster, namespace string) (*Inventory, bool, 
 				// No pod at all: the DaemonSet controller's FailedCreate
 				// event (admission, quota, ...) says why, when there is one.
 				if !asked {
-					failedCreate, asked = c.Client.FailedCreate(ctx, namespace, deploy.DaemonSetName(net)), true
+					failedCreate, asked = src.failedCreate(deploy.DaemonSetName(net)), true
 				}
 				if failedCreate != "" {
 					a.Reason = "FailedCreate: " + failedCreate
@@ -244,7 +341,7 @@ func Read(ctx context.Context, c *Cluster, namespace string) (*Inventory, bool, 
 			}
 		}
 		if done {
-			ds, err := c.Client.Clientset.AppsV1().DaemonSets(namespace).Get(ctx, deploy.DaemonSetName(net), metav1.GetOptions{})
+			ds, err := src.daemonSet(deploy.DaemonSetName(net))
 			if err != nil {
 				return nil, false, fmt.Errorf("reading DaemonSet %s/%s in cluster %s: %w", namespace, deploy.DaemonSetName(net), c.Name, err)
 			}

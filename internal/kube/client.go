@@ -113,6 +113,7 @@ func New(ctx context.Context, name string, o Options) (*Client, error) {
 
 // NewForConfig builds a Client without contacting the server.
 func NewForConfig(name string, cfg *rest.Config) (*Client, error) {
+	logRequests(cfg)
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("building HTTP client for %s: %w", cfg.Host, err)

@@ -15,9 +15,17 @@ type TableOptions struct {
 	// earlier columns (appended, so scripts that cut the earlier columns
 	// by position keep working).
 	Wide bool
-	// FailuresOnly leaves out the success table (large clusters).
+	// FailuresOnly leaves out the success table.
 	FailuresOnly bool
+	// ShowAll prints the success table even for a large run (more than
+	// LargeRun rows), where it is left out by default.
+	ShowAll bool
 }
+
+// LargeRun is the row count above which the table leaves out the succeeded
+// rows unless ShowAll: 100 nodes make 20,000 rows, and a person looks for
+// the failures (json, junit and resume.json always hold every row).
+const LargeRun = 1000
 
 // WriteTable writes the earlier tool's tables: successes, then failures and
 // exceptions with a LOG column, then the summary line. Empty tables are
@@ -31,14 +39,19 @@ func WriteTable(w io.Writer, r *Report, opts TableOptions) error {
 			bad = append(bad, row)
 		}
 	}
-	if len(ok) > 0 && !opts.FailuresOnly {
+	large := len(r.Rows) > LargeRun && !opts.ShowAll
+	showOK := !opts.FailuresOnly && !large
+	if len(ok) > 0 && showOK {
 		writeOneTable(w, ok, opts.Wide, false)
 	}
 	if len(bad) > 0 {
-		if len(ok) > 0 && !opts.FailuresOnly {
+		if len(ok) > 0 && showOK {
 			fmt.Fprintln(w)
 		}
 		writeOneTable(w, bad, opts.Wide, true)
+	}
+	if large && !opts.FailuresOnly && len(ok) > 0 {
+		fmt.Fprintf(w, "%d succeeded rows left out (more than %d rows); --show-all shows them\n", len(ok), LargeRun)
 	}
 	writeFindings(w, r.Findings)
 	writeNotes(w, r.Rows)

@@ -14,11 +14,11 @@ import (
 const maxBatch = agent.MaxTargets
 
 // streamProbe posts one batch to an agent pod through the API server's pod
-// proxy and calls onResult as each result line arrives.
-func streamProbe(ctx context.Context, c *kube.Client, namespace, pod string, port int, token string,
+// proxy (url: kube.Client.PodProxyURL) and calls onResult as each result line arrives.
+func streamProbe(ctx context.Context, c agent.Doer, url, token string,
 	targets []probe.Target, concurrency int, timeout time.Duration, onResult func(probe.Result)) error {
 	req := agent.ProbeRequest{Targets: targets, Concurrency: concurrency, TimeoutSeconds: timeout.Seconds()}
-	return agent.StreamProbe(ctx, c.HTTP, c.PodProxyURL(namespace, pod, port), token, req, onResult)
+	return agent.StreamProbe(ctx, c, url, token, req, onResult)
 }
 
 // forwardClient talks to port-forward listeners on 127.0.0.1: no cluster
@@ -28,7 +28,7 @@ var forwardClient = &http.Client{Transport: &http.Transport{Proxy: nil, DisableK
 // streamProbeForwarded is streamProbe through a port-forward to the pod's
 // api port (the kubelet's path instead of the API server's pod proxy),
 // opened for this batch and closed after it.
-func streamProbeForwarded(ctx context.Context, c *kube.Client, namespace, pod string, port int, token string,
+func streamProbeForwarded(ctx context.Context, c *kube.Client, touch func(), namespace, pod string, port int, token string,
 	targets []probe.Target, concurrency int, timeout time.Duration, onResult func(probe.Result)) error {
 	base, stop, err := c.PortForward(ctx, namespace, pod, port)
 	if err != nil {
@@ -36,5 +36,5 @@ func streamProbeForwarded(ctx context.Context, c *kube.Client, namespace, pod st
 	}
 	defer stop()
 	req := agent.ProbeRequest{Targets: targets, Concurrency: concurrency, TimeoutSeconds: timeout.Seconds()}
-	return agent.StreamProbe(ctx, forwardClient, base, token, req, onResult)
+	return agent.StreamProbe(ctx, touchDoer{forwardClient, touch}, base, token, req, onResult)
 }

@@ -5,6 +5,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,8 +49,17 @@ type Runner struct {
 	// Access is agentAccess: "auto" (pod proxy, port-forward to agents it
 	// cannot reach), "proxy" or "port-forward".
 	Access string
+	// MaxStreams bounds the pod-proxy streams open at once (0 =
+	// DefaultMaxStreams).
+	MaxStreams int
+	// Silence is how long a stream may go without a byte before it is
+	// given up (0 = Timeout + 10s; tests set it short).
+	Silence time.Duration
 	// Sources is how many source agents Run sent batches to.
 	Sources int
+
+	streamSem    chan struct{} // bounds concurrent pod-proxy streams
+	streamSemOne sync.Once
 
 	fwdOnce   sync.Once
 	fwdSem    chan struct{} // bounds concurrent port-forwards
@@ -132,9 +143,19 @@ func (r *Runner) runSource(ctx context.Context, src *inventory.Agent, checks []p
 	}
 }
 
-// firstResultSlack is how much longer than one probe timeout the first
-// result of a batch may take (API server, proxy, agent start of work).
+// firstResultSlack is how much longer than one probe timeout a stream may
+// stay silent (API server, proxy, agent start of work).
 const firstResultSlack = 10 * time.Second
+
+// maxAttempts: a batch whose stream fails or goes silent is sent once more
+// for the pairs without a result before they become EXCEPTION rows (a cold
+// agent can be Ready but silent through the pod proxy for a few seconds).
+const maxAttempts = 2
+
+// DefaultMaxStreams bounds the pod-proxy streams open at once (each is one
+// long request through the API server): at 100 nodes dual stack every
+// source agent has one, and more would only queue in the API server.
+const DefaultMaxStreams = 100
 
 var errAgentSilent = errors.New("no result from the agent")
 
@@ -145,45 +166,126 @@ func (r *Runner) batchTimeout(n int) time.Duration {
 	return time.Duration(rounds)*r.Timeout*3/2 + 30*time.Second
 }
 
+// silenceLimit is how long a stream may go without a byte (a result or the
+// agent's keepalive, agent.KeepaliveInterval) before it counts as silent.
+func (r *Runner) silenceLimit() time.Duration {
+	if r.Silence > 0 {
+		return r.Silence
+	}
+	return r.Timeout + firstResultSlack
+}
+
+// runBatch sends one batch, retries the pairs without a result once when
+// the stream failed or went silent, and makes EXCEPTION rows of what is
+// still missing, with every attempt's reason.
 func (r *Runner) runBatch(ctx context.Context, src *inventory.Agent, checks []plan.Check, idx []int) {
 	c := r.client(src.Cluster)
-	targets := make([]probe.Target, len(idx))
-	byID := make(map[string]int, len(idx))
-	for k, i := range idx {
-		t := checks[i].Target
-		t.ID = fmt.Sprint(i)
-		targets[k] = t
-		byID[t.ID] = i
+	pending := make(map[string]int, len(idx))
+	for _, i := range idx {
+		pending[fmt.Sprint(i)] = i
 	}
-	bctx, cancel := context.WithTimeout(ctx, r.batchTimeout(len(idx)))
-	defer cancel()
-	// The first result is due within one probe timeout. When none comes
-	// sooner than that plus slack, the agent cannot be reached (the API
-	// server's own proxy dial timeout is 30 s): give up on it early.
-	sctx, scancel := context.WithCancelCause(bctx)
-	defer scancel(nil)
-	silence := time.AfterFunc(r.Timeout+firstResultSlack, func() { scancel(errAgentSilent) })
-	defer silence.Stop()
 	var mu sync.Mutex // onResult may run on either path's goroutine
-	got := 0
-	onResult := func(res probe.Result) {
+	onResult := func(res probe.Result) bool {
 		mu.Lock()
 		defer mu.Unlock()
-		silence.Stop()
-		i, ok := byID[res.ID]
+		i, ok := pending[res.ID]
 		if !ok {
-			return // not ours (or a duplicate): ignore
+			return false // not ours (or a duplicate): ignore
 		}
-		got++
-		delete(byID, res.ID)
+		delete(pending, res.ID)
 		r.add(i, report.RowFor(checks[i].Pair, res))
+		return true
 	}
+	reason := "the agent ended the batch without a result for this pair"
+	var problem *report.AgentProblem
+	var failures []string
+	for attempt := 1; attempt <= maxAttempts && len(pending) > 0; attempt++ {
+		rest := sortedIndexes(pending)
+		targets := make([]probe.Target, len(rest))
+		for k, i := range rest {
+			targets[k] = checks[i].Target
+			targets[k].ID = fmt.Sprint(i)
+		}
+		why, prob := r.attempt(ctx, c, src, targets, onResult)
+		if ctx.Err() != nil {
+			return // interrupted: unfinished pairs are simply not in the report
+		}
+		if prob == nil {
+			break // the agent ended the stream: nothing to retry
+		}
+		failures = append(failures, why)
+		problem = prob
+		reason = why
+		if len(failures) > 1 {
+			reason = fmt.Sprintf("%s (tried %d times: %s)", why, len(failures), strings.Join(failures[:len(failures)-1], "; "))
+		}
+		if attempt < maxAttempts && len(pending) > 0 {
+			fmt.Fprintf(r.Log, "retrying %d pairs from agent pod %s on %s: %s\n", len(pending), src.Pod, src.Node, why)
+		}
+	}
+	if problem != nil && len(failures) > 1 {
+		problem.Reason = fmt.Sprintf("%s (tried %d times)", problem.Reason, len(failures))
+	}
+	for _, i := range sortedIndexes(pending) {
+		r.add(i, report.Row{Pair: checks[i].Pair, Result: report.Exception, Class: probe.ClassAgentError, Log: reason, Agent: problem})
+	}
+}
+
+func sortedIndexes(m map[string]int) []int {
+	out := make([]int, 0, len(m))
+	for _, i := range m {
+		out = append(out, i)
+	}
+	sort.Ints(out)
+	return out
+}
+
+// attempt streams targets to src once, through the pod proxy (falling back
+// to a port-forward under agentAccess auto) or a port-forward. The stream
+// is given up when no byte arrives for silenceLimit. It returns why the
+// stream failed and the agent problem; a nil problem means the agent ended
+// the stream itself.
+func (r *Runner) attempt(ctx context.Context, c *Cluster, src *inventory.Agent, targets []probe.Target, onResult func(probe.Result) bool) (string, *report.AgentProblem) {
 	_, fwd := r.forwarded.Load(src)
 	fwd = fwd || r.Access == config.AgentAccessPortForward
+	if !fwd {
+		// Bound the pod-proxy streams open at once; waiting here is
+		// neither silence nor batch time.
+		r.streamSemOne.Do(func() { r.streamSem = make(chan struct{}, cmp.Or(r.MaxStreams, DefaultMaxStreams)) })
+		select {
+		case r.streamSem <- struct{}{}:
+			defer func() { <-r.streamSem }()
+		case <-ctx.Done():
+			return "", nil // the caller sees ctx ended
+		}
+	}
+	bctx, cancel := context.WithTimeout(ctx, r.batchTimeout(len(targets)))
+	defer cancel()
+	// Any byte (a result or a keepalive) shows the stream alive; none for
+	// silenceLimit means the agent or the path to it is stuck (the API
+	// server's own proxy dial timeout is 30 s): give up on this stream.
+	limit := r.silenceLimit()
+	sctx, scancel := context.WithCancelCause(bctx)
+	defer scancel(nil)
+	silence := time.AfterFunc(limit, func() { scancel(errAgentSilent) })
+	defer silence.Stop()
+	touch := func() { silence.Reset(limit) }
+	var mu sync.Mutex
+	got := 0
+	count := func(res probe.Result) {
+		if onResult(res) {
+			mu.Lock()
+			got++
+			mu.Unlock()
+		}
+	}
 	var err error
 	if !fwd {
-		err = streamProbe(sctx, c.Client, r.Namespace, src.Pod, agent.APIPortFor(r.Port), c.Token, targets, r.Concurrency, r.Timeout, onResult)
-		if r.Access == config.AgentAccessAuto && got == 0 && sctx.Err() == nil && proxyCannotDial(err) {
+		err = streamProbe(sctx, touchDoer{c.Client.HTTP, touch}, c.Client.PodProxyURL(r.Namespace, src.Pod, agent.APIPortFor(r.Port)), c.Token, targets, r.Concurrency, r.Timeout, count)
+		mu.Lock()
+		none := got == 0
+		mu.Unlock()
+		if r.Access == config.AgentAccessAuto && none && sctx.Err() == nil && proxyCannotDial(err) {
 			// The API server cannot reach this pod (a control plane
 			// outside the pod network): go through the kubelet instead.
 			r.forwarded.Store(src, true)
@@ -192,35 +294,57 @@ func (r *Runner) runBatch(ctx context.Context, src *inventory.Agent, checks []pl
 					src.Pod, src.Node, proxyMessage(err))
 			})
 			proxyErr := err
-			if err = r.forward(sctx, c, src, targets, onResult); err != nil {
+			if err = r.forward(sctx, c, src, targets, touch, count); err != nil {
 				err = fmt.Errorf("pod proxy: %s; port-forward: %w", proxyMessage(proxyErr), err)
 			}
 		}
 	} else {
-		err = r.forward(sctx, c, src, targets, onResult)
+		err = r.forward(sctx, c, src, targets, touch, count)
 	}
-	if ctx.Err() != nil {
-		return // interrupted: unfinished pairs are simply not in the report
-	}
-	reason := "the agent ended the batch without a result for this pair"
-	var problem *report.AgentProblem
 	switch {
 	case errors.Is(context.Cause(sctx), errAgentSilent):
-		silent := fmt.Sprintf("no answer within %s", r.Timeout+firstResultSlack)
-		reason = fmt.Sprintf("agent pod %s on %s unreachable through the API server's pod proxy: %s", src.Pod, src.Node, silent)
-		problem = &report.AgentProblem{Side: report.AgentSource, Kind: report.AgentUnreachable, Node: src.Node, Pod: src.Pod, Reason: silent}
+		silent := fmt.Sprintf("no answer within %s", limit)
+		how := "the API server's pod proxy"
+		if _, f := r.forwarded.Load(src); f || fwd {
+			how = "a port-forward"
+		}
+		return fmt.Sprintf("agent pod %s on %s unreachable through %s: %s", src.Pod, src.Node, how, silent),
+			&report.AgentProblem{Side: report.AgentSource, Kind: report.AgentUnreachable, Node: src.Node, Pod: src.Pod, Reason: silent}
 	case err != nil:
-		reason = batchFailure(src, err, r.batchTimeout(len(idx)))
-		problem = &report.AgentProblem{Side: report.AgentSource, Kind: report.AgentUnreachable, Node: src.Node, Pod: src.Pod, Reason: reason}
+		reason := batchFailure(src, err, r.batchTimeout(len(targets)))
+		return reason, &report.AgentProblem{Side: report.AgentSource, Kind: report.AgentUnreachable, Node: src.Node, Pod: src.Pod, Reason: reason}
 	}
-	rest := make([]int, 0, len(byID))
-	for _, i := range byID {
-		rest = append(rest, i)
+	return "", nil
+}
+
+// touchDoer calls touch when response headers arrive and on every read
+// that returns bytes, so the silence timer sees keepalives the NDJSON
+// decoder skips.
+type touchDoer struct {
+	d     agent.Doer
+	touch func()
+}
+
+func (t touchDoer) Do(req *http.Request) (*http.Response, error) {
+	resp, err := t.d.Do(req)
+	if resp != nil {
+		t.touch()
+		resp.Body = touchReader{resp.Body, t.touch}
 	}
-	sort.Ints(rest)
-	for _, i := range rest {
-		r.add(i, report.Row{Pair: checks[i].Pair, Result: report.Exception, Class: probe.ClassAgentError, Log: reason, Agent: problem})
+	return resp, err
+}
+
+type touchReader struct {
+	io.ReadCloser
+	touch func()
+}
+
+func (t touchReader) Read(p []byte) (int, error) {
+	n, err := t.ReadCloser.Read(p)
+	if n > 0 {
+		t.touch()
 	}
+	return n, err
 }
 
 // maxForwards bounds the port-forwards open at once (each is one SPDY
@@ -229,7 +353,7 @@ const maxForwards = 16
 
 // forward sends one batch through a port-forward, at most maxForwards at
 // a time.
-func (r *Runner) forward(ctx context.Context, c *Cluster, src *inventory.Agent, targets []probe.Target, onResult func(probe.Result)) error {
+func (r *Runner) forward(ctx context.Context, c *Cluster, src *inventory.Agent, targets []probe.Target, touch func(), onResult func(probe.Result)) error {
 	r.fwdSemOne.Do(func() { r.fwdSem = make(chan struct{}, maxForwards) })
 	select {
 	case r.fwdSem <- struct{}{}:
@@ -237,7 +361,7 @@ func (r *Runner) forward(ctx context.Context, c *Cluster, src *inventory.Agent, 
 		return ctx.Err()
 	}
 	defer func() { <-r.fwdSem }()
-	return streamProbeForwarded(ctx, c.Client, r.Namespace, src.Pod, agent.APIPortFor(r.Port), c.Token, targets, r.Concurrency, r.Timeout, onResult)
+	return streamProbeForwarded(ctx, c.Client, touch, r.Namespace, src.Pod, agent.APIPortFor(r.Port), c.Token, targets, r.Concurrency, r.Timeout, onResult)
 }
 
 // proxyCannotDial says whether a batch error is the API server's pod proxy

@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -293,19 +292,7 @@ func benchLoad(netctl, out string, rateDur, rssDur time.Duration) error {
 	}
 	prec := append(precision("log-normal around 1 ms", synthetic), precision("loopback GET /echo, new connections", loopbackLatencies(echo.echoURL(), 20000))...)
 
-	section := renderLoad(rates, mem, prec, loadAvg)
-	old, err := os.ReadFile(out)
-	if err != nil {
-		return err
-	}
-	re := regexp.MustCompile(`(?s)<!-- load-engine.*?<!-- /load-engine -->`)
-	var doc string
-	if re.Match(old) {
-		doc = re.ReplaceAllLiteralString(string(old), section)
-	} else {
-		doc = strings.TrimRight(string(old), "\n") + "\n\n## Load engine (netctl reach)\n\n" + section + "\n"
-	}
-	return os.WriteFile(out, []byte(doc), 0o644)
+	return replaceSection(out, "load-engine", "Load engine (netctl reach)", renderLoad(rates, mem, prec, loadAvg))
 }
 
 func renderLoad(rates []rateRow, mem rateRow, prec []precisionRow, loadAvg string) string {

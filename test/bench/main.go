@@ -47,7 +47,21 @@ func main() {
 	loadOnly := flag.Bool("load", false, "measure only the load engine (netctl reach) on loopback and write its section of -out")
 	loadRun := flag.Duration("load-run", 10*time.Second, "with -load: duration of each rate run")
 	loadRSS := flag.Duration("load-rss-run", time.Minute, "with -load: duration of the 1,000 QPS memory run")
+	cliCost := flag.Bool("cli-cost", false, "measure only netctl check's peak RSS and API requests on one cluster of -sizes' first size and write its section of -out")
+	before := flag.String("before", "", "with -cli-cost: an earlier netctl binary to measure first")
+	name := flag.String("name", "benchcost", "with -cli-cost: sandbox cluster name (at most 12 characters)")
 	flag.Parse()
+	if *cliCost {
+		n, err := strconv.Atoi(strings.Split(*sizes, ",")[0])
+		if err == nil {
+			err = benchCLICost(*bin, *before, *out, *name, n)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *loadOnly {
 		if err := benchLoad(filepath.Join(*bin, "netctl"), *out, *loadRun, *loadRSS); err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -42,6 +42,7 @@ type Options struct {
 	ResumeFile   string
 	NoProgress   bool
 	FailuresOnly bool
+	ShowAll      bool
 
 	resume bool // resume: only the pairs of ResumeFile
 	config config.Config
@@ -98,6 +99,7 @@ func (o *Options) addFlags(cmd *cobra.Command) {
 	fs.StringVar(&o.ResumeFile, "resume-file", "resume.json", "file of the pairs that did not succeed")
 	fs.BoolVar(&o.NoProgress, "no-progress", false, "do not show progress on stderr")
 	fs.BoolVar(&o.FailuresOnly, "failures-only", false, "table output: leave out the table of succeeded pairs")
+	fs.BoolVar(&o.ShowAll, "show-all", false, fmt.Sprintf("table output: show the succeeded pairs even when there are more than %d rows (they are left out by default)", report.LargeRun))
 }
 
 // Execute runs Complete, Validate and Run.

@@ -55,7 +55,7 @@ func (o *Options) Run(ctx context.Context) error {
 // The summary line also goes to stderr when stdout does not carry it
 // (json, junit, html, or a file), so a person watching still sees the outcome.
 func (o *Options) render(rep *report.Report) error {
-	if err := o.Print.Print(o.Out, &document{rep: rep, failuresOnly: o.FailuresOnly}); err != nil {
+	if err := o.Print.Print(o.Out, &document{rep: rep, table: report.TableOptions{FailuresOnly: o.FailuresOnly, ShowAll: o.ShowAll}}); err != nil {
 		if clierr.Code(err) == clierr.Usage {
 			return err
 		}
@@ -69,16 +69,18 @@ func (o *Options) render(rep *report.Report) error {
 
 // document is what check and resume print: the report in every format.
 type document struct {
-	rep          *report.Report
-	failuresOnly bool
+	rep   *report.Report
+	table report.TableOptions
 }
 
 func (d *document) PrintTable(w io.Writer) error {
-	return report.WriteTable(w, d.rep, report.TableOptions{FailuresOnly: d.failuresOnly})
+	return report.WriteTable(w, d.rep, d.table)
 }
 
 func (d *document) PrintWide(w io.Writer) error {
-	return report.WriteTable(w, d.rep, report.TableOptions{Wide: true, FailuresOnly: d.failuresOnly})
+	opts := d.table
+	opts.Wide = true
+	return report.WriteTable(w, d.rep, opts)
 }
 
 func (d *document) PrintJSON(w io.Writer) error  { return report.WriteJSON(w, d.rep) }
