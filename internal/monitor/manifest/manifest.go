@@ -41,10 +41,6 @@ const (
 	ServiceName      = "netdoctor-monitor"
 	NodePortService  = "netdoctor-monitor-nodeport"
 
-	// CreatedByAnnotation marks a namespace netctl created (uninstall
-	// deletes a namespace only when it carries it).
-	CreatedByAnnotation = "netdoctor.io/created-by-netctl"
-
 	TokenDir  = "/etc/netdoctor"
 	TokenFile = TokenDir + "/token"
 	StateDir  = "/var/lib/netdoctor"
@@ -154,11 +150,6 @@ func commonLabels(app string) map[string]string {
 	}
 }
 
-// Selector is the label selector of everything the monitor created.
-func Selector() string {
-	return api.LabelManagedBy + "=" + api.ManagedBy + "," + api.LabelPartOf + "=" + api.PartOf
-}
-
 // ServerURL is the server's in-cluster URL, through the Service name so the
 // agents' HTTP probe measures a real cluster DNS lookup.
 func ServerURL(o Options) string {
@@ -172,7 +163,7 @@ func Objects(o Options) []Object {
 		out = append(out, &corev1.Namespace{
 			TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
 			ObjectMeta: metav1.ObjectMeta{Name: o.Namespace, Labels: commonLabels(ServerDeploy),
-				Annotations: map[string]string{CreatedByAnnotation: "true"}},
+				Annotations: map[string]string{deploy.CreatedByAnnotation: "true"}},
 		})
 	}
 	out = append(out,
