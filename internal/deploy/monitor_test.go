@@ -16,11 +16,9 @@ import (
 	"github.com/netdoctor/netdoctor/internal/monitor/manifest"
 )
 
-// TestCleanLeavesTheMonitor: with the monitor's own objects (as `monitor
-// install` builds them) in the cluster, in their namespace and in a
-// namespace a check created, clean deletes the check's objects only and
-// keeps both namespaces.
-func TestCleanLeavesTheMonitor(t *testing.T) {
+// twoMonitors are the objects of a monitor installed into its own
+// namespace and of one installed into namespace "ours" (a check's).
+func twoMonitors() []runtime.Object {
 	var objs []runtime.Object
 	for _, ns := range []string{manifest.DefaultNamespace, "ours"} {
 		o := manifest.Defaults()
@@ -32,6 +30,15 @@ func TestCleanLeavesTheMonitor(t *testing.T) {
 			objs = append(objs, obj)
 		}
 	}
+	return objs
+}
+
+// TestCleanLeavesTheMonitor: with the monitor's own objects (as `monitor
+// install` builds them) in the cluster, in their namespace and in a
+// namespace a check created, clean deletes the check's objects only and
+// keeps both namespaces.
+func TestCleanLeavesTheMonitor(t *testing.T) {
+	objs := twoMonitors()
 	objs = append(objs,
 		deploy.Namespace("ours", "restricted"), deploy.ServiceAccount("ours"), deploy.TokenSecret("ours", "t"),
 		deploy.AgentDaemonSet(deploy.AgentSpec{Namespace: "ours", Image: "x", Port: 8889, Network: deploy.PodNetwork}))
@@ -74,17 +81,7 @@ func TestCleanLeavesTheMonitor(t *testing.T) {
 // objects and the check's namespace stay; the monitor's own namespace goes
 // once nothing else runs there.
 func TestUninstallLeavesTheCheck(t *testing.T) {
-	var objs []runtime.Object
-	for _, ns := range []string{manifest.DefaultNamespace, "ours"} {
-		o := manifest.Defaults()
-		o.Namespace, o.Token = ns, "monitor-token"
-		for _, obj := range manifest.Objects(o) {
-			if _, isNS := obj.(*corev1.Namespace); isNS && ns == "ours" {
-				continue
-			}
-			objs = append(objs, obj)
-		}
-	}
+	objs := twoMonitors()
 	checkDS := deploy.AgentDaemonSet(deploy.AgentSpec{Namespace: "ours", Image: "x", Port: 8889, Network: deploy.PodNetwork})
 	objs = append(objs, deploy.Namespace("ours", "restricted"), deploy.ServiceAccount("ours"), deploy.TokenSecret("ours", "t"), checkDS)
 	cs := fake.NewClientset(objs...)
