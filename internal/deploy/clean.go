@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netdoctor/netdoctor/internal/kube"
@@ -25,15 +27,34 @@ type CleanScope struct {
 	// config.json. Falls back to Namespace when listing across namespaces
 	// is forbidden.
 	AllNamespaces bool
+	// PartOf is whose objects are deleted (the part-of label): "" or
+	// PartOfValue the check's (and diagnose's, reach's), MonitorPartOf the
+	// monitor's. The other's objects are never touched.
+	PartOf string
 }
 
-// Clean deletes the DaemonSets, Secrets and ServiceAccounts labelled
+// MonitorPartOf is the part-of label of the monitor's objects.
+const MonitorPartOf = "netdoctor-monitor"
+
+func (s CleanScope) partOf() string {
+	if s.PartOf == "" {
+		return PartOfValue
+	}
+	return s.PartOf
+}
+
+// selector selects every object of the scope's workload.
+func (s CleanScope) selector() string {
+	return ManagedByLabel + "=" + ManagedByValue + "," + PartOfLabel + "=" + s.partOf()
+}
+
+// Clean deletes the objects (cleanKinds) and agent pods labelled
 // app.kubernetes.io/managed-by=netctl and app.kubernetes.io/part-of=
-// netdoctor-check, and namespaces that carry those labels and netctl's
-// created-by annotation. Objects without the labels (the user's, the
-// monitor's) are never touched; a namespace the user had before, or one
-// the monitor also runs in, is never deleted. Finding nothing is not an
-// error.
+// <scope.PartOf>, and namespaces that carry those labels and netctl's
+// created-by annotation. Objects without the labels (the user's, the other
+// workload's) are never touched; a namespace the user had before, or one
+// the other workload also runs in, is never deleted. Finding nothing is
+// not an error. `netctl clean` and `netctl monitor uninstall` both use it.
 func Clean(ctx context.Context, c *kube.Client, scope CleanScope, log io.Writer) error {
 	if log == nil {
 		log = io.Discard
@@ -45,10 +66,10 @@ func Clean(ctx context.Context, c *kube.Client, scope CleanScope, log io.Writer)
 	var errs []error
 	deleted := 0
 	for _, ns := range namespaces {
-		n, err := cleanObjects(ctx, c, ns, log)
+		n, err := cleanObjects(ctx, c, scope, ns, log)
 		if ns == metav1.NamespaceAll && apierrors.IsForbidden(err) {
 			fmt.Fprintf(log, "cannot list across namespaces in cluster %s (forbidden); cleaning namespace %s only\n", c.Name, scope.Namespace)
-			n, err = cleanObjects(ctx, c, scope.Namespace, log)
+			n, err = cleanObjects(ctx, c, scope, scope.Namespace, log)
 		}
 		deleted += n
 		if err != nil {
@@ -64,7 +85,7 @@ func Clean(ctx context.Context, c *kube.Client, scope CleanScope, log io.Writer)
 		fmt.Fprintf(log, "nothing to clean in cluster %s\n", c.Name)
 		return nil
 	}
-	if err := waitGone(ctx, c, namespaces, gone, log); err != nil {
+	if err := waitGone(ctx, c, scope.selector(), namespaces, gone, log); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -76,14 +97,14 @@ const cleanWait = 2 * time.Minute
 // waitGone waits until no netctl-labelled pod is left in the cleaned
 // namespaces and the deleted namespaces are gone, so that a check started
 // right after a clean never meets a namespace that is still terminating.
-func waitGone(ctx context.Context, c *kube.Client, namespaces, deletedNS []string, log io.Writer) error {
+func waitGone(ctx context.Context, c *kube.Client, selector string, namespaces, deletedNS []string, log io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, cleanWait)
 	defer cancel()
 	start := time.Now()
 	for {
 		left := 0
 		for _, ns := range namespaces {
-			pods, err := c.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: ManagedSelector})
+			pods, err := c.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 			if err == nil {
 				left += len(pods.Items)
 			}
@@ -99,80 +120,68 @@ func waitGone(ctx context.Context, c *kube.Client, namespaces, deletedNS []strin
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("cluster %s: %d netctl pods or namespaces still terminating after %s; run `netctl clean` again later",
+			return fmt.Errorf("cluster %s: %d netctl pods or namespaces still terminating after %s; run it again later",
 				c.Name, left, time.Since(start).Round(time.Second))
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
 }
 
-func cleanObjects(ctx context.Context, c *kube.Client, ns string, log io.Writer) (int, error) {
-	sel := metav1.ListOptions{LabelSelector: ManagedSelector}
+func cleanObjects(ctx context.Context, c *kube.Client, scope CleanScope, ns string, log io.Writer) (int, error) {
+	sel := metav1.ListOptions{LabelSelector: scope.selector()}
 	bg := metav1.DeletePropagationBackground
 	del := metav1.DeleteOptions{PropagationPolicy: &bg}
-	core, apps := c.Clientset.CoreV1(), c.Clientset.AppsV1()
-	type obj struct{ kind, ns, name string }
+	type obj struct {
+		kind cleanKind
+		ns   string
+		name string
+	}
 	var objs []obj
-
-	dss, err := apps.DaemonSets(ns).List(ctx, sel)
-	if err != nil {
-		return 0, fmt.Errorf("listing netctl DaemonSets in cluster %s: %w", c.Name, err)
-	}
-	for _, o := range dss.Items {
-		objs = append(objs, obj{"DaemonSet", o.Namespace, o.Name})
-	}
-	secrets, err := core.Secrets(ns).List(ctx, sel)
-	if err != nil {
-		return 0, fmt.Errorf("listing netctl Secrets in cluster %s: %w", c.Name, err)
-	}
-	for _, o := range secrets.Items {
-		objs = append(objs, obj{"Secret", o.Namespace, o.Name})
-	}
-	sas, err := core.ServiceAccounts(ns).List(ctx, sel)
-	if err != nil {
-		return 0, fmt.Errorf("listing netctl ServiceAccounts in cluster %s: %w", c.Name, err)
-	}
-	for _, o := range sas.Items {
-		objs = append(objs, obj{"ServiceAccount", o.Namespace, o.Name})
-	}
-	// A user who may not list NetworkPolicies cannot have had netctl
-	// create one (networkPolicy: auto needs create).
-	nps, err := c.Clientset.NetworkingV1().NetworkPolicies(ns).List(ctx, sel)
-	switch {
-	case err == nil:
-		for _, o := range nps.Items {
-			objs = append(objs, obj{"NetworkPolicy", o.Namespace, o.Name})
+	for _, k := range cleanKinds(c) {
+		if k.cluster && ns != metav1.NamespaceAll && ns != scope.Namespace {
+			continue
 		}
-	case !apierrors.IsForbidden(err) && !apierrors.IsNotFound(err):
-		return 0, fmt.Errorf("listing netctl NetworkPolicies in cluster %s: %w", c.Name, err)
+		items, err := k.list(ctx, ns, sel)
+		switch {
+		case err == nil:
+		case k.optional && (apierrors.IsForbidden(err) || apierrors.IsNotFound(err) || meta.IsNoMatchError(err)):
+			// A user who may not list these cannot have had netctl create
+			// them; a kind the cluster lacks has none.
+			continue
+		default:
+			return 0, fmt.Errorf("listing netctl %ss in cluster %s: %w", k.kind, c.Name, err)
+		}
+		for _, o := range items {
+			// Cluster-scoped objects carry their namespace as a name
+			// suffix (the monitor's RBAC): another namespace's stay.
+			if k.cluster && ns != metav1.NamespaceAll && !strings.HasSuffix(o.GetName(), "-"+scope.Namespace) {
+				continue
+			}
+			objs = append(objs, obj{k, o.GetNamespace(), o.GetName()})
+		}
 	}
 
 	var errs []error
 	n := 0
 	for _, o := range objs {
-		var err error
-		switch o.kind {
-		case "DaemonSet":
-			err = apps.DaemonSets(o.ns).Delete(ctx, o.name, del)
-		case "Secret":
-			err = core.Secrets(o.ns).Delete(ctx, o.name, del)
-		case "ServiceAccount":
-			err = core.ServiceAccounts(o.ns).Delete(ctx, o.name, del)
-		case "NetworkPolicy":
-			err = c.Clientset.NetworkingV1().NetworkPolicies(o.ns).Delete(ctx, o.name, del)
+		err := o.kind.del(ctx, o.ns, o.name, del)
+		where := o.name
+		if o.ns != "" {
+			where = o.ns + "/" + o.name
 		}
 		switch {
 		case err == nil:
 			n++
-			fmt.Fprintf(log, "deleted %s %s/%s in cluster %s\n", o.kind, o.ns, o.name, c.Name)
+			fmt.Fprintf(log, "deleted %s %s in cluster %s\n", o.kind.kind, where, c.Name)
 		case apierrors.IsNotFound(err):
 		default:
-			errs = append(errs, fmt.Errorf("deleting %s %s/%s in cluster %s: %w", o.kind, o.ns, o.name, c.Name, err))
+			errs = append(errs, fmt.Errorf("deleting %s %s in cluster %s: %w", o.kind.kind, where, c.Name, err))
 		}
 	}
 	// Delete the agent pods too rather than wait for the garbage collector
 	// to follow the DaemonSets: the clean is done sooner, and the wait
 	// below does not depend on a controller.
+	core := c.Clientset.CoreV1()
 	pods, err := core.Pods(ns).List(ctx, sel)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("listing netctl pods in cluster %s: %w", c.Name, err))
@@ -198,7 +207,7 @@ func cleanObjects(ctx context.Context, c *kube.Client, ns string, log io.Writer)
 func cleanNamespaces(ctx context.Context, c *kube.Client, scope CleanScope, log io.Writer) ([]string, error) {
 	var names []string
 	if scope.AllNamespaces {
-		list, err := c.Clientset.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: ManagedSelector})
+		list, err := c.Clientset.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: scope.selector()})
 		switch {
 		case err == nil:
 			for _, ns := range list.Items {
@@ -220,7 +229,7 @@ func cleanNamespaces(ctx context.Context, c *kube.Client, scope CleanScope, log 
 		case err != nil:
 			return nil, fmt.Errorf("reading namespace %s in cluster %s: %w", scope.Namespace, c.Name, err)
 		}
-		if ns.Annotations[CreatedByAnnotation] == "true" && ns.Labels[ManagedByLabel] == ManagedByValue && ns.Labels[PartOfLabel] == PartOfValue {
+		if ns.Annotations[CreatedByAnnotation] == "true" && ns.Labels[ManagedByLabel] == ManagedByValue && ns.Labels[PartOfLabel] == scope.partOf() {
 			names = append(names, ns.Name)
 		} else {
 			fmt.Fprintf(log, "kept namespace %s in cluster %s: netctl did not create it\n", ns.Name, c.Name)
@@ -229,7 +238,7 @@ func cleanNamespaces(ctx context.Context, c *kube.Client, scope CleanScope, log 
 	var errs []error
 	var deleted []string
 	for _, name := range names {
-		if other, err := othersIn(ctx, c, name); err != nil || other != "" {
+		if other, err := othersIn(ctx, c, scope, name); err != nil || other != "" {
 			if err != nil {
 				errs = append(errs, err)
 			} else {
@@ -250,10 +259,11 @@ func cleanNamespaces(ctx context.Context, c *kube.Client, scope CleanScope, log 
 	return deleted, errors.Join(errs...)
 }
 
-// othersIn names a netctl workload in namespace ns that is not the check's
-// (the monitor's), or returns "": deleting the namespace would delete it.
-func othersIn(ctx context.Context, c *kube.Client, ns string) (string, error) {
-	sel := metav1.ListOptions{LabelSelector: ManagedByLabel + "=" + ManagedByValue + "," + PartOfLabel + "!=" + PartOfValue}
+// othersIn names a netctl workload in namespace ns that is not the scope's
+// (the monitor's for a clean, the check's for an uninstall), or returns "":
+// deleting the namespace would delete it.
+func othersIn(ctx context.Context, c *kube.Client, scope CleanScope, ns string) (string, error) {
+	sel := metav1.ListOptions{LabelSelector: ManagedByLabel + "=" + ManagedByValue + "," + PartOfLabel + "!=" + scope.partOf()}
 	deps, err := c.Clientset.AppsV1().Deployments(ns).List(ctx, sel)
 	if err != nil {
 		return "", fmt.Errorf("listing netctl Deployments in namespace %s of cluster %s: %w", ns, c.Name, err)

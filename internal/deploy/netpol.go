@@ -204,7 +204,7 @@ func SelectingPolicies(ctx context.Context, c *kube.Client, namespace string) ([
 	if err != nil {
 		return nil, fmt.Errorf("listing NetworkPolicies in namespace %s of cluster %s: %w", namespace, c.Name, err)
 	}
-	pod := labels.Set(agentLabels(PodNetwork))
+	pod := labels.Set(Workload{}.agentLabels(PodNetwork))
 	var out []string
 	for _, np := range list.Items {
 		if np.Labels[ManagedByLabel] == ManagedByValue && np.Labels[PartOfLabel] == PartOfValue {

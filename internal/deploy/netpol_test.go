@@ -39,7 +39,7 @@ func TestAgentNetworkPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range []Network{PodNetwork, HostNetwork} {
-		if !sel.Matches(labels.Set(agentLabels(n))) {
+		if !sel.Matches(labels.Set(Workload{}.agentLabels(n))) {
 			t.Errorf("policy does not select the %s-network agents", n)
 		}
 	}

@@ -55,8 +55,8 @@ const (
 	HostNetwork Network = "host"
 )
 
-// DaemonSetName is the DaemonSet of agents on network n.
-func DaemonSetName(n Network) string { return "netdoctor-agent-" + string(n) }
+// DaemonSetName is the check's DaemonSet of agents on network n.
+func DaemonSetName(n Network) string { return AgentName + "-" + string(n) }
 
 // ManagedSelector selects every object a check (or diagnose) created, and
 // never the monitor's.
@@ -69,10 +69,6 @@ func AgentSelector(n Network) string {
 
 func managedLabels() map[string]string {
 	return map[string]string{ManagedByLabel: ManagedByValue, PartOfLabel: PartOfValue}
-}
-
-func agentLabels(n Network) map[string]string {
-	return map[string]string{ManagedByLabel: ManagedByValue, PartOfLabel: PartOfValue, NameLabel: AgentName, NetworkLabel: string(n)}
 }
 
 // Image is <repository>/netctl:<version>.
@@ -142,31 +138,96 @@ type AgentSpec struct {
 	// Nodes, when set, are the only nodes the agents may run on (those a
 	// check covers); windows and virtual-kubelet nodes are always kept out.
 	Nodes []string
+	// Workload says whose agents these are; the zero value is the check's
+	// (and diagnose's).
+	Workload Workload
 }
 
-// AgentDaemonSet runs `netctl agent` on every Linux node, tainted or not.
+// Workload is what tells one netctl agent workload from another (the
+// check's from the monitor's): names, labels, rollout and command. The pod
+// itself (privileges, affinity, env, probes, token mount) is the same.
+type Workload struct {
+	// Name is the app.kubernetes.io/name label and the DaemonSet name
+	// prefix (<Name>-<network>); "" = AgentName.
+	Name string
+	// PartOf is the part-of label, the scope `netctl clean` and `netctl
+	// monitor uninstall` select by; "" = PartOfValue.
+	PartOf         string
+	ServiceAccount string // "" = ServiceAccountName
+	TokenSecret    string // "" = TokenSecretName
+	// SelectPartOf adds part-of to the DaemonSet selector: the monitor's
+	// selector always had it and a selector cannot change in place.
+	SelectPartOf bool
+	// MaxUnavailable of the rolling update; "" = 100% (the check waits for
+	// every agent anyway; the monitor keeps most nodes probed).
+	MaxUnavailable string
+	PullPolicy     corev1.PullPolicy
+	// Command replaces `netctl agent`'s; such an agent serves its control
+	// endpoints (/readyz) on Port (no separate API port).
+	Command []string
+}
+
+// agentLabels are the labels of the workload's agents on network n.
+func (w Workload) agentLabels(n Network) map[string]string {
+	w = w.withDefaults()
+	return map[string]string{ManagedByLabel: ManagedByValue, PartOfLabel: w.PartOf, NameLabel: w.Name, NetworkLabel: string(n)}
+}
+
+func (w Workload) withDefaults() Workload {
+	def := func(v *string, d string) {
+		if *v == "" {
+			*v = d
+		}
+	}
+	def(&w.Name, AgentName)
+	def(&w.PartOf, PartOfValue)
+	def(&w.ServiceAccount, ServiceAccountName)
+	def(&w.TokenSecret, TokenSecretName)
+	def(&w.MaxUnavailable, "100%")
+	return w
+}
+
+// AgentDaemonSet runs an agent (`netctl agent` unless the workload's
+// command says otherwise) on every Linux node, tainted or not.
 func AgentDaemonSet(s AgentSpec) *appsv1.DaemonSet {
+	w := s.Workload.withDefaults()
 	host := s.Network == HostNetwork
-	labels := agentLabels(s.Network)
-	selector := map[string]string{NameLabel: AgentName, NetworkLabel: string(s.Network)}
+	labels := w.agentLabels(s.Network)
+	selector := map[string]string{NameLabel: w.Name, NetworkLabel: string(s.Network)}
+	if w.SelectPartOf {
+		selector[PartOfLabel] = w.PartOf
+	}
 	f, t := false, true
 	mode := int32(0o440) // readable by the agent's group (fsGroup)
 	grace := int64(2)    // the agent drains in well under this; clean stays fast
-	// All pods may be replaced at once: the agents hold no state and a
-	// check waits for all of them anyway; one-at-a-time rollouts would
-	// take minutes on large clusters.
-	maxUnavailable := intstr.FromString("100%")
+	// All pods may be replaced at once (the check's default): the agents
+	// hold no state; one-at-a-time rollouts would take minutes on large
+	// clusters.
+	maxUnavailable := intstr.Parse(w.MaxUnavailable)
 	dnsPolicy := corev1.DNSClusterFirst
 	if host {
 		dnsPolicy = corev1.DNSClusterFirstWithHostNet
 	}
 	port := int32(s.Port)
 	apiPort := int32(agent.APIPortFor(s.Port))
+	command := []string{"netctl", "agent", "--port=" + strconv.Itoa(s.Port), "--api-port=" + strconv.Itoa(int(apiPort)),
+		"--token-file=" + TokenMountPath + "/" + TokenKey}
+	if w.Command != nil {
+		command, apiPort = w.Command, port
+	}
+	ports := []corev1.ContainerPort{
+		{Name: "http", ContainerPort: port, Protocol: corev1.ProtocolTCP},
+		{Name: "echo", ContainerPort: port, Protocol: corev1.ProtocolUDP},
+	}
+	if apiPort != port {
+		ports = append(ports, corev1.ContainerPort{Name: "api", ContainerPort: apiPort, Protocol: corev1.ProtocolTCP})
+	}
 	fieldEnv := func(name, path string) corev1.EnvVar {
 		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}}
 	}
 	return &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Name: DaemonSetName(s.Network), Namespace: s.Namespace, Labels: labels},
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "DaemonSet"},
+		ObjectMeta: metav1.ObjectMeta{Name: w.Name + "-" + string(s.Network), Namespace: s.Namespace, Labels: labels},
 		Spec: appsv1.DaemonSetSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: selector},
 			UpdateStrategy: appsv1.DaemonSetUpdateStrategy{
@@ -177,28 +238,24 @@ func AgentDaemonSet(s AgentSpec) *appsv1.DaemonSet {
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{
 					SecurityContext:               podSecurity(host),
-					ServiceAccountName:            ServiceAccountName,
+					ServiceAccountName:            w.ServiceAccount,
 					AutomountServiceAccountToken:  &f,
 					EnableServiceLinks:            &f,
 					HostNetwork:                   host,
 					DNSPolicy:                     dnsPolicy,
 					TerminationGracePeriodSeconds: &grace,
 					// Every taint: a check must cover control-plane and
-					// cordoned nodes too.
+					// cordoned nodes too; a node nobody probes is a blind spot.
 					Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
 					Affinity: &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
 						RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: nodeTerms(s.Nodes)},
 					}},
 					Containers: []corev1.Container{{
-						Name:  containerName,
-						Image: s.Image,
-						Command: []string{"netctl", "agent", "--port=" + strconv.Itoa(s.Port), "--api-port=" + strconv.Itoa(int(apiPort)),
-							"--token-file=" + TokenMountPath + "/" + TokenKey},
-						Ports: []corev1.ContainerPort{
-							{Name: "http", ContainerPort: port, Protocol: corev1.ProtocolTCP},
-							{Name: "echo", ContainerPort: port, Protocol: corev1.ProtocolUDP},
-							{Name: "api", ContainerPort: apiPort, Protocol: corev1.ProtocolTCP},
-						},
+						Name:            containerName,
+						Image:           s.Image,
+						ImagePullPolicy: w.PullPolicy,
+						Command:         command,
+						Ports:           ports,
 						Env: []corev1.EnvVar{
 							fieldEnv("NODE_NAME", "spec.nodeName"),
 							fieldEnv("POD_NAME", "metadata.name"),
@@ -226,7 +283,7 @@ func AgentDaemonSet(s AgentSpec) *appsv1.DaemonSet {
 					Volumes: []corev1.Volume{{
 						Name: "token",
 						VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-							SecretName:  TokenSecretName,
+							SecretName:  w.TokenSecret,
 							DefaultMode: &mode,
 						}},
 					}},

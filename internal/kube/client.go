@@ -18,6 +18,7 @@ import (
 	authnv1 "k8s.io/api/authentication/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -31,6 +32,9 @@ type Client struct {
 	Name      string
 	Host      string
 	Clientset kubernetes.Interface
+	// Dynamic reaches kinds the clientset does not know (the Prometheus
+	// Operator's, which the monitor may create); nil in tests with a fake.
+	Dynamic dynamic.Interface
 	// HTTP carries the kubeconfig's credentials and TLS settings
 	// (rest.HTTPClientFor) and has no overall timeout, so a response body
 	// can be read as a stream for as long as the request's context allows.
@@ -122,13 +126,17 @@ func NewForConfig(name string, cfg *rest.Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building Kubernetes client for %s: %w", cfg.Host, err)
 	}
+	dyn, err := dynamic.NewForConfigAndClient(cfg, hc)
+	if err != nil {
+		return nil, fmt.Errorf("building Kubernetes client for %s: %w", cfg.Host, err)
+	}
 	// The server URL as client-go resolves it (scheme added, path kept),
 	// so pod-proxy URLs match what the clientset uses.
 	base, _, err := rest.DefaultServerUrlFor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("parsing API server address %q: %w", cfg.Host, err)
 	}
-	return &Client{Name: name, Host: base.String(), Clientset: cs, HTTP: hc, Config: cfg}, nil
+	return &Client{Name: name, Host: base.String(), Clientset: cs, Dynamic: dyn, HTTP: hc, Config: cfg}, nil
 }
 
 // Ping asks the server for /version within timeout.

@@ -24,6 +24,7 @@ type kubeFlags struct {
 func (k *kubeFlags) add(fs *pflag.FlagSet) { k.AddFlags(fs, "") }
 
 type clients struct {
+	host    string // the API server, naming the cluster in messages
 	cs      kubernetes.Interface
 	dynamic dynamic.Interface
 	mapper  meta.RESTMapper
@@ -52,5 +53,5 @@ func (k *kubeFlags) connect(ctx context.Context) (*clients, error) {
 	}
 	// Resources are looked up lazily (only the kinds install applies).
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cs.Discovery()))
-	return &clients{cs: cs, dynamic: dyn, mapper: mapper}, nil
+	return &clients{host: rc.Host, cs: cs, dynamic: dyn, mapper: mapper}, nil
 }

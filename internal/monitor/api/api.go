@@ -294,13 +294,13 @@ type Findings struct {
 // Kubernetes names shared by the manifest builder, the server's roster and
 // the CLI.
 const (
-	LabelName      = "app.kubernetes.io/name"
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	LabelPartOf    = "app.kubernetes.io/part-of"
-	LabelNetwork   = "netdoctor.io/network" // pod | host
+	LabelName      = deploy.NameLabel
+	LabelManagedBy = deploy.ManagedByLabel
+	LabelPartOf    = deploy.PartOfLabel
+	LabelNetwork   = deploy.NetworkLabel // pod | host
 
-	ManagedBy = "netctl"
-	PartOf    = "netdoctor-monitor"
+	ManagedBy = deploy.ManagedByValue
+	PartOf    = deploy.MonitorPartOf
 
 	AgentAppName  = "netdoctor-monitor-agent"
 	ServerAppName = "netdoctor-monitor-server"

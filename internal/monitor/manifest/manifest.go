@@ -41,10 +41,6 @@ const (
 	ServiceName      = "netdoctor-monitor"
 	NodePortService  = "netdoctor-monitor-nodeport"
 
-	// CreatedByAnnotation marks a namespace netctl created (uninstall
-	// deletes a namespace only when it carries it).
-	CreatedByAnnotation = "netdoctor.io/created-by-netctl"
-
 	TokenDir  = "/etc/netdoctor"
 	TokenFile = TokenDir + "/token"
 	StateDir  = "/var/lib/netdoctor"
@@ -154,11 +150,6 @@ func commonLabels(app string) map[string]string {
 	}
 }
 
-// Selector is the label selector of everything the monitor created.
-func Selector() string {
-	return api.LabelManagedBy + "=" + api.ManagedBy + "," + api.LabelPartOf + "=" + api.PartOf
-}
-
 // ServerURL is the server's in-cluster URL, through the Service name so the
 // agents' HTTP probe measures a real cluster DNS lookup.
 func ServerURL(o Options) string {
@@ -172,7 +163,7 @@ func Objects(o Options) []Object {
 		out = append(out, &corev1.Namespace{
 			TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
 			ObjectMeta: metav1.ObjectMeta{Name: o.Namespace, Labels: commonLabels(ServerDeploy),
-				Annotations: map[string]string{CreatedByAnnotation: "true"}},
+				Annotations: map[string]string{deploy.CreatedByAnnotation: "true"}},
 		})
 	}
 	out = append(out,
@@ -264,10 +255,6 @@ func serverSelector() map[string]string {
 	return map[string]string{api.LabelName: api.ServerAppName, api.LabelPartOf: api.PartOf}
 }
 
-func agentSelector(n api.Network) map[string]string {
-	return map[string]string{api.LabelName: api.AgentAppName, api.LabelPartOf: api.PartOf, api.LabelNetwork: string(n)}
-}
-
 func envFromField(name, path string) corev1.EnvVar {
 	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}}
 }
@@ -351,89 +338,41 @@ func serverDeployment(o Options) *appsv1.Deployment {
 	}
 }
 
+// agentDaemonSet is deploy's agent DaemonSet (the check's pod, privileges
+// and affinity) running `netctl monitor agent` under the monitor's names.
 func agentDaemonSet(o Options, n api.Network) *appsv1.DaemonSet {
-	name := PodAgentDS
-	if n == api.NetworkHost {
-		name = HostAgentDS
-	}
-	labels := commonLabels(api.AgentAppName)
-	labels[api.LabelNetwork] = string(n)
-	m := meta(o, name, api.AgentAppName)
-	m.Labels = labels
-	tokenVol, tokenMount := tokenVolume()
-	automount := false
-	spec := corev1.PodSpec{
-		ServiceAccountName:           AgentSA,
-		AutomountServiceAccountToken: &automount,
-		// Every node, whatever its taints: a node nobody probes is a blind spot.
-		Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
-		Containers: []corev1.Container{{
-			Name:            "agent",
-			Image:           o.Image,
-			ImagePullPolicy: corev1.PullIfNotPresent,
-			Command: []string{"netctl", "monitor", "agent",
-				"--server=" + ServerURL(o),
-				"--network=" + string(n),
-				"--port=" + strconv.Itoa(o.AgentPort),
-				"--interval=" + seconds(o.Interval),
-				"--peers-per-node=" + strconv.Itoa(o.PeersPerNode),
-				"--token-file=" + TokenFile,
-			},
-			Env: []corev1.EnvVar{
-				envFromField("NODE_NAME", "spec.nodeName"),
-				envFromField("POD_NAME", "metadata.name"),
-				envFromField("POD_NAMESPACE", "metadata.namespace"),
-				envFromField("POD_IPS", "status.podIPs"),
-			},
-			Ports:           []corev1.ContainerPort{{Name: "agent", ContainerPort: int32(o.AgentPort), Protocol: corev1.ProtocolTCP}},
-			ReadinessProbe:  httpProbe("/readyz", "agent", 5),
-			Resources:       resources(),
-			SecurityContext: securityContext(),
-			VolumeMounts:    []corev1.VolumeMount{tokenMount},
-		}},
-		Volumes: []corev1.Volume{tokenVol},
+	command := []string{"netctl", "monitor", "agent",
+		"--server=" + ServerURL(o),
+		"--network=" + string(n),
+		"--port=" + strconv.Itoa(o.AgentPort),
+		"--interval=" + seconds(o.Interval),
+		"--peers-per-node=" + strconv.Itoa(o.PeersPerNode),
+		"--token-file=" + TokenFile,
 	}
 	if len(o.Kinds) > 0 {
 		var ks []string
 		for _, k := range o.Kinds {
 			ks = append(ks, string(k))
 		}
-		spec.Containers[0].Command = append(spec.Containers[0].Command, "--kinds="+strings.Join(ks, ","))
+		command = append(command, "--kinds="+strings.Join(ks, ","))
 	}
-	if slices.Contains(o.Kinds, probe.KindICMP) {
-		icmpPrivileges(&spec, n)
-	}
-	if n == api.NetworkHost {
-		spec.HostNetwork = true
-		// Host-network pods must opt in to the cluster DNS.
-		spec.DNSPolicy = corev1.DNSClusterFirstWithHostNet
-		spec.Containers[0].Ports[0].HostPort = int32(o.AgentPort)
-	}
-	return &appsv1.DaemonSet{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "DaemonSet"},
-		ObjectMeta: m,
-		Spec: appsv1.DaemonSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: agentSelector(n)},
-			UpdateStrategy: appsv1.DaemonSetUpdateStrategy{Type: appsv1.RollingUpdateDaemonSetStrategyType,
-				RollingUpdate: &appsv1.RollingUpdateDaemonSet{MaxUnavailable: ptrIntstr(intstr.FromString("10%"))}},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: spec},
+	return deploy.AgentDaemonSet(deploy.AgentSpec{
+		Namespace: o.Namespace,
+		Image:     o.Image,
+		Port:      o.AgentPort,
+		Network:   n.Deploy(),
+		RawICMP:   slices.Contains(o.Kinds, probe.KindICMP),
+		Resources: resources(),
+		Workload: deploy.Workload{
+			Name:           api.AgentAppName,
+			PartOf:         api.PartOf,
+			ServiceAccount: AgentSA,
+			TokenSecret:    TokenSecret,
+			SelectPartOf:   true,
+			// Most nodes stay probed while the agents roll.
+			MaxUnavailable: "10%",
+			PullPolicy:     corev1.PullIfNotPresent,
+			Command:        command,
 		},
-	}
+	})
 }
-
-// icmpPrivileges lets the agent open ICMP sockets: the pod-network agent
-// through ping_group_range for its own group, the host-network agent as
-// root with NET_RAW (as netctl check's agents).
-func icmpPrivileges(spec *corev1.PodSpec, n api.Network) {
-	sc := spec.Containers[0].SecurityContext
-	if n == api.NetworkHost {
-		root, f := int64(0), false
-		sc.RunAsUser, sc.RunAsNonRoot = &root, &f
-		sc.Capabilities.Add = append(sc.Capabilities.Add, deploy.RawICMP)
-		return
-	}
-	sc.RunAsGroup = sc.RunAsUser
-	spec.SecurityContext = &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{deploy.PingGroupSysctl(*sc.RunAsUser)}}
-}
-
-func ptrIntstr(v intstr.IntOrString) *intstr.IntOrString { return &v }
