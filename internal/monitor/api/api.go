@@ -325,7 +325,7 @@ type ReachReport struct {
 // the report so the server's series stay bounded.
 type ReachPath struct {
 	Kind      string           `json:"kind"`   // pod, clusterip, nodeport
-	Family    probe.Family     `json:"family"` // ipv4, ipv6
+	Family    probe.Family     `json:"family"` // IPv4, IPv6
 	Targets   int              `json:"targets"`
 	Requests  int64            `json:"requests"`
 	Succeeded int64            `json:"succeeded"`

@@ -45,15 +45,15 @@ func TestParseScheduleCron(t *testing.T) {
 
 func TestParseScheduleBadInputNamesTheField(t *testing.T) {
 	for text, want := range map[string]string{
-		"":                "has 0 fields",
-		"5":               "has 1 fields",
-		"1 2 3":           "has 3 fields",
-		"x 5":             "first field",
-		"-1 5":            "first field",
-		"1 0":             "second field",
-		"1 y":             "second field",
-		"61 * * * *":      "not a valid cron line",
-		"* * * * * *":     "has 6 fields",
+		"":                 "has 0 fields",
+		"5":                "has 1 fields",
+		"1 2 3":            "has 3 fields",
+		"x 5":              "first field",
+		"-1 5":             "first field",
+		"1 0":              "second field",
+		"1 y":              "second field",
+		"61 * * * *":       "not a valid cron line",
+		"* * * * * *":      "has 6 fields",
 		"*/5 * * * funday": "not a valid cron line",
 	} {
 		_, err := ParseSchedule("--reach-schedule", text)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/netdoctor/netdoctor/internal/load"
 	"github.com/netdoctor/netdoctor/internal/monitor/api"
+	"github.com/netdoctor/netdoctor/internal/probe"
 )
 
 // Reach metrics: one series set per (source node, path kind, family), never
@@ -23,7 +24,7 @@ var reachBounds = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 // the server rejects anything else, keeping the label sets bounded.
 var (
 	reachKinds    = []string{"pod", "clusterip", "nodeport"}
-	reachFamilies = []string{"ipv4", "ipv6"}
+	reachFamilies = []string{string(probe.IPv4), string(probe.IPv6)}
 )
 
 type reachKey struct{ node, kind, family string }
