@@ -77,6 +77,8 @@ type Options struct {
 	Kinds []probe.Kind
 	// NodePort, when non-zero, adds a NodePort Service on that port.
 	NodePort int
+	// Reach turns on scheduled reach rounds (reach.go).
+	Reach ReachOptions
 	// Token, when set, adds the token Secret with it. The committed
 	// manifests leave it out: users create the Secret (see docs/monitoring.md).
 	Token string
@@ -98,6 +100,7 @@ func Defaults() Options {
 		ServerPort:       DefaultServerPort,
 		AgentPort:        DefaultAgentPort,
 		PeersPerNode:     DefaultPeers,
+		Reach:            DefaultReach(),
 		IncludeNamespace: true,
 	}
 }
@@ -136,6 +139,7 @@ func (o Options) Validate() error {
 			errs = append(errs, fmt.Errorf("--kinds: %q is not one of %v and dns", k, plan.MeshKinds))
 		}
 	}
+	errs = append(errs, o.Reach.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -188,9 +192,12 @@ func Objects(o Options) []Object {
 			Data:       map[string][]byte{TokenKey: []byte(o.Token)},
 		})
 	}
-	out = append(out, service(o), serverDeployment(o), agentDaemonSet(o, api.NetworkPod), agentDaemonSet(o, api.NetworkHost))
+	out = append(out, service(o), withReachServer(o, serverDeployment(o)), agentDaemonSet(o, api.NetworkPod), agentDaemonSet(o, api.NetworkHost))
 	if o.NodePort != 0 {
 		out = append(out, nodePortService(o))
+	}
+	if o.Reach.Schedule != "" {
+		out = append(out, reachService(o))
 	}
 	return out
 }
@@ -402,6 +409,9 @@ func agentDaemonSet(o Options, n api.Network) *appsv1.DaemonSet {
 	}
 	if slices.Contains(o.Kinds, probe.KindICMP) {
 		icmpPrivileges(&spec, n)
+	}
+	if n == api.NetworkPod && o.Reach.Schedule != "" {
+		spec.Containers[0].Command = append(spec.Containers[0].Command, reachAgentArgs(o)...)
 	}
 	if n == api.NetworkHost {
 		spec.HostNetwork = true
