@@ -106,7 +106,13 @@ type Resolver interface {
 // cfg.Duration and sums the results per (path kind, family).
 func Round(ctx context.Context, cfg Config, c Client, res Resolver) api.ReachReport {
 	rep := api.ReachReport{NodeName: cfg.Node, Started: time.Now(), Paths: []api.ReachPath{}}
+	// An agent's first round can start before the server answers: retry
+	// a few times before running without the pod and nodeport paths.
 	peers, err := c.FetchPeers(ctx)
+	for try := 0; err != nil && try < 5 && ctx.Err() == nil; try++ {
+		time.Sleep(2 * time.Second)
+		peers, err = c.FetchPeers(ctx)
+	}
 	if err != nil {
 		rep.Errors = append(rep.Errors, "getting the peer list: "+err.Error())
 	}

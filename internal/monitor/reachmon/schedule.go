@@ -54,14 +54,18 @@ func ParseSchedule(flag, text string) (Schedule, error) {
 	}
 }
 
-// Next is the start of the round after prev; start is when the agent
-// started (the first call passes prev = start).
-func (s Schedule) Next(start, prev time.Time) time.Time {
+// First is the start of the first round of an agent started at start.
+func (s Schedule) First(start time.Time) time.Time {
+	if s.cron != nil {
+		return s.cron.Next(start.UTC())
+	}
+	return start.Add(s.after)
+}
+
+// Next is the start of the round after the one that started at prev.
+func (s Schedule) Next(prev time.Time) time.Time {
 	if s.cron != nil {
 		return s.cron.Next(prev.UTC())
-	}
-	if prev.Equal(start) {
-		return start.Add(s.after)
 	}
 	return prev.Add(s.every)
 }
@@ -69,8 +73,7 @@ func (s Schedule) Next(start, prev time.Time) time.Time {
 // Loop calls round at every scheduled time until ctx ends. Rounds run one
 // after the other: a scheduled time that passed while a round ran is skipped.
 func Loop(ctx context.Context, s Schedule, round func(ctx context.Context)) {
-	start := time.Now()
-	next := s.Next(start, start)
+	next := s.First(time.Now())
 	for {
 		timer := time.NewTimer(time.Until(next))
 		select {
@@ -80,10 +83,15 @@ func Loop(ctx context.Context, s Schedule, round func(ctx context.Context)) {
 		case <-timer.C:
 		}
 		round(ctx)
-		for prev := next; ; prev = next {
-			if next = s.Next(start, prev); next.After(time.Now()) {
-				break
-			}
-		}
+		next = s.following(next, time.Now())
 	}
+}
+
+// following is the first scheduled time after prev that is still ahead of now.
+func (s Schedule) following(prev, now time.Time) time.Time {
+	next := s.Next(prev)
+	for !next.After(now) {
+		next = s.Next(next)
+	}
+	return next
 }
