@@ -21,7 +21,9 @@ var monReachSeries = regexp.MustCompile(`^(netdoctor_reach_[a-z_0-9]+)\{family="
 // Service's ClusterIPs, its NodePort on every node address) on both
 // families: a latency histogram with a count > 0, requests > 0 and a latest
 // success ratio of 1, and no series keyed by anything but (source node,
-// path, family). Uninstall removes the reach Service with the rest.
+// path, family). Then NODE's Service rules are flushed (sandbox fault
+// svc-rules-flush): the other nodes' nodeport ratios drop below 1 while
+// their pod paths stay at 1. Uninstall removes the reach Service.
 func TestMonitorReach(t *testing.T) {
 	c := sharedCluster(t, monCluster, 3, "dual")
 	dir := t.TempDir()
@@ -69,31 +71,9 @@ func TestMonitorReach(t *testing.T) {
 	// a round that began while peers were still starting may miss some,
 	// the next one is complete.
 	monWaitFor(t, "a healthy reach round of every (node, path, family)", 4*time.Minute, func() (bool, string) {
-		code, body, err := monHTTPGet(srv + "/metrics")
-		if err != nil || code != 200 {
-			return false, fmt.Sprintf("GET /metrics: %d %v", code, err)
-		}
-		got := map[string]map[string]float64{} // series key -> metric -> value
-		var stray []string
-		for _, line := range strings.Split(body, "\n") {
-			if !strings.HasPrefix(line, "netdoctor_reach_") || strings.HasPrefix(line, "netdoctor_reach_expect_") ||
-				strings.HasPrefix(line, "netdoctor_reach_round") || strings.Contains(line, "_bucket{") {
-				continue
-			}
-			m := monReachSeries.FindStringSubmatch(line)
-			if m == nil {
-				stray = append(stray, line)
-				continue
-			}
-			v, _ := strconv.ParseFloat(m[5], 64)
-			k := m[4] + "/" + m[3] + "/" + m[2]
-			if got[k] == nil {
-				got[k] = map[string]float64{}
-			}
-			got[k][m[1]] = v
-		}
-		if len(stray) > 0 {
-			t.Fatalf("reach series with other labels than (source_node, path, family): %v", stray)
+		got, err := monReachScrape(t, srv)
+		if err != nil {
+			return false, err.Error()
 		}
 		var keys, bad []string
 		for k, v := range got {
@@ -120,8 +100,75 @@ func TestMonitorReach(t *testing.T) {
 			t.Errorf("%s: p99 %v s, want within (0, 1]", k, p99)
 		}
 	}
+
+	// A real fault: NODE's kube-proxy stopped and its Service rules
+	// flushed. Every other node's NodePort requests to NODE's addresses now
+	// fail (about a third of its nodeport targets), while their pod paths
+	// stay healthy. (NODE's own agent cannot report meanwhile: it reaches
+	// the server through a Service.) NODE is neither the server's node nor
+	// the node the test scrapes through.
+	a, b := c.monitorFaultNodes(t)
+	node := a
+	if node == c.Nodes[0].Name {
+		node = b
+	}
+	unflush := c.monitorFault(t, "svc-rules-flush", node)
+	monWaitFor(t, "nodeport paths failing from every other node, pod paths healthy", 3*time.Minute, func() (bool, string) {
+		got, err := monReachScrape(t, srv)
+		if err != nil {
+			return false, err.Error()
+		}
+		ok := true
+		var desc []string
+		for _, n := range c.Nodes {
+			if n.Name == node {
+				continue
+			}
+			for _, fam := range []string{"IPv4", "IPv6"} {
+				np := got[n.Name+"/nodeport/"+fam]["netdoctor_reach_success_ratio"]
+				pod := got[n.Name+"/pod/"+fam]["netdoctor_reach_success_ratio"]
+				ok = ok && np > 0.4 && np < 0.9 && pod == 1
+				desc = append(desc, fmt.Sprintf("%s %s nodeport %.3f pod %.3f", n.Name, fam, np, pod))
+			}
+		}
+		return ok, strings.Join(desc, "; ")
+	})
+	unflush()
 	uninstall()
 	if out, err := c.kubectlErr("get", "services", "-A", "-l", "app.kubernetes.io/part-of=netdoctor-monitor", "-o", "name"); err != nil || strings.TrimSpace(out) != "" {
 		t.Errorf("after uninstall: services left %q (%v)", out, err)
 	}
+}
+
+// monReachScrape reads the server's reach series as "node/path/family" ->
+// metric -> value, failing the test on a reach series with other labels
+// than (source_node, path, family).
+func monReachScrape(t *testing.T, srv string) (map[string]map[string]float64, error) {
+	code, body, err := monHTTPGet(srv + "/metrics")
+	if err != nil || code != 200 {
+		return nil, fmt.Errorf("GET /metrics: %d %v", code, err)
+	}
+	got := map[string]map[string]float64{}
+	var stray []string
+	for _, line := range strings.Split(body, "\n") {
+		if !strings.HasPrefix(line, "netdoctor_reach_") || strings.HasPrefix(line, "netdoctor_reach_expect_") ||
+			strings.HasPrefix(line, "netdoctor_reach_round") || strings.Contains(line, "_bucket{") {
+			continue
+		}
+		m := monReachSeries.FindStringSubmatch(line)
+		if m == nil {
+			stray = append(stray, line)
+			continue
+		}
+		v, _ := strconv.ParseFloat(m[5], 64)
+		k := m[4] + "/" + m[3] + "/" + m[2]
+		if got[k] == nil {
+			got[k] = map[string]float64{}
+		}
+		got[k][m[1]] = v
+	}
+	if len(stray) > 0 {
+		t.Fatalf("reach series with other labels than (source_node, path, family): %v", stray)
+	}
+	return got, nil
 }
