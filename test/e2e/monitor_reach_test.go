@@ -113,6 +113,7 @@ func TestMonitorReach(t *testing.T) {
 		node = b
 	}
 	unflush := c.monitorFault(t, "svc-rules-flush", node)
+	var seen string
 	monWaitFor(t, "nodeport paths failing from every other node, pod paths healthy", 3*time.Minute, func() (bool, string) {
 		got, err := monReachScrape(t, srv)
 		if err != nil {
@@ -131,8 +132,10 @@ func TestMonitorReach(t *testing.T) {
 				desc = append(desc, fmt.Sprintf("%s %s nodeport %.3f pod %.3f", n.Name, fam, np, pod))
 			}
 		}
-		return ok, strings.Join(desc, "; ")
+		seen = strings.Join(desc, "; ")
+		return ok, seen
 	})
+	t.Logf("svc-rules-flush on %s: %s", node, seen)
 	unflush()
 	uninstall()
 	if out, err := c.kubectlErr("get", "services", "-A", "-l", "app.kubernetes.io/part-of=netdoctor-monitor", "-o", "name"); err != nil || strings.TrimSpace(out) != "" {
