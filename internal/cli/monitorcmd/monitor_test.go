@@ -176,6 +176,7 @@ func TestRenderReachFlags(t *testing.T) {
 		{[]string{"--reach-schedule=* * * *"}, "--reach-schedule: \"* * * *\" has 4 fields"},
 		{[]string{"--reach-schedule=0 1", "--reach-qps=0"}, "--reach-qps: "},
 		{[]string{"--reach-schedule=0 1", "--reach-node-port=80"}, "--reach-node-port: "},
+		{[]string{"--reach-schedule=0 1", "--node-port=31082"}, "--reach-node-port and --node-port: must differ"},
 	} {
 		_, _, err := run(context.Background(), append([]string{"render"}, c.args...)...)
 		if clierr.Code(err) != clierr.Usage || !strings.Contains(fmt.Sprint(err), c.want) {

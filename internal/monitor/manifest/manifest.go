@@ -139,7 +139,7 @@ func (o Options) Validate() error {
 			errs = append(errs, fmt.Errorf("--kinds: %q is not one of %v and dns", k, plan.MeshKinds))
 		}
 	}
-	errs = append(errs, o.Reach.validate()...)
+	errs = append(errs, o.validateReach()...)
 	return errors.Join(errs...)
 }
 

@@ -40,7 +40,8 @@ func DefaultReach() ReachOptions {
 		NodePort: DefaultReachNodePort, ExpectSuccessRate: 1, ExpectP99: time.Second}
 }
 
-func (r ReachOptions) validate() []error {
+func (o Options) validateReach() []error {
+	r := o.Reach
 	if r.Schedule == "" {
 		return nil
 	}
@@ -54,6 +55,9 @@ func (r ReachOptions) validate() []error {
 	}
 	if r.NodePort < 30000 || r.NodePort > 32767 {
 		errs = append(errs, fmt.Errorf("--reach-node-port: must be within the default NodePort range 30000-32767, got %d", r.NodePort))
+	}
+	if r.NodePort == o.NodePort {
+		errs = append(errs, fmt.Errorf("--reach-node-port and --node-port: must differ, both are %d", r.NodePort))
 	}
 	if r.ExpectSuccessRate < 0 || r.ExpectSuccessRate > 1 {
 		errs = append(errs, fmt.Errorf("--reach-expect-success-rate: must be within [0, 1], got %v", r.ExpectSuccessRate))
