@@ -228,3 +228,36 @@ func (h *Histogram) UnmarshalJSON(data []byte) error {
 	h.count, h.sum, h.min, h.max = in.Count, in.Sum, in.Min, in.Max
 	return nil
 }
+
+// CountsAtMost returns, for each bound (microseconds, increasing), how many
+// values lie in buckets whose lowest value is at most the bound: the
+// cumulative counts of a Prometheus histogram at the engine's resolution
+// (a value up to one bucket width, 0.8%, above a bound may count under it).
+func (h *Histogram) CountsAtMost(bounds []int64) []int64 {
+	out := make([]int64, len(bounds))
+	if h == nil || h.count == 0 {
+		return out
+	}
+	var seen int64
+	k := 0
+	for bi, b := range h.blocks {
+		if b == nil {
+			continue
+		}
+		for j, n := range b {
+			if n == 0 {
+				continue
+			}
+			low, _ := bucketRange(bi*subBuckets + j)
+			for k < len(bounds) && bounds[k] < low {
+				out[k] = seen
+				k++
+			}
+			seen += n
+		}
+	}
+	for ; k < len(bounds); k++ {
+		out[k] = seen
+	}
+	return out
+}

@@ -2,6 +2,7 @@ package monitorcmd
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/netdoctor/netdoctor/internal/cli/clierr"
 	"github.com/netdoctor/netdoctor/internal/monitor/api"
 	"github.com/netdoctor/netdoctor/internal/monitor/manifest"
+	"github.com/netdoctor/netdoctor/internal/monitor/reachmon"
 	"github.com/netdoctor/netdoctor/internal/monitor/reporter"
 	"github.com/netdoctor/netdoctor/internal/version"
 )
@@ -29,6 +31,8 @@ type agentOptions struct {
 	resolv    string
 	verbose   bool
 	kinds     []string
+	reach     reachmon.Config
+	schedule  string
 }
 
 func newAgentCommand(streams genericiooptions.IOStreams) *cobra.Command {
@@ -62,6 +66,10 @@ func newAgentCommand(streams genericiooptions.IOStreams) *cobra.Command {
 			if err != nil {
 				return usage(err, "agent")
 			}
+			reach, err := o.reachConfig()
+			if err != nil {
+				return usage(err, "agent")
+			}
 			id := agent.Identity{Node: o.cfg.Node, Pod: o.cfg.Pod, Namespace: o.namespace, IPs: o.cfg.IPs,
 				HostNetwork: o.cfg.Network == api.NetworkHost, Version: version.Version}
 			// The check agent's server answers peers' tcp/udp probes; no token:
@@ -73,6 +81,9 @@ func newAgentCommand(streams genericiooptions.IOStreams) *cobra.Command {
 			g, ctx := errgroup.WithContext(contextOf(cmd))
 			g.Go(func() error { return srv.Serve(ctx) })
 			g.Go(func() error { rep.Run(ctx); return nil })
+			if reach != nil {
+				g.Go(func() error { reachmon.Run(ctx, *reach, rep); return nil })
+			}
 			return g.Wait()
 		},
 	}
@@ -96,8 +107,41 @@ func newAgentCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	f.StringVar(&o.resolv, "resolv-conf", "/etc/resolv.conf", "resolv.conf to take the DNS server from")
 	f.StringVar(&o.cfg.DNSName, "dns-name", "kubernetes.default.svc.cluster.local.", "name to look up at the cluster DNS")
 	f.StringVar(&o.cfg.APIServer, "apiserver", apiServerFromEnv(), "host:port of the kubernetes service to connect to (default from KUBERNETES_SERVICE_HOST/PORT; empty skips)")
+	f.StringVar(&o.schedule, "reach-schedule", "", "run reach rounds on this schedule (pod-network agents only): \"M N\" or a 5-field cron line; empty = off")
+	f.IntVar(&o.reach.QPS, "reach-qps", reachmon.DefaultQPS, "total requests per second of a reach round, split across its targets")
+	f.DurationVar(&o.reach.Duration, "reach-duration", reachmon.DefaultDuration, "how long a reach round's load lasts")
+	f.DurationVar(&o.reach.Timeout, "reach-timeout", reachmon.DefaultTimeout, "per-request timeout of the reach rounds")
+	f.StringVar(&o.reach.Service, "reach-service", "", "DNS name of the reach Service (default "+manifest.ReachService+".<namespace>.svc)")
+	f.IntVar(&o.reach.ServicePort, "reach-service-port", 0, "port of the reach Service (default --port)")
+	f.IntVar(&o.reach.NodePort, "reach-node-port", manifest.DefaultReachNodePort, "NodePort of the reach Service (0: no nodeport path)")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log every round")
 	return cmd
+}
+
+// reachConfig is the reach rounds' configuration, nil when --reach-schedule is empty.
+func (o *agentOptions) reachConfig() (*reachmon.Config, error) {
+	if o.schedule == "" {
+		return nil, nil
+	}
+	if o.cfg.Network != api.NetworkPod {
+		return nil, fmt.Errorf("--reach-schedule: reach rounds run in the pod-network agents only, this one is --network=%s", o.cfg.Network)
+	}
+	s, err := reachmon.ParseSchedule("--reach-schedule", o.schedule)
+	if err != nil {
+		return nil, err
+	}
+	c := o.reach
+	c.Schedule, c.Node, c.Logger = s, o.cfg.Node, o.cfg.Logger
+	if c.Service == "" && o.namespace != "" {
+		c.Service = manifest.ReachService + "." + o.namespace + ".svc"
+	}
+	if c.ServicePort == 0 {
+		c.ServicePort = o.port
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
 }
 
 // defaultProbeTimeout leaves half of a short interval for getting the peer

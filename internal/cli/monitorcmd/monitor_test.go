@@ -166,3 +166,40 @@ func TestDefaultProbeTimeout(t *testing.T) {
 		}
 	}
 }
+
+func TestRenderReachFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--reach-schedule=1 0"}, "--reach-schedule: \"1 0\": the second field"},
+		{[]string{"--reach-schedule=* * * *"}, "--reach-schedule: \"* * * *\" has 4 fields"},
+		{[]string{"--reach-schedule=0 1", "--reach-qps=0"}, "--reach-qps: "},
+		{[]string{"--reach-schedule=0 1", "--reach-node-port=80"}, "--reach-node-port: "},
+		{[]string{"--reach-schedule=0 1", "--node-port=31082"}, "--reach-node-port and --node-port: must differ"},
+	} {
+		_, _, err := run(context.Background(), append([]string{"render"}, c.args...)...)
+		if clierr.Code(err) != clierr.Usage || !strings.Contains(fmt.Sprint(err), c.want) {
+			t.Errorf("render %v: err = %v (code %d), want exit 2 naming %q", c.args, err, clierr.Code(err), c.want)
+		}
+	}
+	out, _, err := run(context.Background(), "render", "--reach-schedule=*/5 * * * *")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"name: netdoctor-monitor-reach", "nodePort: 31082", "PreferDualStack",
+		"--reach-schedule=*/5 * * * *", "--reach-service=netdoctor-monitor-reach.netdoctor-monitor.svc", "--reach-expect-success-rate=1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("rendered manifest lacks %q", want)
+		}
+	}
+	tok := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tok, []byte("t"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = run(context.Background(), "agent", "--reach-schedule=5", "--token-file="+tok, "--server=http://127.0.0.1:1",
+		"--node=n1", "--port=0", "--reach-service=x")
+	if clierr.Code(err) != clierr.Usage || !strings.Contains(fmt.Sprint(err), "--reach-schedule: \"5\" has 1 fields") {
+		t.Fatalf("agent with a bad schedule: err = %v (code %d), want exit 2 naming --reach-schedule", err, clierr.Code(err))
+	}
+}

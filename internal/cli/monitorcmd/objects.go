@@ -25,6 +25,7 @@ type objectFlags struct {
 	serverPort      int
 	promOperator    bool
 	kinds           []string
+	reach           manifest.ReachOptions
 }
 
 func (f *objectFlags) add(fs *pflag.FlagSet, defaultVersion string) {
@@ -37,6 +38,14 @@ func (f *objectFlags) add(fs *pflag.FlagSet, defaultVersion string) {
 	fs.IntVar(&f.agentPort, "agent-port", manifest.DefaultAgentPort, "port agents answer probes on (host network agents use it on the node)")
 	fs.IntVar(&f.serverPort, "server-port", manifest.DefaultServerPort, "server port")
 	fs.StringSliceVar(&f.kinds, "kinds", nil, "what the agents probe: tcp, udp, icmp (peers) and dns (the cluster DNS lookup); default tcp,dns")
+	r := manifest.DefaultReach()
+	fs.StringVar(&f.reach.Schedule, "reach-schedule", "", "run reach rounds (pod, clusterip, nodeport paths under load) in the pod-network agents: \"M N\" (first after M minutes, then every N) or a 5-field cron line; empty = off")
+	fs.IntVar(&f.reach.QPS, "reach-qps", r.QPS, "each agent's total requests per second in a reach round, split across its targets")
+	fs.DurationVar(&f.reach.Duration, "reach-duration", r.Duration, "how long each reach round's load lasts")
+	fs.DurationVar(&f.reach.Timeout, "reach-timeout", r.Timeout, "per-request timeout of the reach rounds")
+	fs.IntVar(&f.reach.NodePort, "reach-node-port", r.NodePort, "NodePort of the reach Service "+manifest.ReachService)
+	fs.Float64Var(&f.reach.ExpectSuccessRate, "reach-expect-success-rate", r.ExpectSuccessRate, "alert when a reach path's success ratio is below this (0..1)")
+	fs.DurationVar(&f.reach.ExpectP99, "reach-expect-p99", r.ExpectP99, "alert when a reach path's p99 latency is above this (0 = no p99 alert)")
 	fs.BoolVar(&f.promOperator, "prometheus-operator", false, "also create a ServiceMonitor and a PrometheusRule (needs the Prometheus Operator CRDs)")
 }
 
@@ -50,6 +59,7 @@ func (f *objectFlags) options() manifest.Options {
 		PeersPerNode: f.peers,
 		NodePort:     f.nodePort,
 		Kinds:        kinds(f.kinds),
+		Reach:        f.reach,
 	}
 }
 

@@ -110,6 +110,8 @@ func newServerCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	f.StringVar(&o.namespace, "namespace", os.Getenv("POD_NAMESPACE"), "namespace of the agent pods (env POD_NAMESPACE)")
 	f.StringVar(&o.roster, "roster", "auto", "auto: list agent pods and nodes from the cluster; off: know agents from reports only")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for the roster when not running in a cluster")
+	f.Float64Var(&o.cfg.ReachExpectSuccessRate, "reach-expect-success-rate", 1, "expected success ratio of every reach path, exported for the alert rules")
+	f.DurationVar(&o.cfg.ReachExpectP99, "reach-expect-p99", time.Second, "expected p99 latency of every reach path, exported for the alert rules (0 = none)")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "debug logs")
 	return cmd
 }

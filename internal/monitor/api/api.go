@@ -11,6 +11,7 @@ import (
 
 	"github.com/netdoctor/netdoctor/internal/agent"
 	"github.com/netdoctor/netdoctor/internal/deploy"
+	"github.com/netdoctor/netdoctor/internal/load"
 	"github.com/netdoctor/netdoctor/internal/plan"
 	"github.com/netdoctor/netdoctor/internal/probe"
 	"github.com/netdoctor/netdoctor/internal/report"
@@ -23,6 +24,7 @@ const (
 	PathConnectivity = "/api/v1/connectivity_check"
 	PathMatrix       = "/api/v1/matrix"
 	PathPeers        = "/api/v1/peers"
+	PathReach        = "/api/v1/reach/" // + {name}: POST a reach round's ReachReport
 	PathFindings     = "/api/v1/findings"
 	PathMetrics      = "/metrics"
 )
@@ -305,3 +307,29 @@ const (
 	AgentAppName  = "netdoctor-monitor-agent"
 	ServerAppName = "netdoctor-monitor-server"
 )
+
+// ReachReport is what a pod-network agent POSTs to PathReach+name after
+// each scheduled reach round (internal/monitor/reachmon).
+type ReachReport struct {
+	NodeName string      `json:"nodename"`
+	Round    int64       `json:"round"`
+	Started  time.Time   `json:"started"`
+	Paths    []ReachPath `json:"paths"`
+	// Errors are problems outside the load itself (a Service name that did
+	// not resolve): the paths they concern are missing from Paths.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// ReachPath is one round's totals of one path kind and family, summed over
+// its targets (every pod IP, ClusterIP or node IP): addresses stay out of
+// the report so the server's series stay bounded.
+type ReachPath struct {
+	Kind      string           `json:"kind"`   // pod, clusterip, nodeport
+	Family    probe.Family     `json:"family"` // IPv4, IPv6
+	Targets   int              `json:"targets"`
+	Requests  int64            `json:"requests"`
+	Succeeded int64            `json:"succeeded"`
+	Errors    map[string]int64 `json:"errors,omitempty"` // error class -> count
+	// Latency of the succeeded requests in microseconds (load.Histogram JSON).
+	Latency *load.Histogram `json:"latency"`
+}

@@ -52,15 +52,26 @@ func decodeAll(t *testing.T, data []byte) map[string]map[string]any {
 // defaults and compares what matters (the pod specs' commands, env, ports,
 // selectors, RBAC rules, the rules of the PrometheusRule) object by object.
 func TestHelmChartMatchesBuilder(t *testing.T) {
+	compareChart(t, Defaults())
+}
+
+// With reach rounds on, the chart adds the same reach Service and flags.
+func TestHelmChartMatchesBuilderWithReach(t *testing.T) {
+	o := Defaults()
+	o.Reach.Schedule = "0 5"
+	compareChart(t, o, "--set", "reach.schedule=0 5")
+}
+
+func compareChart(t *testing.T, o Options, extra ...string) {
 	helm := helmBinary(t)
-	out, err := exec.Command(helm, "template", "netdoctor-monitor", filepath.Join(deployDir, "helm/netdoctor-monitor"),
-		"--namespace", DefaultNamespace, "--set", "serviceMonitor.enabled=true,prometheusRule.enabled=true,server.nodePort.enabled=true,token=x").Output()
+	args := append([]string{"template", "netdoctor-monitor", filepath.Join(deployDir, "helm/netdoctor-monitor"),
+		"--namespace", DefaultNamespace, "--set", "serviceMonitor.enabled=true,prometheusRule.enabled=true,server.nodePort.enabled=true,token=x"}, extra...)
+	out, err := exec.Command(helm, args...).Output()
 	if err != nil {
 		t.Fatalf("helm template: %v", err)
 	}
 	chart := decodeAll(t, out)
 
-	o := Defaults()
 	o.NodePort = DefaultNodePort
 	o.Token = "x"
 	objs := []runtime.Object{}

@@ -73,6 +73,8 @@ type Options struct {
 	Kinds []probe.Kind
 	// NodePort, when non-zero, adds a NodePort Service on that port.
 	NodePort int
+	// Reach turns on scheduled reach rounds (reach.go).
+	Reach ReachOptions
 	// Token, when set, adds the token Secret with it. The committed
 	// manifests leave it out: users create the Secret (see docs/monitoring.md).
 	Token string
@@ -94,6 +96,7 @@ func Defaults() Options {
 		ServerPort:       DefaultServerPort,
 		AgentPort:        DefaultAgentPort,
 		PeersPerNode:     DefaultPeers,
+		Reach:            DefaultReach(),
 		IncludeNamespace: true,
 	}
 }
@@ -132,6 +135,7 @@ func (o Options) Validate() error {
 			errs = append(errs, fmt.Errorf("--kinds: %q is not one of %v and dns", k, plan.MeshKinds))
 		}
 	}
+	errs = append(errs, o.validateReach()...)
 	return errors.Join(errs...)
 }
 
@@ -179,9 +183,12 @@ func Objects(o Options) []Object {
 			Data:       map[string][]byte{TokenKey: []byte(o.Token)},
 		})
 	}
-	out = append(out, service(o), serverDeployment(o), agentDaemonSet(o, api.NetworkPod), agentDaemonSet(o, api.NetworkHost))
+	out = append(out, service(o), withReachServer(o, serverDeployment(o)), agentDaemonSet(o, api.NetworkPod), agentDaemonSet(o, api.NetworkHost))
 	if o.NodePort != 0 {
 		out = append(out, nodePortService(o))
+	}
+	if o.Reach.Schedule != "" {
+		out = append(out, reachService(o))
 	}
 	return out
 }
@@ -355,6 +362,9 @@ func agentDaemonSet(o Options, n api.Network) *appsv1.DaemonSet {
 			ks = append(ks, string(k))
 		}
 		command = append(command, "--kinds="+strings.Join(ks, ","))
+	}
+	if n == api.NetworkPod && o.Reach.Schedule != "" {
+		command = append(command, reachAgentArgs(o)...)
 	}
 	return deploy.AgentDaemonSet(deploy.AgentSpec{
 		Namespace: o.Namespace,

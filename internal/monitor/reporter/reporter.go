@@ -180,7 +180,7 @@ func (a *Agent) Round(ctx context.Context) api.Report {
 		Version:        a.cfg.Version,
 		Round:          a.rounds,
 	}
-	peers, err := a.fetchPeers(ctx)
+	peers, err := a.FetchPeers(ctx)
 	if err != nil {
 		a.log.Warn("getting the peer list (using the previous one)", "err", err)
 	}
@@ -357,8 +357,8 @@ func (a *Agent) inventory(peers []api.Peer) (*inventory.Inventory, []api.Skipped
 	return inv, skipped
 }
 
-// fetchPeers GETs the peer list; on failure it returns the previous list.
-func (a *Agent) fetchPeers(ctx context.Context) ([]api.Peer, error) {
+// FetchPeers GETs the peer list; on failure it returns the previous list.
+func (a *Agent) FetchPeers(ctx context.Context) ([]api.Peer, error) {
 	var pl api.PeerList
 	err := a.do(ctx, http.MethodGet, api.PathPeers, nil, &pl)
 	a.mu.Lock()
@@ -380,6 +380,15 @@ func (a *Agent) Send(ctx context.Context, rep api.Report) error {
 		return fmt.Errorf("encoding report: %w", err)
 	}
 	return a.do(ctx, http.MethodPost, api.PathAgents+a.name, body, nil)
+}
+
+// SendReach POSTs a reach round's report to the server.
+func (a *Agent) SendReach(ctx context.Context, rep api.ReachReport) error {
+	body, err := json.Marshal(rep)
+	if err != nil {
+		return fmt.Errorf("encoding reach report: %w", err)
+	}
+	return a.do(ctx, http.MethodPost, api.PathReach+a.name, body, nil)
 }
 
 func (a *Agent) do(ctx context.Context, method, path string, body []byte, out any) error {

@@ -229,7 +229,7 @@ func TestReportsReuseOneConnection(t *testing.T) {
 	}
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
-		if _, err := a.fetchPeers(ctx); err != nil {
+		if _, err := a.FetchPeers(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if err := a.Send(ctx, api.Report{NodeName: "n1", Network: api.NetworkPod, ReportInterval: 15, HostDate: time.Now()}); err != nil {

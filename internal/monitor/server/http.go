@@ -26,6 +26,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", okHandler)
 	mux.HandleFunc("GET /readyz", okHandler)
 	mux.HandleFunc("POST "+api.PathAgents+"{name}", s.handleReport)
+	mux.HandleFunc("POST "+api.PathReach+"{name}", s.handleReach)
 	mux.HandleFunc("GET "+api.PathAgents+"{$}", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Agents())
 	})
@@ -88,6 +89,22 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusBadRequest
 		}
 		writeError(w, status, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"response": "ok"})
+}
+
+func (s *Server) handleReach(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(w, r) {
+		return
+	}
+	var rep api.ReachReport
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxReportBytes)).Decode(&rep); err != nil {
+		writeError(w, http.StatusBadRequest, "reach report is not valid JSON: "+err.Error())
+		return
+	}
+	if err := s.RecordReach(r.PathValue("name"), rep); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"response": "ok"})

@@ -62,7 +62,11 @@ type Config struct {
 	// StateFile, if set, is where state is saved and loaded from.
 	StateFile string
 	Roster    Roster
-	Logger    *slog.Logger
+	// ReachExpectSuccessRate (0..1) and ReachExpectP99 are the reach
+	// expectations exported for the alert rules (0 p99: none).
+	ReachExpectSuccessRate float64
+	ReachExpectP99         time.Duration
+	Logger                 *slog.Logger
 	// Now is the clock (tests); nil = time.Now.
 	Now func() time.Time
 }
@@ -94,6 +98,7 @@ type Server struct {
 	log      *slog.Logger
 	registry *prometheus.Registry
 	metrics  *metrics
+	reach    *reachStore
 
 	mu       sync.Mutex
 	started  time.Time
@@ -119,6 +124,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Grace < 2*cfg.Interval {
 		errs = append(errs, fmt.Errorf("grace: must be at least 2 x interval (%s), got %s", 2*cfg.Interval, cfg.Grace))
 	}
+	if cfg.ReachExpectSuccessRate < 0 || cfg.ReachExpectSuccessRate > 1 {
+		errs = append(errs, fmt.Errorf("reach-expect-success-rate: must be within [0, 1], got %v", cfg.ReachExpectSuccessRate))
+	}
+	if cfg.ReachExpectP99 < 0 {
+		errs = append(errs, fmt.Errorf("reach-expect-p99: must be >= 0 (0 = none), got %s", cfg.ReachExpectP99))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -141,7 +152,8 @@ func New(cfg Config) (*Server, error) {
 		agents:   map[string]*agentRecord{},
 		pairs:    map[pairKey]*api.MatrixPair{},
 	}
-	reg.MustRegister(newStateCollector(s))
+	s.reach = newReachStore(cfg.ReachExpectSuccessRate, cfg.ReachExpectP99.Seconds())
+	reg.MustRegister(newStateCollector(s), s.reach)
 	return s, nil
 }
 
@@ -257,6 +269,9 @@ func equalLabels(a, b *api.MatrixPair) bool {
 func (s *Server) dropAgentLocked(name string) {
 	delete(s.agents, name)
 	s.metrics.deleteAgent(name)
+	if node, network, ok := api.ParseAgentName(name); ok && network == api.NetworkPod {
+		s.reach.dropNode(node)
+	}
 	for k, p := range s.pairs {
 		if k.Source == name || k.Target == name {
 			s.dropPairLocked(k, p)

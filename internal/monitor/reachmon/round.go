@@ -1,0 +1,209 @@
+package reachmon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/netdoctor/netdoctor/internal/agent"
+	"github.com/netdoctor/netdoctor/internal/load"
+	"github.com/netdoctor/netdoctor/internal/monitor/api"
+	"github.com/netdoctor/netdoctor/internal/probe"
+)
+
+// Path kinds a monitor reach round puts under load.
+const (
+	KindPod       = "pod"       // every pod-network agent's pod IPs
+	KindClusterIP = "clusterip" // every ClusterIP of the reach Service
+	KindNodePort  = "nodeport"  // the reach Service's NodePort on every node's every InternalIP
+)
+
+// Defaults of the agent's reach flags (kdoctor's request defaults: 10 s,
+// 5 s per request; the QPS is the agent's total, split across its targets).
+const (
+	DefaultQPS      = 20
+	DefaultDuration = 10 * time.Second
+	DefaultTimeout  = 5 * time.Second
+)
+
+// Config configures an agent's reach rounds.
+type Config struct {
+	Schedule Schedule
+	Node     string
+	// Service is the reach Service's DNS name (its ClusterIPs are looked up
+	// each round, A and AAAA); ServicePort its port.
+	Service     string
+	ServicePort int
+	// NodePort is the reach Service's NodePort (0: no nodeport path).
+	NodePort int
+	QPS      int
+	Duration time.Duration
+	Timeout  time.Duration
+	Logger   *slog.Logger
+}
+
+// Validate reports every problem at once, naming the flag.
+func (c Config) Validate() error {
+	var errs []error
+	req := load.Request{QPS: c.QPS, Duration: c.Duration, PerRequestTimeout: c.Timeout,
+		Targets: []load.Target{{URL: "http://127.0.0.1/"}}}
+	if err := req.Validate(); err != nil {
+		for _, e := range strings.Split(err.Error(), "\n") {
+			field, rest, _ := strings.Cut(e, " ")
+			errs = append(errs, fmt.Errorf("--reach-%s: %s", map[string]string{"qps": "qps", "duration": "duration", "perRequestTimeout": "timeout"}[field], rest))
+		}
+	}
+	if c.Service == "" {
+		errs = append(errs, errors.New("--reach-service: must be set (DNS name of the reach Service)"))
+	}
+	if c.ServicePort < 1 || c.ServicePort > 65535 {
+		errs = append(errs, fmt.Errorf("--reach-service-port: must be within 1-65535, got %d", c.ServicePort))
+	}
+	if c.NodePort < 0 || c.NodePort > 65535 {
+		errs = append(errs, fmt.Errorf("--reach-node-port: must be within 0-65535 (0 = no nodeport path), got %d", c.NodePort))
+	}
+	return errors.Join(errs...)
+}
+
+// Client is the agent's side of the server: the peer list and the report.
+type Client interface {
+	FetchPeers(ctx context.Context) ([]api.Peer, error)
+	SendReach(ctx context.Context, rep api.ReachReport) error
+}
+
+// Run runs reach rounds on cfg.Schedule until ctx ends.
+func Run(ctx context.Context, cfg Config, c Client) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var round int64
+	Loop(ctx, cfg.Schedule, func(ctx context.Context) {
+		round++
+		rep := Round(ctx, cfg, c, net.DefaultResolver)
+		rep.Round = round
+		if err := c.SendReach(ctx, rep); err != nil {
+			log.Warn("sending the reach report", "err", err)
+			return
+		}
+		log.Debug("reach round sent", "round", round, "paths", len(rep.Paths), "errors", rep.Errors)
+	})
+}
+
+// Resolver looks up the Service's ClusterIPs (net.Resolver).
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// Round runs one round: it plans the targets, puts them under load for
+// cfg.Duration and sums the results per (path kind, family).
+func Round(ctx context.Context, cfg Config, c Client, res Resolver) api.ReachReport {
+	rep := api.ReachReport{NodeName: cfg.Node, Started: time.Now(), Paths: []api.ReachPath{}}
+	// An agent's first round can start before the server answers: retry
+	// a few times before running without the pod and nodeport paths.
+	peers, err := c.FetchPeers(ctx)
+	for try := 0; err != nil && try < 5 && ctx.Err() == nil; try++ {
+		time.Sleep(2 * time.Second)
+		peers, err = c.FetchPeers(ctx)
+	}
+	if err != nil {
+		rep.Errors = append(rep.Errors, "getting the peer list: "+err.Error())
+	}
+	targets := Targets(cfg, peers)
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ips, err := res.LookupNetIP(lctx, "ip", cfg.Service)
+	cancel()
+	if err != nil {
+		rep.Errors = append(rep.Errors, fmt.Sprintf("looking up the reach Service %s (clusterip path skipped): %v", cfg.Service, err))
+	}
+	for _, ip := range ips {
+		targets = append(targets, target(KindClusterIP, ip.Unmap().String(), cfg.ServicePort))
+	}
+	if len(targets) == 0 {
+		return rep
+	}
+	results := load.Run(ctx, load.Request{QPS: cfg.QPS, Duration: cfg.Duration, PerRequestTimeout: cfg.Timeout, Targets: targets})
+	rep.Paths = Summarize(results)
+	return rep
+}
+
+// Targets are the pod and nodeport targets from the server's peer list:
+// every usable pod-network agent's IPs on its port, and the NodePort on
+// every usable host-network agent's IPs (the node's InternalIPs).
+func Targets(cfg Config, peers []api.Peer) []load.Target {
+	var out []load.Target
+	seen := map[string]bool{}
+	for _, p := range peers {
+		if p.Skip != "" {
+			continue
+		}
+		for _, ip := range p.IPs {
+			var t load.Target
+			switch {
+			case p.Network == api.NetworkPod:
+				t = target(KindPod, ip, p.Port)
+			case p.Network == api.NetworkHost && cfg.NodePort != 0:
+				t = target(KindNodePort, ip, cfg.NodePort)
+			default:
+				continue
+			}
+			if probe.FamilyOf(ip) == "" || seen[t.ID] {
+				continue
+			}
+			seen[t.ID] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// target IDs are "kind|family|address", read back by Summarize.
+func target(kind, ip string, port int) load.Target {
+	return load.Target{
+		ID:  kind + "|" + string(probe.FamilyOf(ip)) + "|" + ip,
+		URL: "http://" + net.JoinHostPort(ip, strconv.Itoa(port)) + agent.EchoPath,
+	}
+}
+
+// Summarize sums the targets' results per (path kind, family), sorted.
+func Summarize(results []load.TargetResult) []api.ReachPath {
+	byKey := map[[2]string]*api.ReachPath{}
+	for _, r := range results {
+		kind, rest, _ := strings.Cut(r.ID, "|")
+		fam, _, _ := strings.Cut(rest, "|")
+		k := [2]string{kind, fam}
+		p := byKey[k]
+		if p == nil {
+			p = &api.ReachPath{Kind: kind, Family: probe.Family(fam), Latency: load.NewHistogram()}
+			byKey[k] = p
+		}
+		p.Targets++
+		p.Requests += r.Requests
+		p.Succeeded += r.Succeeded
+		p.Latency.Merge(r.Latency)
+		for class, n := range r.Errors {
+			if p.Errors == nil {
+				p.Errors = map[string]int64{}
+			}
+			p.Errors[class] += n
+		}
+	}
+	out := make([]api.ReachPath, 0, len(byKey))
+	for _, p := range byKey {
+		out = append(out, *p)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Kind != out[j].Kind {
+			return out[i].Kind < out[j].Kind
+		}
+		return out[i].Family < out[j].Family
+	})
+	return out
+}

@@ -1,0 +1,177 @@
+package e2e
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// monReachSeries matches one exported reach sample; the label set must be
+// exactly source_node, path, family (in the text format's sorted order).
+var monReachSeries = regexp.MustCompile(`^(netdoctor_reach_[a-z_0-9]+)\{family="([^"]*)",path="([^"]*)",source_node="([^"]*)"\} (\S+)$`)
+
+// TestMonitorReach installs the monitor with reach rounds every minute
+// ("0 1": the first at once) on a healthy 3-node dual-stack cluster and
+// scrapes the server's /metrics until every node's pod-network agent has
+// exported a round of every path kind it serves (pod IPs, the reach
+// Service's ClusterIPs, its NodePort on every node address) on both
+// families: a latency histogram with a count > 0, requests > 0 and a latest
+// success ratio of 1, and no series keyed by anything but (source node,
+// path, family). Then NODE's Service rules are flushed (sandbox fault
+// svc-rules-flush): the other nodes' nodeport ratios drop below 1 while
+// their pod paths stay at 1. Uninstall removes the reach Service.
+func TestMonitorReach(t *testing.T) {
+	c := sharedCluster(t, monCluster, 3, "dual")
+	dir := t.TempDir()
+	r := netctl(t, dir, "monitor", "install", "--kubeconfig", c.Kubeconfig,
+		"--interval="+monInterval.String(), "--node-port="+strconv.Itoa(monNodePort), "--timeout=2m",
+		"--reach-schedule=0 1", "--reach-qps=60", "--reach-duration=5s", "--reach-timeout=2s")
+	uninstalled := false
+	uninstall := func() {
+		if uninstalled {
+			return
+		}
+		uninstalled = true
+		if r := netctl(t, dir, "monitor", "uninstall", "--kubeconfig", c.Kubeconfig); r.Code != 0 {
+			t.Errorf("monitor uninstall: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+		}
+		// Other monitor tests install into the same namespace on this
+		// cluster: wait until the deleted namespace is gone.
+		monWaitFor(t, "namespace "+monNS+" gone", 2*time.Minute, func() (bool, string) {
+			out, err := c.kubectlErr("get", "namespace", monNS, "--ignore-not-found", "-o", "name")
+			return err == nil && strings.TrimSpace(out) == "", out
+		})
+	}
+	t.Cleanup(uninstall)
+	if r.Code != 0 {
+		c.dumpMonitor(t)
+		t.Fatalf("monitor install --reach-schedule: exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if out := c.kubectl(t, "-n", monNS, "get", "service", "netdoctor-monitor-reach", "-o",
+		`jsonpath={.metadata.labels.app\.kubernetes\.io/part-of} {.spec.type} {.spec.clusterIPs}`); !strings.HasPrefix(out, "netdoctor-monitor NodePort [") || strings.Count(out, ",") != 1 {
+		t.Fatalf("reach Service: %q, want part-of=netdoctor-monitor, NodePort, two ClusterIPs", out)
+	}
+
+	srv := c.monitorURL(t)
+	var want []string
+	for _, n := range c.Nodes {
+		for _, path := range []string{"pod", "clusterip", "nodeport"} {
+			for _, fam := range []string{"IPv4", "IPv6"} {
+				want = append(want, n.Name+"/"+path+"/"+fam)
+			}
+		}
+	}
+	sort.Strings(want)
+	var final map[string]map[string]float64
+	// Rounds start when each pod-network agent starts, then every minute:
+	// a round that began while peers were still starting may miss some,
+	// the next one is complete.
+	monWaitFor(t, "a healthy reach round of every (node, path, family)", 4*time.Minute, func() (bool, string) {
+		got, err := monReachScrape(t, srv)
+		if err != nil {
+			return false, err.Error()
+		}
+		var keys, bad []string
+		for k, v := range got {
+			keys = append(keys, k)
+			if v["netdoctor_reach_duration_seconds_count"] <= 0 || v["netdoctor_reach_requests_total"] <= 0 ||
+				v["netdoctor_reach_success_ratio"] != 1 {
+				bad = append(bad, fmt.Sprintf("%s %v", k, v))
+			}
+		}
+		sort.Strings(keys)
+		sort.Strings(bad)
+		final = got
+		return strings.Join(keys, " ") == strings.Join(want, " ") && len(bad) == 0,
+			fmt.Sprintf("series %v (want %v); not healthy yet: %v", keys, want, bad)
+	})
+	for _, k := range want {
+		t.Logf("%s: %v requests, latest success ratio %v, p99 %.2f ms", k, final[k]["netdoctor_reach_requests_total"],
+			final[k]["netdoctor_reach_success_ratio"], final[k]["netdoctor_reach_p99_seconds"]*1e3)
+	}
+	// The healthy rounds raise no reach alert condition: the exported p99s
+	// are within the default 1 s expectation.
+	for _, k := range want {
+		if p99 := final[k]["netdoctor_reach_p99_seconds"]; p99 <= 0 || p99 > 1 {
+			t.Errorf("%s: p99 %v s, want within (0, 1]", k, p99)
+		}
+	}
+
+	// A real fault: NODE's kube-proxy stopped and its Service rules
+	// flushed. Every other node's NodePort requests to NODE's addresses now
+	// fail (about a third of its nodeport targets), while their pod paths
+	// stay healthy. (NODE's own agent cannot report meanwhile: it reaches
+	// the server through a Service.) NODE is neither the server's node nor
+	// the node the test scrapes through.
+	a, b := c.monitorFaultNodes(t)
+	node := a
+	if node == c.Nodes[0].Name {
+		node = b
+	}
+	unflush := c.monitorFault(t, "svc-rules-flush", node)
+	var seen string
+	monWaitFor(t, "nodeport paths failing from every other node, pod paths healthy", 3*time.Minute, func() (bool, string) {
+		got, err := monReachScrape(t, srv)
+		if err != nil {
+			return false, err.Error()
+		}
+		ok := true
+		var desc []string
+		for _, n := range c.Nodes {
+			if n.Name == node {
+				continue
+			}
+			for _, fam := range []string{"IPv4", "IPv6"} {
+				np := got[n.Name+"/nodeport/"+fam]["netdoctor_reach_success_ratio"]
+				pod := got[n.Name+"/pod/"+fam]["netdoctor_reach_success_ratio"]
+				ok = ok && np > 0.4 && np < 0.9 && pod == 1
+				desc = append(desc, fmt.Sprintf("%s %s nodeport %.3f pod %.3f", n.Name, fam, np, pod))
+			}
+		}
+		seen = strings.Join(desc, "; ")
+		return ok, seen
+	})
+	t.Logf("svc-rules-flush on %s: %s", node, seen)
+	unflush()
+	uninstall()
+	if out, err := c.kubectlErr("get", "services", "-A", "-l", "app.kubernetes.io/part-of=netdoctor-monitor", "-o", "name"); err != nil || strings.TrimSpace(out) != "" {
+		t.Errorf("after uninstall: services left %q (%v)", out, err)
+	}
+}
+
+// monReachScrape reads the server's reach series as "node/path/family" ->
+// metric -> value, failing the test on a reach series with other labels
+// than (source_node, path, family).
+func monReachScrape(t *testing.T, srv string) (map[string]map[string]float64, error) {
+	code, body, err := monHTTPGet(srv + "/metrics")
+	if err != nil || code != 200 {
+		return nil, fmt.Errorf("GET /metrics: %d %v", code, err)
+	}
+	got := map[string]map[string]float64{}
+	var stray []string
+	for _, line := range strings.Split(body, "\n") {
+		if !strings.HasPrefix(line, "netdoctor_reach_") || strings.HasPrefix(line, "netdoctor_reach_expect_") ||
+			strings.HasPrefix(line, "netdoctor_reach_round") || strings.Contains(line, "_bucket{") {
+			continue
+		}
+		m := monReachSeries.FindStringSubmatch(line)
+		if m == nil {
+			stray = append(stray, line)
+			continue
+		}
+		v, _ := strconv.ParseFloat(m[5], 64)
+		k := m[4] + "/" + m[3] + "/" + m[2]
+		if got[k] == nil {
+			got[k] = map[string]float64{}
+		}
+		got[k][m[1]] = v
+	}
+	if len(stray) > 0 {
+		t.Fatalf("reach series with other labels than (source_node, path, family): %v", stray)
+	}
+	return got, nil
+}
