@@ -464,51 +464,6 @@ func TestReachIsolatedBackend(t *testing.T) {
 	}
 }
 
-// TestReachMultus: agents given a macvlan network on the sandbox's second
-// segment (--multus-networks) are reached at their secondary IPs, read
-// from network-status, in both families. Needs `netdoctor-sandbox up
-// --multus` (the sandbox's Multus model).
-func TestReachMultus(t *testing.T) {
-	c := serviceCluster(t)
-	var st struct {
-		Segment struct {
-			Ranges []string `json:"ranges"`
-		} `json:"segment"`
-	}
-	out, err := sandbox(time.Minute, "status", "--name", c.Name, "-o", "json")
-	if err != nil || json.Unmarshal([]byte(out), &st) != nil || len(st.Segment.Ranges) != 2 {
-		t.Fatalf("sandbox status has no second segment (%v):\n%s", err, out)
-	}
-	ns := "reach-multus"
-	c.kubectl(t, "create", "namespace", ns)
-	t.Cleanup(func() { c.kubectlErr("delete", "namespace", ns, "--wait=false") })
-	applyJSON(t, c, fmt.Sprintf(`{"apiVersion":"k8s.cni.cncf.io/v1","kind":"NetworkAttachmentDefinition","metadata":{"name":"macvlan-a","namespace":%q},
-"spec":{"config":"{\"cniVersion\":\"0.3.1\",\"type\":\"macvlan\",\"master\":\"eth1\",\"ipam\":{\"type\":\"host-local\",\"ranges\":[[{\"subnet\":\"%s\"}],[{\"subnet\":\"%s\"}]]}}"}}`,
-		ns, st.Segment.Ranges[0], st.Segment.Ranges[1]))
-	doc, r := runReach(t, c, "--namespace", ns, "--paths", "multus", "--multus-networks", "macvlan-a", "--qps", "60", "--duration", "4", "--timeout", "3000")
-	if r.Code != 0 {
-		t.Fatalf("exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
-	}
-	t.Cleanup(func() { netctl(t, t.TempDir(), "clean", "--kubeconfig", c.Kubeconfig) })
-	seg := []netip.Prefix{netip.MustParsePrefix(st.Segment.Ranges[0]), netip.MustParsePrefix(st.Segment.Ranges[1])}
-	fams := map[string]int{}
-	for _, row := range doc.Results {
-		host := strings.Trim(row.Address[:strings.LastIndex(row.Address, ":")], "[]")
-		ip := netip.MustParseAddr(host)
-		if !seg[0].Contains(ip) && !seg[1].Contains(ip) {
-			t.Errorf("multus target %s is not on the second segment %v", ip, seg)
-		}
-		if row.Result != "SUCCEEDED" || len(row.Backends.Reached) != 1 || row.Backends.Reached[0].Node != row.TargetNode {
-			t.Errorf("want the agent on %s: %s reached %+v", row.TargetNode, row, row.Backends.Reached)
-		}
-		fams[row.Family]++
-	}
-	n := len(c.Nodes)
-	if fams["IPv4"] != n*n || fams["IPv6"] != n*n {
-		t.Errorf("rows per family %v, want %d each (every agent's secondary IP from every node)", fams, n*n)
-	}
-}
-
 // TestReachDNSDown: with the cluster DNS dropped on every node (sandbox
 // fault dns-down) every DNS row fails, through the Service and at each
 // CoreDNS endpoint, while the pod rows work: the finding is dns-down.
@@ -631,5 +586,54 @@ func TestReachIngressGateway(t *testing.T) {
 	}
 	if !down["ingress"] || !down["gateway"] || len(doc.Findings) != 2 {
 		t.Errorf("findings %+v, want path-down for ingress and gateway only", doc.Findings)
+	}
+}
+
+// TestReachMultus: agents given a macvlan network on the sandbox's second
+// segment (--multus-networks) are reached at their secondary IPs, read
+// from network-status, in both families. Needs `netdoctor-sandbox up
+// --multus` (the sandbox's Multus model).
+// It runs last of the service-cluster tests: agents with secondary
+// interfaces were seen to skew the IPv4 ingress/gateway backends of the
+// next run on the same cluster (TestReachIngressGateway), a lead not yet
+// run to ground.
+func TestReachMultus(t *testing.T) {
+	c := serviceCluster(t)
+	var st struct {
+		Segment struct {
+			Ranges []string `json:"ranges"`
+		} `json:"segment"`
+	}
+	out, err := sandbox(time.Minute, "status", "--name", c.Name, "-o", "json")
+	if err != nil || json.Unmarshal([]byte(out), &st) != nil || len(st.Segment.Ranges) != 2 {
+		t.Fatalf("sandbox status has no second segment (%v):\n%s", err, out)
+	}
+	ns := "reach-multus"
+	c.kubectl(t, "create", "namespace", ns)
+	t.Cleanup(func() { c.kubectlErr("delete", "namespace", ns, "--wait=false") })
+	applyJSON(t, c, fmt.Sprintf(`{"apiVersion":"k8s.cni.cncf.io/v1","kind":"NetworkAttachmentDefinition","metadata":{"name":"macvlan-a","namespace":%q},
+"spec":{"config":"{\"cniVersion\":\"0.3.1\",\"type\":\"macvlan\",\"master\":\"eth1\",\"ipam\":{\"type\":\"host-local\",\"ranges\":[[{\"subnet\":\"%s\"}],[{\"subnet\":\"%s\"}]]}}"}}`,
+		ns, st.Segment.Ranges[0], st.Segment.Ranges[1]))
+	doc, r := runReach(t, c, "--namespace", ns, "--paths", "multus", "--multus-networks", "macvlan-a", "--qps", "60", "--duration", "4", "--timeout", "3000")
+	if r.Code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	t.Cleanup(func() { netctl(t, t.TempDir(), "clean", "--kubeconfig", c.Kubeconfig) })
+	seg := []netip.Prefix{netip.MustParsePrefix(st.Segment.Ranges[0]), netip.MustParsePrefix(st.Segment.Ranges[1])}
+	fams := map[string]int{}
+	for _, row := range doc.Results {
+		host := strings.Trim(row.Address[:strings.LastIndex(row.Address, ":")], "[]")
+		ip := netip.MustParseAddr(host)
+		if !seg[0].Contains(ip) && !seg[1].Contains(ip) {
+			t.Errorf("multus target %s is not on the second segment %v", ip, seg)
+		}
+		if row.Result != "SUCCEEDED" || len(row.Backends.Reached) != 1 || row.Backends.Reached[0].Node != row.TargetNode {
+			t.Errorf("want the agent on %s: %s reached %+v", row.TargetNode, row, row.Backends.Reached)
+		}
+		fams[row.Family]++
+	}
+	n := len(c.Nodes)
+	if fams["IPv4"] != n*n || fams["IPv6"] != n*n {
+		t.Errorf("rows per family %v, want %d each (every agent's secondary IP from every node)", fams, n*n)
 	}
 }
