@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -59,6 +60,15 @@ func Run(ctx context.Context, r Request) []TargetResult {
 	timer := time.NewTimer(0)
 	<-timer.C
 	ru.start = time.Now()
+	// Each cycle of len(targets) ticks serves every target once, in a fresh
+	// random order. A fixed order aliases with any round-robin balancer
+	// downstream (Traefik's WRR, nginx): agents ticking in lockstep at the
+	// same rate make the balancer's k-th server always answer the same
+	// target, so a healthy Ingress looked like "backends 1/3" from one node.
+	order := make([]int, len(targets))
+	for i := range order {
+		order[i] = i
+	}
 loop:
 	for k := int64(0); k < total; k++ {
 		due := time.Duration(float64(k) * period) // since ru.start
@@ -70,7 +80,11 @@ loop:
 				break loop
 			}
 		}
-		ru.dispatch(targets[k%int64(len(targets))], due)
+		pos := int(k % int64(len(order)))
+		if pos == 0 {
+			rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		}
+		ru.dispatch(targets[order[pos]], due)
 	}
 	ru.wg.Wait()
 	out := make([]TargetResult, len(targets))

@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -157,6 +158,38 @@ func TestBackendsFromEchoReplies(t *testing.T) {
 	if len(r.Backends) != 2 || r.Backends[0].Node != "a-node" || r.Backends[1].Pod != "b-pod" ||
 		r.Backends[0].Count+r.Backends[1].Count != 100 || r.Backends[0].ClientAddr != "127.0.0.1" {
 		t.Fatalf("backends %+v", r.Backends)
+	}
+}
+
+// TestRoundRobinBalancerSeenByEveryTarget: two targets behind one strict
+// round-robin balancer (as Traefik's WRR) each see both backends. With the
+// targets always sent in the same order, every request of one target landed
+// on the same backend.
+func TestRoundRobinBalancerSeenByEveryTarget(t *testing.T) {
+	a, b := newEchoServer(t, "a", 0), newEchoServer(t, "b", 0)
+	var n atomic.Int64
+	lb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		backend := []*echoServer{a, b}[n.Add(1)%2]
+		resp, err := http.Get(backend.URL + r.URL.Path)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		io.Copy(w, resp.Body)
+	}))
+	defer lb.Close()
+	res := Run(context.Background(), Request{QPS: 100, Duration: 2 * time.Second, PerRequestTimeout: time.Second,
+		Targets: []Target{{ID: "x", URL: lb.URL + "/echo/x"}, {ID: "y", URL: lb.URL + "/echo/y"}}})
+	for _, r := range res {
+		if r.Succeeded != 100 {
+			t.Fatalf("%s: %d of 100 succeeded: %+v", r.ID, r.Succeeded, r.Errors)
+		}
+		// Both backends, each at least a fifth of the target's requests
+		// (binomial(100, 1/2): below 20 has probability ~1e-9).
+		if len(r.Backends) != 2 || r.Backends[0].Count < 20 || r.Backends[1].Count < 20 {
+			t.Errorf("%s: backends %+v, want both answering about half", r.ID, r.Backends)
+		}
 	}
 }
 

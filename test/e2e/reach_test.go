@@ -593,10 +593,6 @@ func TestReachIngressGateway(t *testing.T) {
 // segment (--multus-networks) are reached at their secondary IPs, read
 // from network-status, in both families. Needs `netdoctor-sandbox up
 // --multus` (the sandbox's Multus model).
-// It runs last of the service-cluster tests: agents with secondary
-// interfaces were seen to skew the IPv4 ingress/gateway backends of the
-// next run on the same cluster (TestReachIngressGateway), a lead not yet
-// run to ground.
 func TestReachMultus(t *testing.T) {
 	c := serviceCluster(t)
 	var st struct {
