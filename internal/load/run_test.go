@@ -129,7 +129,10 @@ func TestKeepAliveReusesConnections(t *testing.T) {
 	if res[0].Succeeded != 200 {
 		t.Fatalf("%d of 200 succeeded: %+v", res[0].Succeeded, res[0])
 	}
-	if c := e.conns.Load(); c > 5 {
+	// Without keep-alive this is 200. With it, the pool grows only while
+	// requests overlap, which a loaded machine makes happen (8 were seen at
+	// load 13 on 2 cores): at least ten requests per connection.
+	if c := e.conns.Load(); c > 20 {
 		t.Errorf("keep-alive opened %d connections for 200 sequential-rate requests", c)
 	}
 }
