@@ -82,16 +82,23 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, err
 		}
 	}
+	return run(ctx, o, client, dyn, log)
+}
+
+// run is Run once the clients exist (tests enter here with fake clients;
+// dyn may be nil: no Gateway path).
+func run(ctx context.Context, o Options, client *kube.Client, dyn dynamic.Interface, log io.Writer) (*Report, error) {
 	rep := &Report{Started: time.Now(), Spec: o.Spec, Notes: append([]string(nil), o.Spec.Notes...)}
 
-	// Before anything is created: which paths can the cluster serve?
+	// Before anything is created: which paths can the cluster serve, and
+	// may the user create and read what they need?
 	caps := discoverCaps(ctx, client.Clientset, dyn)
 	paths, notes, err := resolvePaths(o.Spec, caps)
 	if err != nil {
 		return nil, err
 	}
 	rep.Notes = append(rep.Notes, notes...)
-	if err := deploy.Preflight(ctx, client, o.Namespace); err != nil {
+	if err := deploy.Preflight(ctx, client, o.Namespace, preflightNeeds(paths, o.Spec)...); err != nil {
 		return nil, err
 	}
 	networks := []deploy.Network{deploy.PodNetwork}
@@ -202,6 +209,24 @@ func annotateAgents(ctx context.Context, client *kube.Client, ns, networks strin
 	return nil
 }
 
+// preflightNeeds are the permissions (beyond the agents') the paths that
+// will run need.
+func preflightNeeds(paths map[PathKind]bool, s Spec) []deploy.Need {
+	needs := []deploy.Need{deploy.NeedReach}
+	for _, pn := range []struct {
+		path PathKind
+		need deploy.Need
+	}{{PathHairpin, deploy.NeedReachHairpin}, {PathIngress, deploy.NeedReachIngress}, {PathGateway, deploy.NeedReachGateway}, {PathDNS, deploy.NeedReachDNS}} {
+		if paths[pn.path] {
+			needs = append(needs, pn.need)
+		}
+	}
+	if paths[PathMultus] && s.MultusNetworks != "" {
+		needs = append(needs, deploy.NeedReachMultus)
+	}
+	return needs
+}
+
 // resolvePaths keeps the asked paths the cluster can serve. An explicitly
 // asked path it cannot serve is a FieldError; an optional one not asked
 // for is dropped with a note.
@@ -213,7 +238,7 @@ func resolvePaths(s Spec, c Capabilities) (map[PathKind]bool, []string, error) {
 	for _, p := range s.Paths {
 		if reason := why[p]; reason != "" {
 			if field := s.Asked[p]; field != "" {
-				errs = append(errs, fieldErr(field, "asks for the %s path, but %s; drop it or install what serves it (nothing was created)", p, reason))
+				errs = append(errs, fieldErr(field, "asks for the %s path, but %s; drop it, or install (or grant) what it needs (nothing was created)", p, reason))
 			} else {
 				notes = append(notes, fmt.Sprintf("%s path not run: %s", p, reason))
 			}
