@@ -24,7 +24,6 @@ import (
 	"github.com/netdoctor/netdoctor/internal/kube"
 	"github.com/netdoctor/netdoctor/internal/load"
 	"github.com/netdoctor/netdoctor/internal/plan"
-	"github.com/netdoctor/netdoctor/internal/probe"
 	"github.com/netdoctor/netdoctor/internal/report"
 )
 
@@ -562,14 +561,14 @@ func applyService(ctx context.Context, client *kube.Client, s *corev1.Service) e
 }
 
 // runRound sends every source agent its batch at once and folds results
-// into tallies.
+// into tallies. HTTP and DNS rows of one source go in one load request: the
+// agent's QPS is split evenly over all its targets and both kinds are paced
+// alike (an agent runs one load at a time).
 func runRound(ctx context.Context, acc *access, o Options, rows []Planned, tallies map[string]*tally) {
 	type src struct {
-		key  string
 		pod  string
 		here bool
-		http []Planned
-		dns  []Planned
+		rows []Planned
 	}
 	bySrc := map[string]*src{}
 	var order []string
@@ -580,89 +579,59 @@ func runRound(ctx context.Context, acc *access, o Options, rows []Planned, talli
 		k := string(r.Source.Vantage) + "/" + r.Source.Node
 		s := bySrc[k]
 		if s == nil {
-			s = &src{key: k, pod: r.Source.Pod, here: r.Source.Vantage == VantageHere}
+			s = &src{pod: r.Source.Pod, here: r.Source.Vantage == VantageHere}
 			bySrc[k] = s
 			order = append(order, k)
 		}
-		if r.Path == PathDNS {
-			s.dns = append(s.dns, r)
-		} else {
-			s.http = append(s.http, r)
-		}
+		s.rows = append(s.rows, r)
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	q := o.Spec.Request
 	for _, k := range order {
 		s := bySrc[k]
-		total := len(s.http) + len(s.dns)
-		httpQPS := q.QPS
-		if len(s.dns) > 0 {
-			httpQPS = q.QPS * len(s.http) / total
-			if len(s.http) > 0 && httpQPS < 1 {
-				httpQPS = 1
-			}
-		}
-		// An agent runs one load at a time: more targets than one request
-		// may carry run as consecutive requests (each the full duration).
-		if len(s.http) > 0 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for _, chunk := range chunks(s.http, load.MaxTargets) {
-					req := load.Request{QPS: max(1, httpQPS*len(chunk)/len(s.http)), Duration: q.Duration(), PerRequestTimeout: q.Timeout()}
-					for _, r := range chunk {
-						req.Targets = append(req.Targets, load.Target{ID: r.ID, URL: r.URL, Host: r.Host})
-					}
-					var res []load.TargetResult
-					var err error
-					if s.here {
-						res = load.Run(ctx, req)
-					} else {
-						res, err = acc.runLoad(ctx, s.pod, req)
-					}
-					mu.Lock()
-					if err != nil {
-						for _, r := range chunk {
-							tallies[r.ID].fail(fmt.Sprintf("load batch of agent pod %s on %s failed: %v", s.pod, r.Source.Node, err))
-						}
-					}
-					for _, tr := range res {
-						if t := tallies[tr.ID]; t != nil {
-							t.add(tr)
-						}
-					}
-					mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// More targets than one request may carry run as consecutive
+			// requests (each the full duration).
+			for _, chunk := range chunks(s.rows, load.MaxTargets) {
+				req := load.Request{QPS: max(1, q.QPS*len(chunk)/len(s.rows)), Duration: q.Duration(), PerRequestTimeout: q.Timeout()}
+				for _, r := range chunk {
+					req.Targets = append(req.Targets, loadTarget(r, o.DNSName))
 				}
-			}()
-		}
-		if len(s.dns) > 0 && !s.here {
-			dnsQPS := q.QPS - httpQPS
-			perRow := split(dnsQPS*q.DurationInSecond, len(s.dns))
-			perRow = min(perRow, agent.MaxTargets/len(s.dns))
-			req := dnsBatch(s.dns, o.DNSName, perRow, q.Timeout().Seconds())
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				limit := q.Duration() + time.Duration(perRow)*q.Timeout()/dnsInFlight + batchSlack
-				err := acc.runDNS(ctx, s.pod, req, limit, func(pr probe.Result) {
-					mu.Lock()
-					defer mu.Unlock()
-					if t := tallies[dnsRowID(pr.ID)]; t != nil {
-						t.addProbe(pr)
-					}
-				})
+				var res []load.TargetResult
+				var err error
+				if s.here {
+					res = load.Run(ctx, req)
+				} else {
+					res, err = acc.runLoad(ctx, s.pod, req)
+				}
+				mu.Lock()
 				if err != nil {
-					mu.Lock()
-					defer mu.Unlock()
-					for _, r := range s.dns {
-						tallies[r.ID].fail(fmt.Sprintf("DNS batch of agent pod %s on %s failed: %v", s.pod, r.Source.Node, err))
+					for _, r := range chunk {
+						tallies[r.ID].fail(fmt.Sprintf("load batch of agent pod %s on %s failed: %v", s.pod, r.Source.Node, err))
 					}
 				}
-			}()
-		}
+				for _, tr := range res {
+					if t := tallies[tr.ID]; t != nil {
+						t.add(tr)
+					}
+				}
+				mu.Unlock()
+			}
+		}()
 	}
 	wg.Wait()
+}
+
+// loadTarget is the load engine's target of row r: its URL, or for the dns
+// path a query for dnsName at the row's DNS server.
+func loadTarget(r Planned, dnsName string) load.Target {
+	if r.Path == PathDNS {
+		return load.Target{ID: r.ID, DNS: &load.DNS{Server: r.Address, Name: dnsName, Family: r.Family}}
+	}
+	return load.Target{ID: r.ID, URL: r.URL, Host: r.Host}
 }
 
 func chunks(rows []Planned, n int) [][]Planned {
