@@ -3,6 +3,7 @@ package reach
 import (
 	"context"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/netdoctor/netdoctor/internal/kube"
+	"github.com/netdoctor/netdoctor/internal/kube/kubetest"
 )
 
 // fakeCluster has an IngressClass and a Gateway (so the ingress and
@@ -27,21 +29,13 @@ import (
 func fakeCluster(denied ...string) (*fake.Clientset, *dynfake.FakeDynamicClient, *[]string) {
 	cs := fake.NewClientset(&networkingv1.IngressClass{ObjectMeta: metav1.ObjectMeta{Name: "traefik"}})
 	var reviewed []string
-	cs.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		r := a.(k8stesting.CreateAction).GetObject().(*authzv1.SelfSubjectAccessReview)
-		ra := r.Spec.ResourceAttributes
+	kubetest.AnswerAccessReviews(cs, func(ra authzv1.ResourceAttributes) bool {
 		key := ra.Verb + " " + ra.Resource
 		if ra.Group != "" {
 			key += "." + ra.Group
 		}
 		reviewed = append(reviewed, key+"@"+ra.Namespace)
-		r.Status.Allowed = true
-		for _, d := range denied {
-			if d == key {
-				r.Status.Allowed = false
-			}
-		}
-		return true, r, nil
+		return !slices.Contains(denied, key)
 	})
 	gw := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
