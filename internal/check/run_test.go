@@ -30,6 +30,7 @@ import (
 	"github.com/netdoctor/netdoctor/internal/deploy"
 	"github.com/netdoctor/netdoctor/internal/inventory"
 	"github.com/netdoctor/netdoctor/internal/kube"
+	"github.com/netdoctor/netdoctor/internal/kube/kubetest"
 	"github.com/netdoctor/netdoctor/internal/plan"
 	"github.com/netdoctor/netdoctor/internal/probe"
 	"github.com/netdoctor/netdoctor/internal/report"
@@ -110,11 +111,7 @@ func newPodProxy(t *testing.T, upstream map[string]string) *podProxy {
 }
 
 func allowAll(cs *fake.Clientset) {
-	cs.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		r := a.(k8stesting.CreateAction).GetObject().(*authzv1.SelfSubjectAccessReview)
-		r.Status.Allowed = true
-		return true, r, nil
-	})
+	kubetest.AnswerAccessReviews(cs, func(authzv1.ResourceAttributes) bool { return true })
 }
 
 func node(name, ip string) *corev1.Node {
@@ -334,11 +331,7 @@ func TestRunInterrupted(t *testing.T) {
 func TestRunPreflightDenied(t *testing.T) {
 	proxy := newPodProxy(t, nil)
 	c, cs := testCluster(proxy, node("node-1", "10.0.0.1"))
-	cs.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		r := a.(k8stesting.CreateAction).GetObject().(*authzv1.SelfSubjectAccessReview)
-		r.Status.Allowed = r.Spec.ResourceAttributes.Resource != "daemonsets"
-		return true, r, nil
-	})
+	kubetest.AnswerAccessReviews(cs, func(ra authzv1.ResourceAttributes) bool { return ra.Resource != "daemonsets" })
 	cfg := testConfig(1)
 	spec, _ := plan.FromConfig(cfg)
 	c.Networks, _ = spec.Networks()

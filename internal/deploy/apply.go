@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -54,6 +56,12 @@ type Applied struct {
 type access struct {
 	verb, group, resource, subresource string
 	namespaced                         bool
+	// ns, when set, is the namespace the permission is needed in instead
+	// of the run's (reach reads kube-system's DNS Service).
+	ns string
+	// why names the feature that needs it, and how to do without when
+	// there is a way.
+	why string
 }
 
 func (a access) String() string {
@@ -65,6 +73,17 @@ func (a access) String() string {
 		r = a.resource + "/" + a.subresource
 	}
 	return a.verb + " " + r
+}
+
+// namespace is where the permission is needed ("" cluster-wide).
+func (a access) namespace(run string) string {
+	switch {
+	case a.ns != "":
+		return a.ns
+	case a.namespaced:
+		return run
+	}
+	return ""
 }
 
 // needs are the permissions a check uses, in the order they are used.
@@ -91,28 +110,82 @@ type Need int
 const (
 	NeedNetworkPolicy Need = iota + 1 // networkPolicy: auto
 	NeedPortForward                   // agentAccess: port-forward
+	// netctl reach: NeedReach always, the others for their path kinds.
+	NeedReach
+	NeedReachHairpin // hairpin: its own EndpointSlices
+	NeedReachIngress // ingress: an Ingress
+	NeedReachGateway // gateway: an HTTPRoute
+	NeedReachMultus  // multus with --multus-networks: the agents' template annotated
+	NeedReachDNS     // dns: kube-system's DNS Service and its endpoints
 )
 
-// policyNeeds are the permissions networkPolicy: auto adds.
-var policyNeeds = []access{
-	{verb: "get", group: "networking.k8s.io", resource: "networkpolicies", namespaced: true},
-	{verb: "create", group: "networking.k8s.io", resource: "networkpolicies", namespaced: true},
-	{verb: "update", group: "networking.k8s.io", resource: "networkpolicies", namespaced: true},
+// needAccess are the permissions of each optional feature. Objects reach
+// creates are owned by its DaemonSet (the garbage collector deletes them
+// with it), so only Services, which it replaces on a type change and
+// `clean` deletes, need delete.
+var needAccess = map[Need][]access{
+	NeedNetworkPolicy: {
+		{verb: "get", group: "networking.k8s.io", resource: "networkpolicies", namespaced: true, why: policyWhy},
+		{verb: "create", group: "networking.k8s.io", resource: "networkpolicies", namespaced: true, why: policyWhy},
+		{verb: "update", group: "networking.k8s.io", resource: "networkpolicies", namespaced: true, why: policyWhy},
+	},
+	NeedPortForward: {{verb: "create", resource: "pods", subresource: "portforward", namespaced: true, why: "agentAccess: port-forward"}},
+	NeedReach: {
+		// The agents are waited for by watching them (inventory).
+		{verb: "get", resource: "pods", namespaced: true, why: reachWhy},
+		{verb: "watch", resource: "pods", namespaced: true, why: reachWhy},
+		{verb: "list", group: "apps", resource: "daemonsets", namespaced: true, why: reachWhy},
+		{verb: "watch", group: "apps", resource: "daemonsets", namespaced: true, why: reachWhy},
+		{verb: "list", resource: "nodes", why: reachWhy},
+		{verb: "get", resource: "services", namespaced: true, why: reachWhy},
+		{verb: "create", resource: "services", namespaced: true, why: reachWhy},
+		{verb: "update", resource: "services", namespaced: true, why: reachWhy},
+		{verb: "delete", resource: "services", namespaced: true, why: reachWhy},
+		{verb: "list", group: "discovery.k8s.io", resource: "endpointslices", namespaced: true, why: reachWhy},
+	},
+	NeedReachHairpin: {
+		{verb: "get", group: "discovery.k8s.io", resource: "endpointslices", namespaced: true, why: pathWhy("hairpin")},
+		{verb: "create", group: "discovery.k8s.io", resource: "endpointslices", namespaced: true, why: pathWhy("hairpin")},
+		{verb: "update", group: "discovery.k8s.io", resource: "endpointslices", namespaced: true, why: pathWhy("hairpin")},
+	},
+	NeedReachIngress: {
+		{verb: "list", group: "networking.k8s.io", resource: "ingressclasses", why: pathWhy("ingress")},
+		{verb: "get", group: "networking.k8s.io", resource: "ingresses", namespaced: true, why: pathWhy("ingress")},
+		{verb: "create", group: "networking.k8s.io", resource: "ingresses", namespaced: true, why: pathWhy("ingress")},
+		{verb: "update", group: "networking.k8s.io", resource: "ingresses", namespaced: true, why: pathWhy("ingress")},
+	},
+	NeedReachGateway: {
+		{verb: "list", group: "gateway.networking.k8s.io", resource: "gateways", why: pathWhy("gateway")},
+		{verb: "get", group: "gateway.networking.k8s.io", resource: "httproutes", namespaced: true, why: pathWhy("gateway")},
+		{verb: "create", group: "gateway.networking.k8s.io", resource: "httproutes", namespaced: true, why: pathWhy("gateway")},
+		{verb: "update", group: "gateway.networking.k8s.io", resource: "httproutes", namespaced: true, why: pathWhy("gateway")},
+	},
+	NeedReachMultus: {{verb: "patch", group: "apps", resource: "daemonsets", namespaced: true, why: "the multus path's --multus-networks"}},
+	NeedReachDNS: {
+		{verb: "get", resource: "services", ns: "kube-system", why: pathWhy("dns")},
+		{verb: "list", group: "discovery.k8s.io", resource: "endpointslices", ns: "kube-system", why: pathWhy("dns")},
+	},
+}
+
+const (
+	// networkPolicy: auto is the default: say how to do without it.
+	policyWhy = "for networkPolicy: auto; --network-policy none creates no policy"
+	reachWhy  = "netctl reach"
+)
+
+func pathWhy(path string) string {
+	return "netctl reach's " + path + " path; --paths without " + path + " skips it"
 }
 
 // Preflight asks the API server (SelfSubjectAccessReview) whether the
 // current user may do everything a check does in namespace, and returns
-// one error listing every missing permission. It creates nothing.
-// extra adds the permissions of optional features.
+// one error listing every missing permission and the RBAC rules that grant
+// them. It creates nothing. extra adds the permissions of optional features
+// (and of netctl reach).
 func Preflight(ctx context.Context, c *kube.Client, namespace string, extra ...Need) error {
 	checks := append([]access(nil), needs...)
 	for _, e := range extra {
-		switch e {
-		case NeedNetworkPolicy:
-			checks = append(checks, policyNeeds...)
-		case NeedPortForward:
-			checks = append(checks, access{verb: "create", resource: "pods", subresource: "portforward", namespaced: true})
-		}
+		checks = append(checks, needAccess[e]...)
 	}
 	_, err := c.Clientset.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
 	switch {
@@ -122,7 +195,14 @@ func Preflight(ctx context.Context, c *kube.Client, namespace string, extra ...N
 		return fmt.Errorf("reading namespace %s in cluster %s: %w", namespace, c.Name, err)
 	}
 	var denied []access
+	seen := map[access]bool{}
 	for _, a := range checks {
+		key := a
+		key.why = ""
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
 		ok, err := allowed(ctx, c, namespace, a)
 		if err != nil {
 			return fmt.Errorf("checking permission to %s in cluster %s: %w", a, c.Name, err)
@@ -137,25 +217,73 @@ func Preflight(ctx context.Context, c *kube.Client, namespace string, extra ...N
 	who := c.WhoAmI(ctx)
 	var lines []string
 	for _, a := range denied {
-		where := fmt.Sprintf("in namespace %q", namespace)
-		if !a.namespaced {
-			where = "(cluster-wide)"
+		where := "(cluster-wide)"
+		if ns := a.namespace(namespace); ns != "" {
+			where = fmt.Sprintf("in namespace %q", ns)
 		}
-		if a.resource == "networkpolicies" {
-			// networkPolicy: auto is the default: say how to do without it.
-			where += " (for networkPolicy: auto; --network-policy none creates no policy)"
+		if a.why != "" {
+			where += " (" + a.why + ")"
 		}
 		lines = append(lines, fmt.Sprintf("%s cannot %s %s", who, a, where))
 	}
-	return fmt.Errorf("missing permissions in cluster %s (nothing was created):\n  %s\nask a cluster admin to grant them, or use a kubeconfig/context that has them",
-		c.Name, strings.Join(lines, "\n  "))
+	return fmt.Errorf("missing permissions in cluster %s (nothing was created):\n  %s\n%s\nor use a kubeconfig/context that has them",
+		c.Name, strings.Join(lines, "\n  "), rbacRules(denied, namespace))
+}
+
+// rbacRules says what to grant: the RBAC rules (Role per namespace,
+// ClusterRole for cluster-wide permissions) that allow the denied accesses.
+func rbacRules(denied []access, namespace string) string {
+	type rule struct{ ns, group, resource string }
+	verbs := map[rule][]string{}
+	var order []rule
+	for _, a := range denied {
+		res := a.resource
+		if a.subresource != "" {
+			res += "/" + a.subresource
+		}
+		r := rule{a.namespace(namespace), a.group, res}
+		if _, ok := verbs[r]; !ok {
+			order = append(order, r)
+		}
+		if !slices.Contains(verbs[r], a.verb) {
+			verbs[r] = append(verbs[r], a.verb)
+		}
+	}
+	var namespaces []string
+	for _, r := range order {
+		if !slices.Contains(namespaces, r.ns) {
+			namespaces = append(namespaces, r.ns)
+		}
+	}
+	var b strings.Builder
+	b.WriteString("ask a cluster admin to grant them:")
+	for _, ns := range namespaces {
+		if ns == "" {
+			b.WriteString("\n  a ClusterRole (bound with a ClusterRoleBinding) with the rules")
+		} else {
+			fmt.Fprintf(&b, "\n  a Role in namespace %q (bound with a RoleBinding there) with the rules", ns)
+		}
+		for _, r := range order {
+			if r.ns == ns {
+				fmt.Fprintf(&b, "\n    - apiGroups: [%q]\n      resources: [%q]\n      verbs: [%s]", r.group, r.resource, quoteAll(verbs[r]))
+			}
+		}
+	}
+	return b.String()
+}
+
+func quoteAll(s []string) string {
+	q := make([]string, len(s))
+	for i, v := range s {
+		q[i] = strconv.Quote(v)
+	}
+	return strings.Join(q, ", ")
 }
 
 func allowed(ctx context.Context, c *kube.Client, namespace string, a access) (bool, error) {
-	attrs := &authzv1.ResourceAttributes{Verb: a.verb, Group: a.group, Resource: a.resource, Subresource: a.subresource}
-	if a.namespaced {
-		attrs.Namespace = namespace
-	} else if a.resource == "namespaces" {
+	attrs := &authzv1.ResourceAttributes{Verb: a.verb, Group: a.group, Resource: a.resource, Subresource: a.subresource,
+		Namespace: a.namespace(namespace)}
+	if attrs.Namespace == "" && a.resource == "namespaces" {
 		attrs.Name = namespace
 	}
 	r, err := c.Clientset.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx,

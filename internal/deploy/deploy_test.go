@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -20,6 +21,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/netdoctor/netdoctor/internal/kube"
+	"github.com/netdoctor/netdoctor/internal/kube/kubetest"
 	psapi "k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
 )
@@ -27,20 +29,12 @@ import (
 // allowAllExcept makes SelfSubjectAccessReviews answer allowed, except for
 // the "verb resource[/sub]" keys listed.
 func allowAllExcept(cs *fake.Clientset, denied ...string) {
-	cs.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		r := a.(k8stesting.CreateAction).GetObject().(*authzv1.SelfSubjectAccessReview)
-		ra := r.Spec.ResourceAttributes
+	kubetest.AnswerAccessReviews(cs, func(ra authzv1.ResourceAttributes) bool {
 		key := ra.Verb + " " + ra.Resource
 		if ra.Subresource != "" {
 			key += "/" + ra.Subresource
 		}
-		r.Status.Allowed = true
-		for _, d := range denied {
-			if d == key {
-				r.Status.Allowed = false
-			}
-		}
-		return true, r, nil
+		return !slices.Contains(denied, key)
 	})
 }
 

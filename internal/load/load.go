@@ -1,6 +1,6 @@
-// Package load puts HTTP targets under a steady request rate and measures
-// what happens: the engine behind `netctl reach`, run inside the agent on
-// POST /v1/load.
+// Package load puts HTTP targets (and DNS servers, Target.DNS) under a
+// steady request rate and measures what happens: the engine behind `netctl
+// reach`, run inside the agent on POST /v1/load.
 //
 // Pacing is open loop: request k of the run is due at start + k/QPS,
 // whatever happened to the requests before it, and its latency counts from
@@ -19,8 +19,11 @@ package load
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"time"
+
+	"github.com/netdoctor/netdoctor/internal/probe"
 )
 
 // Limits of one Request (documented in docs/reach.md).
@@ -59,12 +62,26 @@ const (
 	ErrOther   = "other"
 )
 
-// Target is one URL under load.
+// Target is one URL (or, with DNS set, one DNS server) under load.
 type Target struct {
-	ID           string `json:"id"`             // opaque, chosen by the caller
-	URL          string `json:"url"`            // http://IP:PORT/echo or http://[IPv6]:PORT/path
-	Host         string `json:"host,omitempty"` // Host header (ingress, gateway)
-	ExpectStatus []int  `json:"expectStatus,omitempty"`
+	ID           string `json:"id"`                     // opaque, chosen by the caller
+	URL          string `json:"url,omitempty"`          // http://IP:PORT/echo or http://[IPv6]:PORT/path
+	Host         string `json:"host,omitempty"`         // Host header (ingress, gateway)
+	ExpectStatus []int  `json:"expectStatus,omitempty"` // HTTP only
+	DNS          *DNS   `json:"dns,omitempty"`          // instead of URL: a DNS server
+}
+
+// DNS makes a target a DNS server: each request is one query for Name, sent
+// and classified by the dns prober of package probe (over UDP, TCP when the
+// answer is truncated; A first for IPv4, AAAA first for IPv6, the other
+// type when the name has none of the first). Its failures count under the
+// probe's classes (timeout, refused, unreachable, dns-nxdomain,
+// dns-servfail, dns-refused, dns-no-answer, ...); it reaches no backends
+// and has no connect or first-byte phases.
+type DNS struct {
+	Server string `json:"server"` // IP, or IP:port (port 53 when absent)
+	Name   string `json:"name"`   // asked as given (fully qualified), no search paths
+	Family string `json:"family,omitempty"`
 }
 
 // Request is one load run of one agent.
@@ -154,6 +171,15 @@ func (r Request) Validate() error {
 		errs = append(errs, fmt.Errorf("targets: %d targets in one request, the limit is %d: split them across runs", len(r.Targets), MaxTargets))
 	}
 	for i, t := range r.Targets {
+		if t.DNS != nil {
+			if err := t.DNS.validate(); err != nil || t.URL != "" {
+				if err == nil {
+					err = errors.New("has both url and dns: one target is either")
+				}
+				errs = append(errs, fmt.Errorf("targets[%d] (id %q): dns: %w", i, t.ID, err))
+			}
+			continue
+		}
 		u, err := url.Parse(t.URL)
 		switch {
 		case err != nil:
@@ -168,4 +194,30 @@ func (r Request) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (d *DNS) validate() error {
+	if _, err := d.probeTarget(); err != nil {
+		return err
+	}
+	if d.Name == "" {
+		return errors.New("name: the name to look up is empty")
+	}
+	switch d.Family {
+	case "", "IPv4", "IPv6":
+	default:
+		return fmt.Errorf("family %q: must be IPv4, IPv6 or empty", d.Family)
+	}
+	return nil
+}
+
+// probeTarget is the dns probe of the target.
+func (d *DNS) probeTarget() (probe.Target, error) {
+	t := probe.Target{Kind: probe.KindDNS, Address: d.Server, Name: d.Name, Family: probe.Family(d.Family)}
+	if ap, err := netip.ParseAddrPort(d.Server); err == nil {
+		t.Address, t.Port = ap.Addr().String(), int(ap.Port())
+	} else if _, err := netip.ParseAddr(d.Server); err != nil {
+		return t, fmt.Errorf("server %q: must be IP or IP:port", d.Server)
+	}
+	return t, nil
 }

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/netdoctor/netdoctor/internal/probe"
 )
 
 // maxEchoBytes bounds how much of an answer is read (an echo reply is a
@@ -185,7 +187,8 @@ type backendKey struct{ node, pod, podIP, client string }
 type target struct {
 	t      Target
 	expect func(int) bool
-	slots  int // its share of maxInFlight
+	dns    *probe.Target // a DNS target's query (nil: HTTP)
+	slots  int           // its share of maxInFlight
 
 	mu        sync.Mutex
 	busy      int             // requests outstanding (goroutines running)
@@ -202,8 +205,13 @@ func newTarget(t Target, inFlight int) *target {
 	if len(t.ExpectStatus) > 0 {
 		expect = func(code int) bool { return slices.Contains(t.ExpectStatus, code) }
 	}
-	return &target{t: t, expect: expect, slots: inFlight, backends: map[backendKey]int64{},
+	tg := &target{t: t, expect: expect, slots: inFlight, backends: map[backendKey]int64{},
 		res: TargetResult{ID: t.ID, StatusCodes: map[int]int64{}, Errors: map[string]int64{}}}
+	if t.DNS != nil {
+		q, _ := t.DNS.probeTarget() // Validate checked it
+		tg.dns = &q
+	}
+	return tg
 }
 
 func (t *target) notSentLocked(n int64) {
@@ -245,6 +253,10 @@ type answer struct {
 func (t *target) send(ru *run, due time.Time) {
 	ctx, cancel := context.WithTimeout(ru.ctx, ru.timeout)
 	defer cancel()
+	if t.dns != nil {
+		t.query(ctx, due)
+		return
+	}
 	var ph phases
 	var ans *answer
 	var err error
@@ -275,6 +287,25 @@ func (t *target) send(ru *run, due time.Time) {
 			t.latency.Record(end.Sub(due).Microseconds())
 			t.addBackendLocked(ans.body)
 		}
+	})
+}
+
+// query asks a DNS target once; the latency counts from due, like a
+// request's.
+func (t *target) query(ctx context.Context, due time.Time) {
+	r := probe.Run(ctx, *t.dns)
+	end := time.Now()
+	t.record(func() {
+		if r.OK {
+			t.res.Succeeded++
+			t.latency.Record(end.Sub(due).Microseconds())
+			return
+		}
+		class := string(r.Class)
+		if class == "" {
+			class = ErrOther
+		}
+		t.failLocked(class, r.Reason)
 	})
 }
 

@@ -13,7 +13,6 @@ import (
 	"github.com/netdoctor/netdoctor/internal/agent"
 	"github.com/netdoctor/netdoctor/internal/kube"
 	"github.com/netdoctor/netdoctor/internal/load"
-	"github.com/netdoctor/netdoctor/internal/probe"
 )
 
 // access reaches agents' control API through the API server's pod proxy
@@ -61,15 +60,6 @@ func (a *access) runLoad(ctx context.Context, pod string, req load.Request) ([]l
 		return err
 	})
 	return resp.Results, err
-}
-
-// runDNS runs DNS probes on pod through its probe API (see dnsload.go).
-func (a *access) runDNS(ctx context.Context, pod string, req agent.ProbeRequest, limit time.Duration, onResult func(probe.Result)) error {
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	return a.do(ctx, pod, func(c agent.Doer, base string) error {
-		return agent.StreamProbe(ctx, c, base, a.token, req, onResult)
-	})
 }
 
 // batchSlack is the time a load batch may take beyond its duration and

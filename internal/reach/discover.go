@@ -86,6 +86,9 @@ func lbCapability(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Inte
 // ingressClass picks the default IngressClass, else the only/first one.
 func ingressClass(ctx context.Context, cs kubernetes.Interface) (string, string) {
 	l, err := cs.NetworkingV1().IngressClasses().List(ctx, metav1.ListOptions{})
+	if apierrors.IsForbidden(err) {
+		return "", "the user may not list IngressClasses (grant list on ingressclasses.networking.k8s.io cluster-wide, a ClusterRole)"
+	}
 	if err != nil {
 		return "", fmt.Sprintf("cannot list IngressClasses: %v", err)
 	}
@@ -113,6 +116,9 @@ func findGateway(ctx context.Context, dyn dynamic.Interface) (*GatewayRef, strin
 	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, "the Gateway API (gateway.networking.k8s.io/v1) is not installed"
+		}
+		if apierrors.IsForbidden(err) {
+			return nil, "the user may not list Gateways (grant list on gateways.gateway.networking.k8s.io cluster-wide, a ClusterRole)"
 		}
 		return nil, fmt.Sprintf("cannot list Gateways: %v", err)
 	}

@@ -24,7 +24,6 @@ import (
 	"github.com/netdoctor/netdoctor/internal/kube"
 	"github.com/netdoctor/netdoctor/internal/load"
 	"github.com/netdoctor/netdoctor/internal/plan"
-	"github.com/netdoctor/netdoctor/internal/probe"
 	"github.com/netdoctor/netdoctor/internal/report"
 )
 
@@ -82,16 +81,23 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, err
 		}
 	}
+	return run(ctx, o, client, dyn, log)
+}
+
+// run is Run once the clients exist (tests enter here with fake clients;
+// dyn may be nil: no Gateway path).
+func run(ctx context.Context, o Options, client *kube.Client, dyn dynamic.Interface, log io.Writer) (*Report, error) {
 	rep := &Report{Started: time.Now(), Spec: o.Spec, Notes: append([]string(nil), o.Spec.Notes...)}
 
-	// Before anything is created: which paths can the cluster serve?
+	// Before anything is created: which paths can the cluster serve, and
+	// may the user create and read what they need?
 	caps := discoverCaps(ctx, client.Clientset, dyn)
 	paths, notes, err := resolvePaths(o.Spec, caps)
 	if err != nil {
 		return nil, err
 	}
 	rep.Notes = append(rep.Notes, notes...)
-	if err := deploy.Preflight(ctx, client, o.Namespace); err != nil {
+	if err := deploy.Preflight(ctx, client, o.Namespace, preflightNeeds(paths, o.Spec)...); err != nil {
 		return nil, err
 	}
 	networks := []deploy.Network{deploy.PodNetwork}
@@ -202,6 +208,24 @@ func annotateAgents(ctx context.Context, client *kube.Client, ns, networks strin
 	return nil
 }
 
+// preflightNeeds are the permissions (beyond the agents') the paths that
+// will run need.
+func preflightNeeds(paths map[PathKind]bool, s Spec) []deploy.Need {
+	needs := []deploy.Need{deploy.NeedReach}
+	for _, pn := range []struct {
+		path PathKind
+		need deploy.Need
+	}{{PathHairpin, deploy.NeedReachHairpin}, {PathIngress, deploy.NeedReachIngress}, {PathGateway, deploy.NeedReachGateway}, {PathDNS, deploy.NeedReachDNS}} {
+		if paths[pn.path] {
+			needs = append(needs, pn.need)
+		}
+	}
+	if paths[PathMultus] && s.MultusNetworks != "" {
+		needs = append(needs, deploy.NeedReachMultus)
+	}
+	return needs
+}
+
 // resolvePaths keeps the asked paths the cluster can serve. An explicitly
 // asked path it cannot serve is a FieldError; an optional one not asked
 // for is dropped with a note.
@@ -213,7 +237,7 @@ func resolvePaths(s Spec, c Capabilities) (map[PathKind]bool, []string, error) {
 	for _, p := range s.Paths {
 		if reason := why[p]; reason != "" {
 			if field := s.Asked[p]; field != "" {
-				errs = append(errs, fieldErr(field, "asks for the %s path, but %s; drop it or install what serves it (nothing was created)", p, reason))
+				errs = append(errs, fieldErr(field, "asks for the %s path, but %s; drop it, or install (or grant) what it needs (nothing was created)", p, reason))
 			} else {
 				notes = append(notes, fmt.Sprintf("%s path not run: %s", p, reason))
 			}
@@ -537,14 +561,14 @@ func applyService(ctx context.Context, client *kube.Client, s *corev1.Service) e
 }
 
 // runRound sends every source agent its batch at once and folds results
-// into tallies.
+// into tallies. HTTP and DNS rows of one source go in one load request: the
+// agent's QPS is split evenly over all its targets and both kinds are paced
+// alike (an agent runs one load at a time).
 func runRound(ctx context.Context, acc *access, o Options, rows []Planned, tallies map[string]*tally) {
 	type src struct {
-		key  string
 		pod  string
 		here bool
-		http []Planned
-		dns  []Planned
+		rows []Planned
 	}
 	bySrc := map[string]*src{}
 	var order []string
@@ -555,89 +579,59 @@ func runRound(ctx context.Context, acc *access, o Options, rows []Planned, talli
 		k := string(r.Source.Vantage) + "/" + r.Source.Node
 		s := bySrc[k]
 		if s == nil {
-			s = &src{key: k, pod: r.Source.Pod, here: r.Source.Vantage == VantageHere}
+			s = &src{pod: r.Source.Pod, here: r.Source.Vantage == VantageHere}
 			bySrc[k] = s
 			order = append(order, k)
 		}
-		if r.Path == PathDNS {
-			s.dns = append(s.dns, r)
-		} else {
-			s.http = append(s.http, r)
-		}
+		s.rows = append(s.rows, r)
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	q := o.Spec.Request
 	for _, k := range order {
 		s := bySrc[k]
-		total := len(s.http) + len(s.dns)
-		httpQPS := q.QPS
-		if len(s.dns) > 0 {
-			httpQPS = q.QPS * len(s.http) / total
-			if len(s.http) > 0 && httpQPS < 1 {
-				httpQPS = 1
-			}
-		}
-		// An agent runs one load at a time: more targets than one request
-		// may carry run as consecutive requests (each the full duration).
-		if len(s.http) > 0 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for _, chunk := range chunks(s.http, load.MaxTargets) {
-					req := load.Request{QPS: max(1, httpQPS*len(chunk)/len(s.http)), Duration: q.Duration(), PerRequestTimeout: q.Timeout()}
-					for _, r := range chunk {
-						req.Targets = append(req.Targets, load.Target{ID: r.ID, URL: r.URL, Host: r.Host})
-					}
-					var res []load.TargetResult
-					var err error
-					if s.here {
-						res = load.Run(ctx, req)
-					} else {
-						res, err = acc.runLoad(ctx, s.pod, req)
-					}
-					mu.Lock()
-					if err != nil {
-						for _, r := range chunk {
-							tallies[r.ID].fail(fmt.Sprintf("load batch of agent pod %s on %s failed: %v", s.pod, r.Source.Node, err))
-						}
-					}
-					for _, tr := range res {
-						if t := tallies[tr.ID]; t != nil {
-							t.add(tr)
-						}
-					}
-					mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// More targets than one request may carry run as consecutive
+			// requests (each the full duration).
+			for _, chunk := range chunks(s.rows, load.MaxTargets) {
+				req := load.Request{QPS: max(1, q.QPS*len(chunk)/len(s.rows)), Duration: q.Duration(), PerRequestTimeout: q.Timeout()}
+				for _, r := range chunk {
+					req.Targets = append(req.Targets, loadTarget(r, o.DNSName))
 				}
-			}()
-		}
-		if len(s.dns) > 0 && !s.here {
-			dnsQPS := q.QPS - httpQPS
-			perRow := split(dnsQPS*q.DurationInSecond, len(s.dns))
-			perRow = min(perRow, agent.MaxTargets/len(s.dns))
-			req := dnsBatch(s.dns, o.DNSName, perRow, q.Timeout().Seconds())
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				limit := q.Duration() + time.Duration(perRow)*q.Timeout()/dnsInFlight + batchSlack
-				err := acc.runDNS(ctx, s.pod, req, limit, func(pr probe.Result) {
-					mu.Lock()
-					defer mu.Unlock()
-					if t := tallies[dnsRowID(pr.ID)]; t != nil {
-						t.addProbe(pr)
-					}
-				})
+				var res []load.TargetResult
+				var err error
+				if s.here {
+					res = load.Run(ctx, req)
+				} else {
+					res, err = acc.runLoad(ctx, s.pod, req)
+				}
+				mu.Lock()
 				if err != nil {
-					mu.Lock()
-					defer mu.Unlock()
-					for _, r := range s.dns {
-						tallies[r.ID].fail(fmt.Sprintf("DNS batch of agent pod %s on %s failed: %v", s.pod, r.Source.Node, err))
+					for _, r := range chunk {
+						tallies[r.ID].fail(fmt.Sprintf("load batch of agent pod %s on %s failed: %v", s.pod, r.Source.Node, err))
 					}
 				}
-			}()
-		}
+				for _, tr := range res {
+					if t := tallies[tr.ID]; t != nil {
+						t.add(tr)
+					}
+				}
+				mu.Unlock()
+			}
+		}()
 	}
 	wg.Wait()
+}
+
+// loadTarget is the load engine's target of row r: its URL, or for the dns
+// path a query for dnsName at the row's DNS server.
+func loadTarget(r Planned, dnsName string) load.Target {
+	if r.Path == PathDNS {
+		return load.Target{ID: r.ID, DNS: &load.DNS{Server: r.Address, Name: dnsName, Family: r.Family}}
+	}
+	return load.Target{ID: r.ID, URL: r.URL, Host: r.Host}
 }
 
 func chunks(rows []Planned, n int) [][]Planned {

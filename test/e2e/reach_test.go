@@ -633,3 +633,138 @@ func TestReachMultus(t *testing.T) {
 		t.Errorf("rows per family %v, want %d each (every agent's secondary IP from every node)", fams, n*n)
 	}
 }
+
+// TestReachPermissionDenied: a user whose RBAC grants everything reach
+// needs except `create services` gets exit 2 before anything exists: the
+// message names the verb, the resource, the namespace and the rule to
+// grant, and the namespace holds no object of netctl's. The user is a real
+// ServiceAccount with a real token: the API server's RBAC answers the
+// SelfSubjectAccessReviews.
+func TestReachPermissionDenied(t *testing.T) {
+	c := reachCluster(t)
+	ns := "e2e-reach-rbac"
+	cr := prefixed("e2e-reach-rbac")
+	t.Cleanup(func() {
+		c.kubectlErr("delete", "namespace", ns, "--ignore-not-found", "--wait=false")
+		c.kubectlErr("delete", "clusterrolebinding,clusterrole", cr, "--ignore-not-found")
+	})
+	c.kubectl(t, "create", "namespace", ns)
+	c.kubectl(t, "-n", ns, "create", "serviceaccount", "limited")
+	// Everything but create on services (RBAC only adds rights: the Role
+	// lists what it grants).
+	manifest := fmt.Sprintf(`apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: limited, namespace: %[1]s}
+rules:
+- apiGroups: [""]
+  resources: [serviceaccounts, secrets, pods, pods/proxy, pods/portforward, events, configmaps]
+  verbs: ["*"]
+- apiGroups: [""]
+  resources: [services]
+  verbs: [get, list, watch, update, patch, delete]
+- apiGroups: [apps]
+  resources: [daemonsets]
+  verbs: ["*"]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: ["*"]
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses, networkpolicies]
+  verbs: ["*"]
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [httproutes]
+  verbs: ["*"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: limited, namespace: %[1]s}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: limited}
+subjects: [{kind: ServiceAccount, name: limited, namespace: %[1]s}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: %[2]s}
+rules:
+- apiGroups: [""]
+  resources: [namespaces, nodes, services]
+  verbs: [get, list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [get, list, watch]
+- apiGroups: [networking.k8s.io]
+  resources: [ingressclasses]
+  verbs: [get, list, watch]
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [gateways]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: %[2]s}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: %[2]s}
+subjects: [{kind: ServiceAccount, name: limited, namespace: %[1]s}]
+`, ns, cr)
+	dir := t.TempDir()
+	mf := filepath.Join(dir, "rbac.yaml")
+	if err := os.WriteFile(mf, []byte(manifest), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.kubectl(t, "apply", "-f", mf)
+	kc := restrictedKubeconfig(t, c, dir, ns, "limited")
+
+	r := netctl(t, dir, "reach", "--kubeconfig", kc, "--namespace", ns, "--image-repository", c.imageRepository(),
+		"--duration", "2", "--auto-clean")
+	if r.Code != 2 {
+		t.Fatalf("reach without create services: exit %d, want 2\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	for _, want := range []string{
+		fmt.Sprintf(`system:serviceaccount:%s:limited" cannot create services in namespace %q`, ns, ns),
+		"nothing was created", fmt.Sprintf("a Role in namespace %q", ns), `resources: ["services"]`, `verbs: ["create"]`,
+	} {
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("message lacks %q:\n%s", want, r.Stderr)
+		}
+	}
+	// Only what the test itself made is in the namespace.
+	left := strings.Fields(c.kubectl(t, "-n", ns, "get", "daemonsets,services,secrets,serviceaccounts,ingresses,endpointslices,networkpolicies,pods", "-o", "name"))
+	for _, o := range left {
+		if o != "serviceaccount/default" && o != "serviceaccount/limited" {
+			t.Errorf("object in %s after the denied run: %s", ns, o)
+		}
+	}
+	if routes, err := c.kubectlErr("-n", ns, "get", "httproutes.gateway.networking.k8s.io", "-o", "name"); err == nil && strings.TrimSpace(routes) != "" {
+		t.Errorf("HTTPRoutes in %s after the denied run: %s", ns, routes)
+	}
+}
+
+// restrictedKubeconfig writes a kubeconfig for ServiceAccount ns/sa: the
+// cluster's server and CA, a TokenRequest token (kubectl create token).
+func restrictedKubeconfig(t *testing.T, c *cluster, dir, ns, sa string) string {
+	t.Helper()
+	token := strings.TrimSpace(c.kubectl(t, "-n", ns, "create", "token", sa, "--duration", "1h"))
+	var cfg struct {
+		Clusters []struct {
+			Cluster struct {
+				Server string `json:"server"`
+				CA     string `json:"certificate-authority-data"`
+			} `json:"cluster"`
+		} `json:"clusters"`
+	}
+	c.kubectlJSON(t, &cfg, "config", "view", "--raw", "--minify", "--flatten")
+	if len(cfg.Clusters) != 1 || cfg.Clusters[0].Cluster.Server == "" {
+		t.Fatalf("kubeconfig %s: no cluster server", c.Kubeconfig)
+	}
+	cl := cfg.Clusters[0].Cluster
+	kc := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: %q, certificate-authority-data: %q}}]
+users: [{name: %s, user: {token: %q}}]
+contexts: [{name: c, context: {cluster: c, user: %s, namespace: %s}}]
+current-context: c
+`, cl.Server, cl.CA, sa, token, sa, ns)
+	path := filepath.Join(dir, sa+".kubeconfig")
+	if err := os.WriteFile(path, []byte(kc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
