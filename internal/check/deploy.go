@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
@@ -19,14 +20,23 @@ import (
 // What a check deploys: the agent workloads of the networks the plan needs,
 // with the config's image, resources and NetworkPolicy.
 
+// policySettle is how long an updated NetworkPolicy is given to be
+// programmed by the cluster's engine before probes start. Nothing already
+// waited for covers it: the policy changes after the agents are Ready (it
+// gains their pod IPs; a check of icmp drops the rules' ports; a policy
+// created into a namespace whose agents already run), and the API has no
+// status saying an engine programmed it. Without the wait, kube-router
+// (the sandbox's engine) rejected the first probes of a default-deny
+// namespace with "connection refused" (TestNetworkPolicyDefaultDeny failed
+// in 1 of 2 runs: pod/icmp and pod-to-node/icmp after tcp, tcp right after
+// the policy was created). It is waited only when the policy changed.
+var policySettle = 2 * time.Second
+
 // refreshPolicies adds the running agents' pod IPs to netctl's
-// NetworkPolicy in every cluster. Probes start right after, with no fixed
-// wait for the policy engine: on the sandbox's engine (kube-router) the
-// default-deny e2e passes without one (TestNetworkPolicyDefaultDeny, 3 runs
-// in a row), and a pair the engine has not admitted yet would be a FAILED
-// row that names netctl's own policy's namespace, not a silent pass.
+// NetworkPolicy in every cluster, and waits policySettle when it changed.
 func refreshPolicies(ctx context.Context, cfg config.Config, clusters []*cluster, invs []*inventory.Inventory, log io.Writer) error {
 	port, _ := cfg.Port.Int()
+	changed := false
 	for i, c := range clusters {
 		if !c.deployed {
 			continue
@@ -40,11 +50,20 @@ func refreshPolicies(ctx context.Context, cfg config.Config, clusters []*cluster
 		if len(ips) == 0 {
 			continue
 		}
-		if err := deploy.RefreshNetworkPolicy(ctx, c.Client, deploy.PolicySpec{Namespace: cfg.Namespace, Port: port, AgentIPs: ips,
-			CustomIPs: cfg.CustomizedTargetIPList, CustomPorts: customPorts(cfg), ICMP: probe.ParseKind(cfg.Protocol) == probe.KindICMP}); err != nil {
+		ch, err := deploy.RefreshNetworkPolicy(ctx, c.Client, deploy.PolicySpec{Namespace: cfg.Namespace, Port: port, AgentIPs: ips,
+			CustomIPs: cfg.CustomizedTargetIPList, CustomPorts: customPorts(cfg), ICMP: probe.ParseKind(cfg.Protocol) == probe.KindICMP})
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(log, "cluster %s: NetworkPolicy %s/%s lists the agents' pod IPs\n", c.Name, cfg.Namespace, deploy.NetworkPolicyName)
+		changed = changed || ch
+	}
+	if changed {
+		fmt.Fprintf(log, "NetworkPolicy %s/%s now lists the agents' pod IPs; giving the policy engine %s\n", cfg.Namespace, deploy.NetworkPolicyName, policySettle)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(policySettle):
+		}
 	}
 	return nil
 }

@@ -144,12 +144,22 @@ func ipBlocks(ips, cidrs []string) []string {
 }
 
 // RefreshNetworkPolicy re-applies the agents' NetworkPolicy once the
-// agents run, adding their pod IPs (s.AgentIPs).
-func RefreshNetworkPolicy(ctx context.Context, c *kube.Client, s PolicySpec) error {
-	if _, err := applyNetworkPolicy(ctx, c, s); err != nil {
-		return fmt.Errorf("updating NetworkPolicy %s/%s in cluster %s: %w", s.Namespace, NetworkPolicyName, c.Name, err)
+// agents run, adding their pod IPs (s.AgentIPs). It reports whether the
+// policy changed (engines then need a moment to program it).
+func RefreshNetworkPolicy(ctx context.Context, c *kube.Client, s PolicySpec) (bool, error) {
+	api := c.Clientset.NetworkingV1().NetworkPolicies(s.Namespace)
+	before, err := api.Get(ctx, NetworkPolicyName, metav1.GetOptions{})
+	if err != nil {
+		return false, fmt.Errorf("reading NetworkPolicy %s/%s in cluster %s: %w", s.Namespace, NetworkPolicyName, c.Name, err)
 	}
-	return nil
+	if _, err := applyNetworkPolicy(ctx, c, s); err != nil {
+		return false, fmt.Errorf("updating NetworkPolicy %s/%s in cluster %s: %w", s.Namespace, NetworkPolicyName, c.Name, err)
+	}
+	after, err := api.Get(ctx, NetworkPolicyName, metav1.GetOptions{})
+	if err != nil {
+		return false, fmt.Errorf("reading NetworkPolicy %s/%s in cluster %s: %w", s.Namespace, NetworkPolicyName, c.Name, err)
+	}
+	return before.ResourceVersion != after.ResourceVersion, nil
 }
 
 // applyNetworkPolicy creates or updates the agents' NetworkPolicy, with the

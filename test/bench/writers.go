@@ -66,7 +66,8 @@ func writeFormat(format string, r *report.Report, w io.Writer, dir string) error
 	case "junit":
 		return report.WriteJUnit(w, r)
 	case "resume.json":
-		return report.WriteResume(filepath.Join(dir, "resume.json"), report.ResumeEntries(r))
+		_, err := report.WriteResume(filepath.Join(dir, "resume.json"), report.ResumeEntries(r))
+		return err
 	}
 	return nil
 }
