@@ -12,7 +12,7 @@ IMAGE_REPOSITORY ?= ghcr.io/netdoctor
 IMAGE    ?= $(IMAGE_REPOSITORY)/netctl:$(VERSION)
 LDFLAGS  := -s -w -X $(MODULE)/internal/version.Version=$(VERSION) -X $(MODULE)/internal/version.Commit=$(COMMIT)
 
-.PHONY: help netctl build test unit-test e2e bench bench-cli bench-load demo demo-down monitor-check vet image docker-image docs clean sandbox sandbox-kubectl sandbox-test
+.PHONY: help netctl build test unit-test e2e bench bench-cli bench-writers bench-load demo demo-down monitor-check vet image docker-image docs clean sandbox sandbox-kubectl sandbox-test
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -37,6 +37,9 @@ bench: netctl sandbox ## netctl vs one-exec-per-pair on 10/25/50-node sandboxes 
 
 bench-cli: netctl sandbox ## netctl check's peak RSS and API requests on a 100-node dual-stack sandbox (BEFORE=old netctl to compare) -> docs/PERFORMANCE.md (root)
 	go run ./test/bench -cli-cost -sizes $${SIZES:-100} -before "$${BEFORE:-}" -out docs/PERFORMANCE.md
+
+bench-writers: ## writing 20,000 rows as json, junit and resume.json: peak RSS and allocations (no cluster; LABEL=name of the build) -> docs/PERFORMANCE.md
+	go run ./test/bench -writers -label "$${LABEL:-this build}" -out docs/PERFORMANCE.md
 
 bench-load: netctl ## load engine (netctl reach) on loopback: QPS per core, agent RSS, histogram precision -> docs/PERFORMANCE.md
 	go run ./test/bench -load -out docs/PERFORMANCE.md

@@ -21,7 +21,15 @@ import (
 // with the config's image, resources and NetworkPolicy.
 
 // policySettle is how long an updated NetworkPolicy is given to be
-// programmed by the cluster's engine before probes start.
+// programmed by the cluster's engine before probes start. Nothing already
+// waited for covers it: the policy changes after the agents are Ready (it
+// gains their pod IPs; a check of icmp drops the rules' ports; a policy
+// created into a namespace whose agents already run), and the API has no
+// status saying an engine programmed it. Without the wait, kube-router
+// (the sandbox's engine) rejected the first probes of a default-deny
+// namespace with "connection refused" (TestNetworkPolicyDefaultDeny failed
+// in 1 of 2 runs: pod/icmp and pod-to-node/icmp after tcp, tcp right after
+// the policy was created). It is waited only when the policy changed.
 var policySettle = 2 * time.Second
 
 // refreshPolicies adds the running agents' pod IPs to netctl's

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -269,7 +270,7 @@ func TestResume(t *testing.T) {
 		for _, r := range []report.Row{row("n1", "n2", "10.0.0.2", report.Failed), row("n1", "n3", "10.0.0.3", report.Failed), row("n2", "n3", "10.0.0.3", report.Failed)} {
 			entries = append(entries, report.ResumeEntry{Status: report.StatusFailed, Pair: r.Pair})
 		}
-		if err := report.WriteResume("resume.json", entries); err != nil {
+		if _, err := report.WriteResume("resume.json", slices.Values(entries)); err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())

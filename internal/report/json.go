@@ -1,8 +1,12 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
+	"iter"
+	"slices"
 	"time"
 
 	"github.com/netdoctor/netdoctor/internal/probe"
@@ -15,7 +19,7 @@ const (
 	Kind       = "CheckReport"
 )
 
-// JSONReport is the document -o json writes.
+// JSONReport is the document -o json writes (WriteJSON streams its rows).
 type JSONReport struct {
 	APIVersion string      `json:"apiVersion"`
 	Kind       string      `json:"kind"`
@@ -55,9 +59,22 @@ type JSONRow struct {
 	Note           string             `json:"note,omitempty"`
 }
 
-// ToJSON converts r into the -o json document, rows sorted like the tables.
-func ToJSON(r *Report) JSONReport {
-	out := JSONReport{
+// WriteJSON writes the -o json document, indented, rows sorted like the
+// tables (r.Rows is sorted in place) and streamed one at a time.
+func WriteJSON(w io.Writer, r *Report) error {
+	Sort(r.Rows)
+	return writeJSON(w, r, slices.Values(r.Rows))
+}
+
+// rowsPlaceholder is how the document's rows encode while they are left
+// out (nil); the streamed rows go in its place. No string value can
+// contain it: quotes and newlines inside strings are escaped.
+const rowsPlaceholder = "\n  \"rows\": null"
+
+// writeJSON writes the document of r with rows as its rows: everything but
+// the rows is encoded first (small), then split where the rows go.
+func writeJSON(w io.Writer, r *Report, rows iter.Seq[Row]) error {
+	doc := JSONReport{
 		APIVersion: APIVersion,
 		Kind:       Kind,
 		Summary: JSONSummary{
@@ -66,25 +83,39 @@ func ToJSON(r *Report) JSONReport {
 			DurationSeconds: r.Duration.Seconds(),
 			Interrupted:     r.Interrupted,
 		},
-		Rows:         []JSONRow{},
 		Findings:     append([]Finding{}, r.Findings...),
 		SkippedNodes: r.Skipped,
 	}
 	for _, p := range r.Phases {
-		out.Summary.Phases = append(out.Summary.Phases, JSONPhase{Name: p.Name, Seconds: p.Duration.Seconds()})
+		doc.Summary.Phases = append(doc.Summary.Phases, JSONPhase{Name: p.Name, Seconds: p.Duration.Seconds()})
 	}
-	for _, row := range SortRows(r.Rows) {
-		out.Rows = append(out.Rows, JSONRow{
-			Pair: row.Pair, Result: row.Result, Class: row.Class, Log: row.Log,
-			LatencySeconds: row.Latency.Seconds(), Agent: row.Agent, PacketSize: row.PacketSize, Note: row.Note,
-		})
+	shell, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
 	}
-	return out
+	head, tail, ok := bytes.Cut(shell, []byte(rowsPlaceholder))
+	if !ok {
+		return fmt.Errorf("json document without %q", rowsPlaceholder) // a change of JSONReport broke the split
+	}
+	bw := newBuffered(w)
+	bw.Write(head)
+	bw.WriteString("\n  \"rows\": ")
+	if _, err := writeArray(bw, "  ", jsonRows(rows)); err != nil {
+		return err
+	}
+	bw.Write(tail)
+	bw.WriteString("\n")
+	return bw.Flush()
 }
 
-// WriteJSON writes the -o json document, indented.
-func WriteJSON(w io.Writer, r *Report) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(ToJSON(r))
+// jsonRows maps rows to their json form as they are read.
+func jsonRows(rows iter.Seq[Row]) iter.Seq[JSONRow] {
+	return func(yield func(JSONRow) bool) {
+		for row := range rows {
+			if !yield(JSONRow{Pair: row.Pair, Result: row.Result, Class: row.Class, Log: row.Log,
+				LatencySeconds: row.Latency.Seconds(), Agent: row.Agent, PacketSize: row.PacketSize, Note: row.Note}) {
+				return
+			}
+		}
+	}
 }

@@ -4,7 +4,9 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"iter"
 	"net"
+	"slices"
 	"strconv"
 
 	"github.com/netdoctor/netdoctor/internal/probe"
@@ -13,28 +15,6 @@ import (
 // JUnit output (-o junit) for CI systems: one testsuite per mode and
 // protocol, one testcase per pair. FAILED rows are <failure>, EXCEPTION rows
 // <error>, except the class "skipped" which is <skipped>.
-
-type junitSuites struct {
-	XMLName  xml.Name     `xml:"testsuites"`
-	Name     string       `xml:"name,attr"`
-	Tests    int          `xml:"tests,attr"`
-	Failures int          `xml:"failures,attr"`
-	Errors   int          `xml:"errors,attr"`
-	Skipped  int          `xml:"skipped,attr"`
-	Time     string       `xml:"time,attr"`
-	Suites   []junitSuite `xml:"testsuite"`
-}
-
-type junitSuite struct {
-	Name      string      `xml:"name,attr"`
-	Tests     int         `xml:"tests,attr"`
-	Failures  int         `xml:"failures,attr"`
-	Errors    int         `xml:"errors,attr"`
-	Skipped   int         `xml:"skipped,attr"`
-	Time      string      `xml:"time,attr"`
-	Timestamp string      `xml:"timestamp,attr,omitempty"`
-	Cases     []junitCase `xml:"testcase"`
-}
 
 type junitCase struct {
 	Name      string        `xml:"name,attr"`
@@ -51,63 +31,129 @@ type junitMessage struct {
 	Text    string `xml:",chardata"`
 }
 
-// WriteJUnit writes r as JUnit XML.
+// WriteJUnit writes r as JUnit XML, testcases sorted like the tables
+// (r.Rows is sorted in place) and streamed one at a time.
 func WriteJUnit(w io.Writer, r *Report) error {
-	doc := junitSuites{Name: "netdoctor", Time: seconds(r.Duration.Seconds())}
-	index := map[string]int{}
-	for _, row := range SortRows(r.Rows) {
-		name := fmt.Sprintf("%s %s", row.Mode, row.Protocol)
-		i, ok := index[name]
-		if !ok {
-			i = len(doc.Suites)
-			index[name] = i
-			doc.Suites = append(doc.Suites, junitSuite{Name: name})
-			if !r.Started.IsZero() {
-				doc.Suites[i].Timestamp = r.Started.UTC().Format("2006-01-02T15:04:05")
-			}
-		}
-		s := &doc.Suites[i]
-		c := junitCase{
-			Name:      caseName(row),
-			Classname: fmt.Sprintf("netdoctor.%s.%s", row.Mode, row.Protocol),
-			Time:      seconds(row.Latency.Seconds()),
-		}
-		msg := &junitMessage{Message: row.Log, Type: string(row.Class), Text: row.Log}
-		switch {
-		case row.Result == Succeeded:
-		case row.Result == Failed:
-			c.Failure = msg
-			s.Failures++
-		case row.Class == probe.ClassSkipped:
-			c.Skipped = msg
-			s.Skipped++
-		default:
-			c.Error = msg
-			s.Errors++
-		}
-		s.Tests++
-		s.Cases = append(s.Cases, c)
+	Sort(r.Rows)
+	return writeJUnit(w, r, slices.Values(r.Rows))
+}
+
+// junitCounts are the counts a <testsuites> or <testsuite> carries.
+type junitCounts struct{ tests, failures, errors, skipped int }
+
+func (c *junitCounts) add(row Row) {
+	c.tests++
+	switch junitOutcome(row) {
+	case "failure":
+		c.failures++
+	case "skipped":
+		c.skipped++
+	case "error":
+		c.errors++
 	}
-	for _, s := range doc.Suites {
-		doc.Tests += s.Tests
-		doc.Failures += s.Failures
-		doc.Errors += s.Errors
-		doc.Skipped += s.Skipped
+}
+
+// junitOutcome is the element row's testcase carries: FAILED rows are
+// <failure>, EXCEPTION rows <error>, except the class "skipped" which is
+// <skipped>; "" for a success.
+func junitOutcome(row Row) string {
+	switch {
+	case row.Result == Succeeded:
+		return ""
+	case row.Result == Failed:
+		return "failure"
+	case row.Class == probe.ClassSkipped:
+		return "skipped"
+	}
+	return "error"
+}
+
+func (c junitCounts) attrs(name, time string) []xml.Attr {
+	attr := func(k, v string) xml.Attr { return xml.Attr{Name: xml.Name{Local: k}, Value: v} }
+	return []xml.Attr{attr("name", name), attr("tests", strconv.Itoa(c.tests)), attr("failures", strconv.Itoa(c.failures)),
+		attr("errors", strconv.Itoa(c.errors)), attr("skipped", strconv.Itoa(c.skipped)), attr("time", time)}
+}
+
+func suiteName(row Row) string { return fmt.Sprintf("%s %s", row.Mode, row.Protocol) }
+
+// writeJUnit writes the document of r with rows (read several times) as
+// its testcases. The suites' counts are attributes, written before their
+// testcases: a first pass over rows counts them (a few numbers per suite),
+// then one pass per suite writes its testcases as they are read. A check
+// has one suite (its mode and protocol); a resume of several, a few.
+func writeJUnit(w io.Writer, r *Report, rows iter.Seq[Row]) error {
+	var names []string
+	counts := map[string]*junitCounts{}
+	var total junitCounts
+	for row := range rows {
+		name := suiteName(row)
+		c, ok := counts[name]
+		if !ok {
+			c = &junitCounts{}
+			counts[name] = c
+			names = append(names, name)
+		}
+		c.add(row)
+		total.add(row)
 	}
 	// Suites have no time of their own: their probes ran interleaved.
-	for i := range doc.Suites {
-		doc.Suites[i].Time = doc.Time
-	}
-	if _, err := io.WriteString(w, xml.Header); err != nil {
-		return err
-	}
-	enc := xml.NewEncoder(w)
+	time := seconds(r.Duration.Seconds())
+	bw := newBuffered(w)
+	bw.WriteString(xml.Header)
+	enc := xml.NewEncoder(bw)
 	enc.Indent("", "  ")
-	if err := enc.Encode(doc); err != nil {
+	suites, suite := xml.Name{Local: "testsuites"}, xml.Name{Local: "testsuite"}
+	testcase := xml.StartElement{Name: xml.Name{Local: "testcase"}}
+	if err := enc.EncodeToken(xml.StartElement{Name: suites, Attr: total.attrs("netdoctor", time)}); err != nil {
 		return err
 	}
-	_, err := io.WriteString(w, "\n")
-	return err
+	for _, name := range names {
+		attrs := counts[name].attrs(name, time)
+		if !r.Started.IsZero() {
+			attrs = append(attrs, xml.Attr{Name: xml.Name{Local: "timestamp"}, Value: r.Started.UTC().Format("2006-01-02T15:04:05")})
+		}
+		if err := enc.EncodeToken(xml.StartElement{Name: suite, Attr: attrs}); err != nil {
+			return err
+		}
+		for row := range rows {
+			if suiteName(row) != name {
+				continue
+			}
+			if err := enc.EncodeElement(junitCaseOf(row), testcase); err != nil {
+				return err
+			}
+		}
+		if err := enc.EncodeToken(xml.EndElement{Name: suite}); err != nil {
+			return err
+		}
+	}
+	if err := enc.EncodeToken(xml.EndElement{Name: suites}); err != nil {
+		return err
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	bw.WriteString("\n")
+	return bw.Flush()
+}
+
+// junitCaseOf is the testcase of row.
+func junitCaseOf(row Row) junitCase {
+	c := junitCase{
+		Name:      caseName(row),
+		Classname: fmt.Sprintf("netdoctor.%s.%s", row.Mode, row.Protocol),
+		Time:      seconds(row.Latency.Seconds()),
+	}
+	msg := &junitMessage{Message: row.Log, Type: string(row.Class), Text: row.Log}
+	switch junitOutcome(row) {
+	case "failure":
+		c.Failure = msg
+	case "skipped":
+		c.Skipped = msg
+	case "error":
+		c.Error = msg
+	}
+	return c
 }
 
 // caseName is "src -> dst (ip)"; customized targets, where the port is

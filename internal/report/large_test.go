@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,7 +111,7 @@ func TestLargeRunOtherFormatsComplete(t *testing.T) {
 	if tests != n || failures != 3 {
 		t.Errorf("junit: %d tests, %d failures; want %d, 3", tests, failures, n)
 	}
-	if got := len(ResumeEntries(r)); got != 3 {
+	if got := len(slices.Collect(ResumeEntries(r))); got != 3 {
 		t.Errorf("resume entries: %d, want 3", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -44,51 +45,55 @@ type ResumeEntry struct {
 	Pair
 }
 
-// ResumeEntries returns the pairs of r that did not succeed, sorted like the
-// tables. It is empty (not nil) when every pair succeeded, so the file
-// reads `[]`.
-func ResumeEntries(r *Report) []ResumeEntry {
-	out := []ResumeEntry{}
-	for _, row := range SortRows(r.Rows) {
-		status := StatusFailed
-		switch row.Result {
-		case Succeeded:
-			continue
-		case Exception:
-			status = StatusException
+// ResumeEntries yields the pairs of r that did not succeed, sorted like the
+// tables (r.Rows is sorted in place), one at a time as WriteResume takes
+// them.
+func ResumeEntries(r *Report) iter.Seq[ResumeEntry] {
+	Sort(r.Rows)
+	return func(yield func(ResumeEntry) bool) {
+		for _, row := range r.Rows {
+			status := StatusFailed
+			switch row.Result {
+			case Succeeded:
+				continue
+			case Exception:
+				status = StatusException
+			}
+			if !yield(ResumeEntry{Status: status, ResultStr: row.Log, Pair: row.Pair}) {
+				return
+			}
 		}
-		out = append(out, ResumeEntry{Status: status, ResultStr: row.Log, Pair: row.Pair})
 	}
-	return out
 }
 
-// WriteResume writes entries to path atomically (a crash never leaves half
-// a file that the next `netctl resume` would reject).
-func WriteResume(path string, entries []ResumeEntry) error {
-	b, err := json.MarshalIndent(entries, "", "  ")
-	if err != nil {
-		return err
-	}
-	b = append(b, '\n')
+// WriteResume streams entries to path atomically (a crash never leaves
+// half a file that the next `netctl resume` would reject) and returns how
+// many it wrote. No entries make the file `[]`.
+func WriteResume(path string, entries iter.Seq[ResumeEntry]) (int, error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".resume-*.json")
 	if err != nil {
-		return fmt.Errorf("writing resume file: %w", err)
+		return 0, fmt.Errorf("writing resume file: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing resume file: %w", err)
+	bw := newBuffered(tmp)
+	n, err := writeArray(bw, "", entries)
+	if err == nil {
+		bw.WriteString("\n")
+		err = bw.Flush()
 	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing resume file: %w", err)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
 	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("writing resume file: %w", err)
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("writing resume file: %w", err)
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
 	}
-	return nil
+	if err != nil {
+		return 0, fmt.Errorf("writing resume file: %w", err)
+	}
+	return n, nil
 }
 
 // ReadResume reads the pairs of a resume file that did not succeed

@@ -80,13 +80,13 @@ func roundDuration(d time.Duration) time.Duration {
 	return d.Round(100 * time.Millisecond)
 }
 
-// SortRows returns the rows sorted stably by source node, destination node,
+// Sort sorts rows in place, stably, by source node, destination node,
 // target IP and family (then protocol, port and source IP so that the order
 // never depends on the order results arrived in). Node names compare
-// naturally ("node-2" before "node-10"), IPs numerically.
-func SortRows(rows []Row) []Row {
-	out := slices.Clone(rows)
-	slices.SortStableFunc(out, func(a, b Row) int {
+// naturally ("node-2" before "node-10"), IPs numerically. In place: the
+// writers of json, junit and resume.json stream a run's one slice of rows.
+func Sort(rows []Row) {
+	slices.SortStableFunc(rows, func(a, b Row) int {
 		return cmp.Or(
 			naturalCompare(a.SrcNode, b.SrcNode),
 			naturalCompare(a.DstNode, b.DstNode),
@@ -97,6 +97,12 @@ func SortRows(rows []Row) []Row {
 			compareIP(a.SrcIP, b.SrcIP),
 		)
 	})
+}
+
+// SortRows returns a sorted copy of rows (see Sort).
+func SortRows(rows []Row) []Row {
+	out := slices.Clone(rows)
+	Sort(out)
 	return out
 }
 

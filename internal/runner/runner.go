@@ -66,21 +66,19 @@ type Runner struct {
 	fwdSemOne sync.Once
 	forwarded sync.Map // *inventory.Agent -> true: reached through a port-forward
 
+	// rows[i] is check i's row once have[i]: results land in plan order
+	// as they arrive, in the one slice Run returns (no copy to sort).
 	mu    sync.Mutex
-	rows  []indexedRow
+	rows  []report.Row
+	have  []bool
 	done  int
 	total int
-}
-
-type indexedRow struct {
-	i   int
-	row report.Row
 }
 
 func (r *Runner) add(i int, row report.Row) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.rows = append(r.rows, indexedRow{i, row})
+	r.rows[i], r.have[i] = row, true
 	r.done++
 	if r.Progress != nil {
 		r.Progress(r.done, r.total)
@@ -100,6 +98,7 @@ func (r *Runner) client(name string) *Cluster {
 // order. Rows for checks not done because ctx ended are left out.
 func (r *Runner) Run(ctx context.Context, checks []plan.Check) []report.Row {
 	r.total = len(checks)
+	r.rows, r.have = make([]report.Row, len(checks)), make([]bool, len(checks))
 	if r.Progress != nil {
 		r.Progress(0, r.total)
 	}
@@ -126,10 +125,12 @@ func (r *Runner) Run(ctx context.Context, checks []plan.Check) []report.Row {
 	}
 	wg.Wait()
 
-	sort.Slice(r.rows, func(a, b int) bool { return r.rows[a].i < r.rows[b].i })
-	rows := make([]report.Row, len(r.rows))
-	for i, ir := range r.rows {
-		rows[i] = ir.row
+	// Leave out the checks ctx ended before, in place.
+	rows := r.rows[:0]
+	for i, row := range r.rows {
+		if r.have[i] {
+			rows = append(rows, row)
+		}
 	}
 	return rows
 }

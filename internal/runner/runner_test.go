@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -205,5 +206,38 @@ func TestStreamsBounded(t *testing.T) {
 	}
 	if s.maxIn != 2 {
 		t.Errorf("at most %d streams were open at once, want exactly MaxStreams=2", s.maxIn)
+	}
+}
+
+// Rows come back in plan order whatever order sources answer in (a slow
+// first source, a skipped check between), and the checks a cancelled run
+// did not reach are left out.
+func TestRowsInPlanOrder(t *testing.T) {
+	_, c := newStubAgent(t, func(pod string, call int, w http.ResponseWriter, r *http.Request, ids []string) {
+		switch pod {
+		case "a":
+			time.Sleep(300 * time.Millisecond)
+		case "c":
+			stall(r)
+			return
+		}
+		answer(w, ids...)
+	})
+	checks := checksFrom(2, "a", "b", "c")
+	checks[2].Skip, checks[2].SkipClass = "no agent", probe.ClassAgentError // b's first
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	time.AfterFunc(time.Second, cancel)
+	var log bytes.Buffer
+	r := newRunner(c, &log)
+	r.Silence = 5 * time.Second
+	rows := r.Run(ctx, checks)
+	var got []string
+	for _, row := range rows {
+		got = append(got, row.SrcPod+"/"+row.DstNode+"/"+string(row.Result))
+	}
+	want := []string{"a/dst-0/SUCCEEDED", "a/dst-1/SUCCEEDED", "b/dst-0/EXCEPTION", "b/dst-1/SUCCEEDED"}
+	if !slices.Equal(got, want) {
+		t.Errorf("rows %v, want %v\n%s", got, want, log.String())
 	}
 }

@@ -50,7 +50,18 @@ func main() {
 	cliCost := flag.Bool("cli-cost", false, "measure only netctl check's peak RSS and API requests on one cluster of -sizes' first size and write its section of -out")
 	before := flag.String("before", "", "with -cli-cost: an earlier netctl binary to measure first")
 	name := flag.String("name", "benchcost", "with -cli-cost: sandbox cluster name (at most 12 characters)")
+	writers := flag.Bool("writers", false, "measure only writing 20,000 rows as json, junit and resume.json (no cluster) and write its section of -out")
+	writersChild := flag.String("writers-child", "", "internal (-writers): write one format and exit")
+	label := flag.String("label", "this build", "with -writers: the name of the build measured (rows of other labels are kept)")
 	flag.Parse()
+	if *writersChild != "" || *writers {
+		err := writersChildOrBench(*writersChild, *out, *label)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *cliCost {
 		n, err := strconv.Atoi(strings.Split(*sizes, ",")[0])
 		if err == nil {

@@ -87,24 +87,36 @@ func (d *document) PrintJSON(w io.Writer) error  { return report.WriteJSON(w, d.
 func (d *document) PrintJUnit(w io.Writer) error { return report.WriteJUnit(w, d.rep) }
 func (d *document) PrintHTML(w io.Writer) error  { return report.WriteHTML(w, d.rep) }
 
-// writeResume records the pairs that did not succeed. After an interrupted
-// resume, the pairs it did not reach stay in the file; after an interrupted
-// check the file holds only what was found, and a note says so.
+// writeResume records the pairs that did not succeed, streamed from the
+// report's rows. After an interrupted resume, the pairs it did not reach
+// stay in the file; after an interrupted check the file holds only what was
+// found, and a note says so.
 func (o *Options) writeResume(rep *report.Report) error {
 	entries := report.ResumeEntries(rep)
 	if o.resume && rep.Interrupted {
-		for _, p := range report.Unchecked(o.pairs, rep) {
-			entries = append(entries, report.ResumeEntry{Status: report.StatusException, ResultStr: "not checked: the resume was interrupted", Pair: p})
+		failed, left := entries, report.Unchecked(o.pairs, rep)
+		entries = func(yield func(report.ResumeEntry) bool) {
+			for e := range failed {
+				if !yield(e) {
+					return
+				}
+			}
+			for _, p := range left {
+				if !yield(report.ResumeEntry{Status: report.StatusException, ResultStr: "not checked: the resume was interrupted", Pair: p}) {
+					return
+				}
+			}
 		}
 	}
-	if err := report.WriteResume(o.ResumeFile, entries); err != nil {
+	n, err := report.WriteResume(o.ResumeFile, entries)
+	if err != nil {
 		return err
 	}
 	switch {
 	case rep.Interrupted && !o.resume:
-		fmt.Fprintf(o.ErrOut, "the check was interrupted: %s lists only the %d failures found so far; run `netctl check` again for a full check\n", o.ResumeFile, len(entries))
-	case len(entries) > 0:
-		fmt.Fprintf(o.ErrOut, "%d pairs did not succeed; they are in %s (`netctl resume` re-checks only them)\n", len(entries), o.ResumeFile)
+		fmt.Fprintf(o.ErrOut, "the check was interrupted: %s lists only the %d failures found so far; run `netctl check` again for a full check\n", o.ResumeFile, n)
+	case n > 0:
+		fmt.Fprintf(o.ErrOut, "%d pairs did not succeed; they are in %s (`netctl resume` re-checks only them)\n", n, o.ResumeFile)
 	}
 	return nil
 }
