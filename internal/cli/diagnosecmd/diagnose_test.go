@@ -16,6 +16,7 @@ import (
 	"github.com/netdoctor/netdoctor/internal/agent"
 	"github.com/netdoctor/netdoctor/internal/check"
 	"github.com/netdoctor/netdoctor/internal/cli/clierr"
+	"github.com/netdoctor/netdoctor/internal/cli/printers/diagnosereport"
 	"github.com/netdoctor/netdoctor/internal/diagnose"
 	"github.com/netdoctor/netdoctor/internal/kube"
 )
@@ -66,7 +67,7 @@ func TestDiagnoseExitCodesAndOutput(t *testing.T) {
 
 	odd := func(context.Context, check.FactsOptions) (*check.Facts, error) { return twoNodes(1280), nil }
 	out, _, code, _ = runCmd(t, odd, "-o", "json")
-	var doc JSONOutput
+	var doc diagnosereport.JSONOutput
 	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 1 {
 		t.Fatalf("mtu: code %d, %v\n%s", code, err, out)
 	}
@@ -225,5 +226,91 @@ func TestDiagnoseInconclusive(t *testing.T) {
 	}
 	if legacyNodes != 3 {
 		t.Errorf("json: %d nodes inconclusive for iptables-legacy, want 3: %+v", legacyNodes, doc)
+	}
+}
+
+// TestDiagnoseHTMLNotChecked: -o html lists every rule the json lists as
+// inconclusive, with its nodes and reason, in a "Not checked" section
+// (parsed as HTML, compared with the same run's json).
+func TestDiagnoseHTMLNotChecked(t *testing.T) {
+	legacy := func(context.Context, check.FactsOptions) (*check.Facts, error) {
+		f := twoNodes(1500)
+		for n, nf := range f.ByNode {
+			nf.ServiceRules = &agent.ServiceRules{Skipped: "the nat table is in iptables-legacy <x>"}
+			f.ByNode[n] = nf
+		}
+		return f, nil
+	}
+	out, _, code, _ := runCmd(t, legacy, "-o", "json")
+	var js struct {
+		Inconclusive []struct {
+			Rule   string   `json:"rule"`
+			Nodes  []string `json:"nodes"`
+			Reason string   `json:"reason"`
+		} `json:"inconclusive"`
+	}
+	if err := json.Unmarshal([]byte(out), &js); err != nil || code != 0 || len(js.Inconclusive) < 3 {
+		t.Fatalf("json: code %d %v %+v", code, err, js)
+	}
+	var want []string
+	for _, i := range js.Inconclusive {
+		want = append(want, i.Rule+" ["+strings.Join(i.Nodes, ",")+"] "+i.Reason)
+	}
+
+	out, _, code, _ = runCmd(t, legacy, "-o", "html")
+	if code != 0 {
+		t.Fatalf("html: exit %d, want 0 (inconclusive is no finding)", code)
+	}
+	doc, err := html.Parse(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := func(n *html.Node) string {
+		var b strings.Builder
+		var walk func(*html.Node)
+		walk = func(n *html.Node) {
+			if n.Type == html.TextNode {
+				b.WriteString(n.Data)
+			}
+			for c := n.FirstChild; c != nil; c = c.NextSibling {
+				walk(c)
+			}
+		}
+		walk(n)
+		return b.String()
+	}
+	var heading string
+	var got, rules []string
+	var walk func(n *html.Node, in bool)
+	walk = func(n *html.Node, in bool) {
+		if n.Type == html.ElementNode {
+			attr := map[string]string{}
+			for _, a := range n.Attr {
+				attr[a.Key] = a.Val
+			}
+			in = in || attr["id"] == "nd-notchecked"
+			switch {
+			case in && n.Data == "h2":
+				heading = text(n)
+			case in && n.Data == "li":
+				got = append(got, text(n))
+				rules = append(rules, attr["data-rule"])
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c, in)
+		}
+	}
+	walk(doc, false)
+	if heading != "Not checked" {
+		t.Errorf("section heading %q, want \"Not checked\"", heading)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("html not-checked entries:\n%s\nwant (the json's inconclusive):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for i, r := range rules {
+		if r != js.Inconclusive[i].Rule {
+			t.Errorf("entry %d data-rule %q, want %q", i, r, js.Inconclusive[i].Rule)
+		}
 	}
 }
