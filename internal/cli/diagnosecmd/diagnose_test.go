@@ -116,46 +116,20 @@ func TestDiagnoseHTML(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d, want 1 (a finding)", code)
 	}
-	doc, err := html.Parse(strings.NewReader(out))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var kinds []string
 	var rows [][]string
 	var external []string
-	var walk func(n *html.Node, inFacts bool)
-	walk = func(n *html.Node, inFacts bool) {
-		if n.Type == html.ElementNode {
-			attr := map[string]string{}
-			for _, a := range n.Attr {
-				attr[a.Key] = a.Val
-			}
-			if n.Data == "li" && attr["class"] == "nd-finding" {
-				kinds = append(kinds, attr["data-kind"])
-			}
-			if attr["id"] == "nd-facts" {
-				inFacts = true
-			}
-			if inFacts && n.Data == "tr" {
-				var cells []string
-				for c := n.FirstChild; c != nil; c = c.NextSibling {
-					if c.Type == html.ElementNode && c.Data == "td" && c.FirstChild != nil {
-						cells = append(cells, c.FirstChild.Data)
-					}
-				}
-				if len(cells) > 0 {
-					rows = append(rows, cells)
-				}
-			}
-			if attr["src"] != "" || attr["href"] != "" {
-				external = append(external, attr["src"]+attr["href"])
-			}
+	for _, e := range parsePage(t, out) {
+		if e.tag == "li" && e.attr["class"] == "nd-finding" {
+			kinds = append(kinds, e.attr["data-kind"])
 		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c, inFacts)
+		if e.within["nd-facts"] && e.tag == "tr" && len(e.cells) > 0 {
+			rows = append(rows, e.cells)
+		}
+		if e.attr["src"] != "" || e.attr["href"] != "" {
+			external = append(external, e.attr["src"]+e.attr["href"])
 		}
 	}
-	walk(doc, false)
 	if len(kinds) != 1 || kinds[0] != "mtu-mismatch" {
 		t.Errorf("findings %v, want exactly [mtu-mismatch]", kinds)
 	}
@@ -261,47 +235,17 @@ func TestDiagnoseHTMLNotChecked(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("html: exit %d, want 0 (inconclusive is no finding)", code)
 	}
-	doc, err := html.Parse(strings.NewReader(out))
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := func(n *html.Node) string {
-		var b strings.Builder
-		var walk func(*html.Node)
-		walk = func(n *html.Node) {
-			if n.Type == html.TextNode {
-				b.WriteString(n.Data)
-			}
-			for c := n.FirstChild; c != nil; c = c.NextSibling {
-				walk(c)
-			}
-		}
-		walk(n)
-		return b.String()
-	}
 	var heading string
 	var got, rules []string
-	var walk func(n *html.Node, in bool)
-	walk = func(n *html.Node, in bool) {
-		if n.Type == html.ElementNode {
-			attr := map[string]string{}
-			for _, a := range n.Attr {
-				attr[a.Key] = a.Val
-			}
-			in = in || attr["id"] == "nd-notchecked"
-			switch {
-			case in && n.Data == "h2":
-				heading = text(n)
-			case in && n.Data == "li":
-				got = append(got, text(n))
-				rules = append(rules, attr["data-rule"])
-			}
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c, in)
+	for _, e := range parsePage(t, out) {
+		switch {
+		case e.within["nd-notchecked"] && e.tag == "h2":
+			heading = e.text
+		case e.within["nd-notchecked"] && e.tag == "li":
+			got = append(got, e.text)
+			rules = append(rules, e.attr["data-rule"])
 		}
 	}
-	walk(doc, false)
 	if heading != "Not checked" {
 		t.Errorf("section heading %q, want \"Not checked\"", heading)
 	}
@@ -313,4 +257,63 @@ func TestDiagnoseHTMLNotChecked(t *testing.T) {
 			t.Errorf("entry %d data-rule %q, want %q", i, r, js.Inconclusive[i].Rule)
 		}
 	}
+}
+
+// element is one element of a parsed page: its tag, attributes and text,
+// the ids of the elements it is in (its own included), and for a table
+// row the text of its cells.
+type element struct {
+	tag    string
+	attr   map[string]string
+	text   string
+	within map[string]bool
+	cells  []string
+}
+
+// parsePage parses an html page into its elements, in document order.
+func parsePage(t *testing.T, page string) []element {
+	t.Helper()
+	doc, err := html.Parse(strings.NewReader(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text func(n *html.Node) string
+	text = func(n *html.Node) string {
+		if n.Type == html.TextNode {
+			return n.Data
+		}
+		var b strings.Builder
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			b.WriteString(text(c))
+		}
+		return b.String()
+	}
+	var out []element
+	var walk func(n *html.Node, within map[string]bool)
+	walk = func(n *html.Node, within map[string]bool) {
+		if n.Type == html.ElementNode {
+			e := element{tag: n.Data, attr: map[string]string{}, text: text(n), within: map[string]bool{}}
+			for id := range within {
+				e.within[id] = true
+			}
+			for _, a := range n.Attr {
+				e.attr[a.Key] = a.Val
+			}
+			if id := e.attr["id"]; id != "" {
+				e.within[id] = true
+			}
+			for c := n.FirstChild; c != nil; c = c.NextSibling {
+				if c.Type == html.ElementNode && c.Data == "td" {
+					e.cells = append(e.cells, text(c))
+				}
+			}
+			out = append(out, e)
+			within = e.within
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c, within)
+		}
+	}
+	walk(doc, map[string]bool{})
+	return out
 }
