@@ -166,29 +166,38 @@ func TestDiagnoseOneNode(t *testing.T) {
 	}
 }
 
-// TestDiagnoseInconclusive: a rule that cannot be applied is listed (table
-// and json) and changes nothing in the exit status.
-func TestDiagnoseInconclusive(t *testing.T) {
-	legacy := func(context.Context, check.FactsOptions) (*check.Facts, error) {
+// legacyNAT: three healthy nodes whose Service rules could not be read
+// (the given reason), so service-rules-missing is inconclusive on each.
+func legacyNAT(reason string) Collector {
+	return func(context.Context, check.FactsOptions) (*check.Facts, error) {
 		f := twoNodes(1500)
 		for n, nf := range f.ByNode {
-			nf.ServiceRules = &agent.ServiceRules{Skipped: "the nat table is in iptables-legacy"}
+			nf.ServiceRules = &agent.ServiceRules{Skipped: reason}
 			f.ByNode[n] = nf
 		}
 		return f, nil
 	}
+}
+
+// notCheckedJSON is the part of diagnose's json these tests read.
+type notCheckedJSON struct {
+	Inconclusive []struct {
+		Rule   string   `json:"rule"`
+		Nodes  []string `json:"nodes"`
+		Reason string   `json:"reason"`
+	} `json:"inconclusive"`
+}
+
+// TestDiagnoseInconclusive: a rule that cannot be applied is listed (table
+// and json) and changes nothing in the exit status.
+func TestDiagnoseInconclusive(t *testing.T) {
+	legacy := legacyNAT("the nat table is in iptables-legacy")
 	out, _, code, _ := runCmd(t, legacy)
 	if code != 0 || !strings.Contains(out, "Inconclusive (not checked):") || !strings.Contains(out, "service-rules-missing [a] the nat table is in iptables-legacy") {
 		t.Errorf("table: code %d\n%s", code, out)
 	}
 	out, _, code, _ = runCmd(t, legacy, "-o", "json")
-	var doc struct {
-		Inconclusive []struct {
-			Rule   string   `json:"rule"`
-			Nodes  []string `json:"nodes"`
-			Reason string   `json:"reason"`
-		} `json:"inconclusive"`
-	}
+	var doc notCheckedJSON
 	legacyNodes := 0
 	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 0 {
 		t.Errorf("json: code %d %v", code, err)
@@ -207,22 +216,9 @@ func TestDiagnoseInconclusive(t *testing.T) {
 // inconclusive, with its nodes and reason, in a "Not checked" section
 // (parsed as HTML, compared with the same run's json).
 func TestDiagnoseHTMLNotChecked(t *testing.T) {
-	legacy := func(context.Context, check.FactsOptions) (*check.Facts, error) {
-		f := twoNodes(1500)
-		for n, nf := range f.ByNode {
-			nf.ServiceRules = &agent.ServiceRules{Skipped: "the nat table is in iptables-legacy <x>"}
-			f.ByNode[n] = nf
-		}
-		return f, nil
-	}
+	legacy := legacyNAT("the nat table is in iptables-legacy <x>")
 	out, _, code, _ := runCmd(t, legacy, "-o", "json")
-	var js struct {
-		Inconclusive []struct {
-			Rule   string   `json:"rule"`
-			Nodes  []string `json:"nodes"`
-			Reason string   `json:"reason"`
-		} `json:"inconclusive"`
-	}
+	var js notCheckedJSON
 	if err := json.Unmarshal([]byte(out), &js); err != nil || code != 0 || len(js.Inconclusive) < 3 {
 		t.Fatalf("json: code %d %v %+v", code, err, js)
 	}
