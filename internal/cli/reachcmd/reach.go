@@ -219,6 +219,9 @@ func (o *options) execute(ctx context.Context) error {
 	if err := o.print.Print(o.Out, &document{rep}); err != nil {
 		return err
 	}
+	if !o.print.ForPeople() {
+		fmt.Fprintln(o.ErrOut, rep.SummaryLine())
+	}
 	if rep.Interrupted || rep.Failed() {
 		return clierr.Silent(clierr.Failed)
 	}

@@ -100,6 +100,9 @@ func TestClusterFlagsAndOutput(t *testing.T) {
 	if code != 0 || o == nil || o.Namespace != "other" || o.Image != "127.0.0.1:5000/team/netctl:v9" {
 		t.Fatalf("flags over config: exit %d %s %+v", code, msg, o)
 	}
+	if !strings.Contains(msg, "reach: 0 rows in 1 round(s)") {
+		t.Errorf("json to a file: no summary line on stderr: %q", msg)
+	}
 	data, err := os.ReadFile(out)
 	var doc map[string]any
 	if err != nil || json.Unmarshal(data, &doc) != nil || len(doc) == 0 {
