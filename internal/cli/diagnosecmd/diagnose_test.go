@@ -9,11 +9,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/chromedp/chromedp"
 	"golang.org/x/net/html"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/netdoctor/netdoctor/internal/agent"
+	"github.com/netdoctor/netdoctor/internal/browsertest"
 	"github.com/netdoctor/netdoctor/internal/check"
 	"github.com/netdoctor/netdoctor/internal/cli/clierr"
 	"github.com/netdoctor/netdoctor/internal/cli/printers/diagnosereport"
@@ -312,4 +315,51 @@ func parsePage(t *testing.T, page string) []element {
 	}
 	walk(doc, map[string]bool{})
 	return out
+}
+
+// TestDiagnoseHTMLNotCheckedInBrowser opens `diagnose -o html --output-file`
+// in headless Chromium: the "Not checked" section is shown (laid out, not
+// hidden) with one entry per inconclusive rule, its nodes and reason, the
+// reason's markup shown as text; the page loads nothing.
+func TestDiagnoseHTMLNotCheckedInBrowser(t *testing.T) {
+	browsertest.Require(t) // skips, or fails under NETDOCTOR_E2E=require, before any work
+	path := filepath.Join(t.TempDir(), "diagnose.html")
+	if _, errOut, code, _ := runCmd(t, legacyNAT("the nat table is in iptables-legacy <b>"), "-o", "html", "--output-file", path); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	b := browsertest.New(t, time.Minute)
+	if err := chromedp.Do(b.Ctx, chromedp.Navigate("file://"+path)); err != nil {
+		t.Fatal(err)
+	}
+	type shown struct {
+		Heading string   `json:"heading"`
+		Visible bool     `json:"visible"`
+		Entries []string `json:"entries"`
+	}
+	got, err := chromedp.Run(b.Ctx, chromedp.Evaluate[shown](`(() => {
+	  const sec = document.getElementById("nd-notchecked");
+	  if (!sec) return {heading: "", visible: false, entries: []};
+	  return {
+	    heading: sec.querySelector("h2").textContent,
+	    visible: sec.offsetParent !== null && sec.getBoundingClientRect().height > 0,
+	    entries: [...sec.querySelectorAll("li")].map(li => li.innerText),
+	  };
+	})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Screenshot(t, "diagnose-not-checked-html")
+	if got.Heading != "Not checked" || !got.Visible {
+		t.Errorf("section %q visible=%v, want a visible \"Not checked\"", got.Heading, got.Visible)
+	}
+	var legacy []string
+	for _, e := range got.Entries {
+		if strings.HasPrefix(e, "service-rules-missing [") && strings.HasSuffix(e, "] the nat table is in iptables-legacy <b>") {
+			legacy = append(legacy, e)
+		}
+	}
+	if len(legacy) != 3 {
+		t.Errorf("entries %q: want service-rules-missing on a, b and c with the reason as text", got.Entries)
+	}
+	b.CheckRequests(t, "file://")
 }
