@@ -8,6 +8,18 @@ import (
 	"github.com/netdoctor/netdoctor/internal/report"
 )
 
+// culpritWords are each kind's claim and the rows that failed, with the
+// hypothesis' nodes x and y and the scope's label as %[1]s, %[2]s, %[3]s.
+var culpritWords = map[string]struct{ claim, failed string }{
+	KindNodeIsolated:    {"node %[1]s is isolated (%[3]s): no other node reaches it and it reaches none", "from and to %[1]s"},
+	KindInboundBlocked:  {"traffic into %[1]s is blocked (%[3]s): no other node reaches it, while it reaches every node", "towards %[1]s"},
+	KindNodeUnreachable: {"node %[1]s cannot be reached (%[3]s); its own probes were not checked, so the direction is unknown", "towards %[1]s"},
+	KindOutboundBlocked: {"traffic out of %[1]s is blocked (%[3]s): it reaches no other node, while every node reaches it", "from %[1]s"},
+	KindNodeCannotReach: {"node %[1]s reaches no other node (%[3]s); whether it can be reached was not checked", "from %[1]s"},
+	KindLinkDown:        {"the link between %[1]s and %[2]s is down (%[3]s): they reach each other in neither direction, and both reach every other node", "between %[1]s and %[2]s"},
+	KindOneWay:          {"traffic from %[1]s to %[2]s is blocked one way (%[3]s): %[2]s reaches %[1]s, and both reach every other node", "from %[1]s to %[2]s"},
+}
+
 // culprit words the finding for a hypothesis that holds on v. fam and
 // cleanNote are set when it holds on one family only.
 func (a analyzer) culprit(h hypothesis, v view, s scope, fam probe.Family, cleanNote string) report.Finding {
@@ -28,35 +40,28 @@ func (a analyzer) culprit(h hypothesis, v view, s scope, fam probe.Family, clean
 	if len(h.nodes) > 1 {
 		y = h.nodes[1]
 	}
-	_, out := v.count(func(p pair) bool { return p.src == x && p.dst != x })
-	_, in := v.count(func(p pair) bool { return p.dst == x && p.src != x })
-	switch h.kind {
-	case KindNodeIsolated:
-		f.Summary = fmt.Sprintf("node %s is isolated (%s): no other node reaches it and it reaches none", x, label)
-		f.Evidence = fmt.Sprintf("%d of %d rows from and to %s failed; %s", f.Failed, f.Total, x, among)
-	case KindInboundBlocked:
-		f.Summary = fmt.Sprintf("traffic into %s is blocked (%s): no other node reaches it, while it reaches every node", x, label)
-		f.Evidence = fmt.Sprintf("%d of %d rows towards %s failed; all %d rows from %s succeeded; %s", f.Failed, f.Total, x, out, x, among)
-	case KindNodeUnreachable:
-		f.Summary = fmt.Sprintf("node %s cannot be reached (%s); its own probes were not checked, so the direction is unknown", x, label)
-		f.Evidence = fmt.Sprintf("%d of %d rows towards %s failed; %s", f.Failed, f.Total, x, among)
-	case KindOutboundBlocked:
-		f.Summary = fmt.Sprintf("traffic out of %s is blocked (%s): it reaches no other node, while every node reaches it", x, label)
-		f.Evidence = fmt.Sprintf("%d of %d rows from %s failed; all %d rows towards %s succeeded; %s", f.Failed, f.Total, x, in, x, among)
-	case KindNodeCannotReach:
-		f.Summary = fmt.Sprintf("node %s reaches no other node (%s); whether it can be reached was not checked", x, label)
-		f.Evidence = fmt.Sprintf("%d of %d rows from %s failed; %s", f.Failed, f.Total, x, among)
-	case KindLinkDown:
-		_, third := v.count(func(p pair) bool {
-			return p.src != p.dst && !h.fails(p) && (slices.Contains(h.nodes, p.src) || slices.Contains(h.nodes, p.dst))
-		})
-		f.Summary = fmt.Sprintf("the link between %s and %s is down (%s): they reach each other in neither direction, and both reach every other node", x, y, label)
-		f.Evidence = fmt.Sprintf("%d of %d rows between %s and %s failed; all %d rows between them and the other nodes succeeded; %s", f.Failed, f.Total, x, y, third, among)
-	case KindOneWay:
-		_, back := v.count(func(p pair) bool { return p == pair{y, x} })
-		f.Summary = fmt.Sprintf("traffic from %s to %s is blocked one way (%s): %s reaches %s, and both reach every other node", x, y, label, y, x)
-		f.Evidence = fmt.Sprintf("%d of %d rows from %s to %s failed; all %d rows from %s to %s succeeded; all other rows succeeded", f.Failed, f.Total, x, y, back, y, x)
+	// The rows whose success rules out the other kinds.
+	succeeded := func(rows func(pair) bool, what string) string {
+		_, n := v.count(rows)
+		return fmt.Sprintf("all %d rows %s succeeded; ", n, what)
 	}
+	var ruledOut string
+	switch h.kind {
+	case KindInboundBlocked:
+		ruledOut = succeeded(func(p pair) bool { return p.src == x && p.dst != x }, "from "+x)
+	case KindOutboundBlocked:
+		ruledOut = succeeded(func(p pair) bool { return p.dst == x && p.src != x }, "towards "+x)
+	case KindLinkDown:
+		ruledOut = succeeded(func(p pair) bool {
+			return p.src != p.dst && !h.fails(p) && (slices.Contains(h.nodes, p.src) || slices.Contains(h.nodes, p.dst))
+		}, "between them and the other nodes")
+	case KindOneWay:
+		ruledOut = succeeded(func(p pair) bool { return p == pair{y, x} }, "from "+y+" to "+x)
+		among = "all other rows succeeded"
+	}
+	words := culpritWords[h.kind]
+	f.Summary = fmt.Sprintf(words.claim, x, y, label)
+	f.Evidence = fmt.Sprintf("%d of %d rows %s failed; %s%s", f.Failed, f.Total, fmt.Sprintf(words.failed, x, y), ruledOut, among)
 	if cleanNote != "" {
 		f.Evidence += "; " + cleanNote
 	}

@@ -24,18 +24,11 @@ type NetReach struct {
 		AgentSpec *struct {
 			Annotation map[string]string `json:"annotation"`
 		} `json:"agentSpec"`
-		Target  *NetReachTarget `json:"target"`
-		Request *struct {
-			QPS                   *int `json:"qps"`
-			DurationInSecond      *int `json:"durationInSecond"`
-			PerRequestTimeoutInMS *int `json:"perRequestTimeoutInMS"`
-		} `json:"request"`
-		Expect *struct {
-			SuccessRate         *float64 `json:"successRate"`
-			MeanAccessDelayInMs *float64 `json:"meanAccessDelayInMs"`
-			P99AccessDelayInMs  *float64 `json:"p99AccessDelayInMs"`
-			AllBackends         *bool    `json:"allBackends"`
-		} `json:"expect"`
+		Target *NetReachTarget `json:"target"`
+		// Request and Expect decode onto kdoctor's defaults, set before
+		// decoding: a field the object leaves out keeps its default.
+		Request  Request `json:"request"`
+		Expect   Expect  `json:"expect"`
 		Schedule *struct {
 			RoundNumber        *int    `json:"roundNumber"`
 			Schedule           *string `json:"schedule"`
@@ -87,7 +80,11 @@ func ParseNetReach(data []byte) (Spec, error) {
 	if err := yaml.Unmarshal(data, &raw); err != nil {
 		return Spec{}, fieldErr("-f", "not a YAML or JSON object: %v", err)
 	}
+	// kdoctor's defaults; kdoctor never judged which backends answered:
+	// allBackends is off unless asked.
 	var nr NetReach
+	nr.Spec.Request = Request{QPS: kdoctorQPS, DurationInSecond: kdoctorDuration, PerRequestTimeoutInMS: kdoctorTimeout}
+	nr.Spec.Expect = Expect{SuccessRate: 1, MeanAccessDelayInMs: kdoctorMeanMs}
 	if err := yaml.Unmarshal(data, &nr); err != nil {
 		return Spec{}, fieldErr("-f", "not a NetReach object: %v", err)
 	}
@@ -131,28 +128,7 @@ func ParseNetReach(data []byte) (Spec, error) {
 	}
 	s.IPv4, s.IPv6 = on(t.IPv4, true), on(t.IPv6, false)
 
-	s.Request = Request{QPS: kdoctorQPS, DurationInSecond: kdoctorDuration, PerRequestTimeoutInMS: kdoctorTimeout}
-	if r := nr.Spec.Request; r != nil {
-		setInt(&s.Request.QPS, r.QPS)
-		setInt(&s.Request.DurationInSecond, r.DurationInSecond)
-		setInt(&s.Request.PerRequestTimeoutInMS, r.PerRequestTimeoutInMS)
-	}
-	// kdoctor never judged which backends answered: off unless asked.
-	s.Expect = Expect{SuccessRate: 1, MeanAccessDelayInMs: kdoctorMeanMs}
-	if e := nr.Spec.Expect; e != nil {
-		if e.SuccessRate != nil {
-			s.Expect.SuccessRate = *e.SuccessRate
-		}
-		if e.MeanAccessDelayInMs != nil {
-			s.Expect.MeanAccessDelayInMs = *e.MeanAccessDelayInMs
-		}
-		if e.P99AccessDelayInMs != nil {
-			s.Expect.P99AccessDelayInMs = *e.P99AccessDelayInMs
-		}
-		if e.AllBackends != nil {
-			s.Expect.AllBackends = *e.AllBackends
-		}
-	}
+	s.Request, s.Expect = nr.Spec.Request, nr.Spec.Expect
 	if sc := nr.Spec.Schedule; sc != nil {
 		if sc.RoundNumber != nil {
 			switch n := *sc.RoundNumber; {
@@ -185,12 +161,6 @@ func ParseNetReach(data []byte) (Spec, error) {
 		return Spec{}, err
 	}
 	return s, nil
-}
-
-func setInt(dst *int, v *int) {
-	if v != nil {
-		*dst = *v
-	}
 }
 
 // parseSchedule reads kdoctor's "M N" form (start after M minutes, a

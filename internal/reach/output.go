@@ -224,8 +224,13 @@ func (r *Report) WriteTable(w io.Writer, wide bool) {
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
+	fmt.Fprintln(w, r.SummaryLine())
+}
+
+// SummaryLine is the table's last line: rows, rounds, time and outcomes.
+func (r *Report) SummaryLine() string {
 	s := r.ToJSON().Summary
-	fmt.Fprintf(w, "reach: %d rows in %d round(s), %s: %d succeeded, %d failed, %d exceptions\n", s.Total, r.Rounds, r.Duration.Round(time.Millisecond), s.Succeeded, s.Failed, s.Exception)
+	return fmt.Sprintf("reach: %d rows in %d round(s), %s: %d succeeded, %d failed, %d exceptions", s.Total, r.Rounds, r.Duration.Round(time.Millisecond), s.Succeeded, s.Failed, s.Exception)
 }
 
 func codesCell(m map[int]int64) string {

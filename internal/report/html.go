@@ -27,7 +27,7 @@ func WriteHTML(w io.Writer, r *Report) error {
 	e := html.EscapeString
 	sum := Summarize(r)
 	var b strings.Builder
-	writeHTMLHead(&b, "netctl check report")
+	WriteHTMLHead(&b, "netctl check report")
 	b.WriteString("<header><h1>netctl check</h1><span>started ")
 	b.WriteString(e(r.Started.UTC().Format(time.RFC3339)))
 	b.WriteString("</span></header>\n<main>\n")
@@ -44,7 +44,7 @@ func WriteHTML(w io.Writer, r *Report) error {
 	}
 	fmt.Fprintf(&b, `<div class="nd-sum"><span>pairs <b>%d</b></span><span>succeeded <b>%d</b></span><span%s>failed <b id="nd-failed">%d</b></span><span%s>exceptions <b>%d</b></span></div>`+"\n",
 		sum.Total, sum.Succeeded, bad(sum.Failed), sum.Failed, bad(sum.Exceptions), sum.Exceptions)
-	writeHTMLFindings(&b, r.Findings, false)
+	WriteHTMLFindings(&b, r.Findings, false)
 	b.WriteString(htmlMatrixPart)
 	b.WriteString("<h2>Failures and exceptions</h2>\n")
 	n := 0

@@ -1,6 +1,8 @@
 // Package configflags loads config.json and lets flags override it, for
-// every command that reaches a cluster (check, resume, clean). A flag that
-// is set wins over the file; the file is never rewritten.
+// every command that reaches a cluster: Flags for check, resume and clean,
+// AgentFlags for diagnose and reach, ClusterFlags (in both, and in the
+// monitor's commands) for --kubeconfig, --context and -n. A flag that is set
+// wins over the file; the file is never rewritten.
 package configflags
 
 import (
@@ -8,12 +10,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/rest"
 
 	"github.com/netdoctor/netdoctor/internal/cli/clierr"
 	"github.com/netdoctor/netdoctor/internal/config"
+	"github.com/netdoctor/netdoctor/internal/deploy"
 	"github.com/netdoctor/netdoctor/internal/kube"
 )
 
@@ -173,4 +177,92 @@ func override[T any](f *Flags, name string, dst *T, v T) {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return !errors.Is(err, os.ErrNotExist)
+}
+
+// AgentFlags are the flags of the commands that deploy agents for one run
+// without a check config (diagnose, reach): the cluster flags, an optional
+// --config to take the cluster, namespace, port, image and version from,
+// and the agents' image, readiness wait and clean-up. Unlike check's
+// Flags, no config file is read unless --config names one. With --config a
+// flag wins only when set; without it every flag applies, default included.
+type AgentFlags struct {
+	ClusterFlags
+	ConfigFile, ImageRepository string
+	PodWaitTime                 int
+	AutoClean                   bool
+
+	fs *pflag.FlagSet
+}
+
+// Agents is what AgentFlags resolve to: where and how to run the agents.
+type Agents struct {
+	Kubeconfig, Context, Namespace, Image string
+	Port                                  int
+	PodWait                               time.Duration
+	AutoClean                             bool
+}
+
+// AddFlags adds the cluster flags, -n, --config, --image-repository,
+// --pod-wait-time and --auto-clean; what names what the namespace holds
+// and --auto-clean deletes ("agents", "agents and Services").
+func (a *AgentFlags) AddFlags(fs *pflag.FlagSet, what string) {
+	a.fs = fs
+	a.ClusterFlags.AddFlags(fs, "")
+	a.AddNamespaceFlag(fs, config.DefaultNamespace, "namespace of the "+what)
+	fs.StringVar(&a.ConfigFile, "config", "", "config.json to take namespace, port, image and version from (optional)")
+	fs.StringVar(&a.ImageRepository, "image-repository", config.DefaultImageRepository, "repository of the netctl image; the agent image is <repository>/netctl:<version> (overrides srcImageRepository)")
+	fs.IntVar(&a.PodWaitTime, "pod-wait-time", config.DefaultPodWaitTime, "seconds to wait for the agents to be ready")
+	fs.BoolVar(&a.AutoClean, "auto-clean", false, "delete the "+what+" when done")
+}
+
+// Load merges --config (when given) with the flags and rejects bad input
+// (a usage error) before anything touches a cluster.
+func (a *AgentFlags) Load() (Agents, error) {
+	cfg := config.Default()
+	if a.ConfigFile != "" {
+		var err error
+		if cfg, err = config.Load(config.ExpandPath(a.ConfigFile)); err != nil {
+			return Agents{}, clierr.UsageError(fmt.Errorf("--config: %w", err))
+		}
+	}
+	changed := func(name string) bool { return a.fs.Changed(name) }
+	fromFlag := func(name string) bool { return changed(name) || a.ConfigFile == "" }
+	if fromFlag("namespace") {
+		cfg.Namespace = a.Namespace
+	}
+	if fromFlag("pod-wait-time") {
+		cfg.PodWaitTime = a.PodWaitTime
+	}
+	if fromFlag("auto-clean") {
+		cfg.AutoClean = a.AutoClean
+	}
+	if changed("image-repository") {
+		if a.ImageRepository == "" {
+			return Agents{}, clierr.Usagef("--image-repository must not be empty")
+		}
+		cfg.SrcImageRepository = a.ImageRepository
+	}
+	if changed("kubeconfig") {
+		cfg.SrcKubeConfig = a.Kubeconfig
+	}
+	if changed("context") {
+		cfg.SrcContext = a.Context
+	}
+	if cfg.Namespace == "" {
+		return Agents{}, clierr.Usagef("--namespace must not be empty")
+	}
+	if cfg.PodWaitTime <= 0 {
+		return Agents{}, clierr.Usagef("--pod-wait-time must be a positive number of seconds, got %d", cfg.PodWaitTime)
+	}
+	port, err := cfg.Port.Int()
+	if err != nil {
+		return Agents{}, clierr.UsageError(fmt.Errorf("port in %s: %w", a.ConfigFile, err))
+	}
+	kubeconfig := cfg.SrcKubeConfig
+	if kubeconfig != "" {
+		kubeconfig = config.ExpandPath(kubeconfig)
+	}
+	return Agents{Kubeconfig: kubeconfig, Context: cfg.SrcContext, Namespace: cfg.Namespace,
+		Image: deploy.Image(cfg.SrcImageRepository, cfg.Version), Port: port,
+		PodWait: time.Duration(cfg.PodWaitTime) * time.Second, AutoClean: cfg.AutoClean}, nil
 }

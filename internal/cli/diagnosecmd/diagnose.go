@@ -5,15 +5,9 @@ package diagnosecmd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/netip"
-	"strconv"
-	"strings"
-	"time"
 
-	"github.com/olekukonko/tablewriter"
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -22,8 +16,7 @@ import (
 	"github.com/netdoctor/netdoctor/internal/cli/clierr"
 	"github.com/netdoctor/netdoctor/internal/cli/configflags"
 	"github.com/netdoctor/netdoctor/internal/cli/printers"
-	"github.com/netdoctor/netdoctor/internal/config"
-	"github.com/netdoctor/netdoctor/internal/deploy"
+	"github.com/netdoctor/netdoctor/internal/cli/printers/diagnosereport"
 	"github.com/netdoctor/netdoctor/internal/diagnose"
 	"github.com/netdoctor/netdoctor/internal/kube"
 	"github.com/netdoctor/netdoctor/internal/report"
@@ -34,12 +27,8 @@ type Collector func(ctx context.Context, opts check.FactsOptions) (*check.Facts,
 
 // Options of `netctl diagnose`.
 type Options struct {
-	configflags.ClusterFlags
-	ConfigFile   string
-	ImageRepo    string
-	PodWaitTime  int
+	configflags.AgentFlags
 	Print        *printers.PrintFlags
-	AutoClean    bool
 	ConntrackDst []string
 	Node         string
 
@@ -48,27 +37,13 @@ type Options struct {
 	genericiooptions.IOStreams
 }
 
-// JSONOutput is the -o json document.
-type JSONOutput struct {
-	Facts    map[string]agent.NodeFacts `json:"facts"`
-	Findings []report.Finding           `json:"findings"`
-	// PodInterfaces are the running pods matched to their host veths
-	// (absent when the pods could not be listed).
-	PodInterfaces []diagnose.PodVeth `json:"podInterfaces,omitempty"`
-	// DNS are the queries each node sent to the cluster DNS Service and
-	// to each CoreDNS replica.
-	DNS []check.DNSQuery `json:"dns,omitempty"`
-	// Inconclusive are the rules that could not be applied, and why.
-	Inconclusive []diagnose.Inconclusive `json:"inconclusive,omitempty"`
-}
-
 // NewCommand returns `netctl diagnose` wired to the real collector.
 func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	return newCommand(streams, check.CollectFacts)
 }
 
 func newCommand(streams genericiooptions.IOStreams, collect Collector) *cobra.Command {
-	o := &Options{IOStreams: streams, collect: collect, Print: printers.New((*document)(nil))}
+	o := &Options{IOStreams: streams, collect: collect, Print: printers.New((*diagnosereport.Document)(nil))}
 	cmd := &cobra.Command{
 		Use:   "diagnose",
 		Short: "Read every node's routes, MTU, conntrack and neighbour table and name what is wrong where",
@@ -85,20 +60,15 @@ func newCommand(streams genericiooptions.IOStreams, collect Collector) *cobra.Co
 		Example: "  netctl diagnose\n  netctl diagnose -o json --auto-clean\n  netctl diagnose --node worker-2 --conntrack-dst 10.96.0.10",
 		Args:    clierr.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(cmd); err != nil {
+			if err := o.Complete(); err != nil {
 				return err
 			}
 			return o.Run(cmd.Context())
 		},
 	}
 	f := cmd.Flags()
-	o.ClusterFlags.AddFlags(f, "")
-	o.AddNamespaceFlag(f, config.DefaultNamespace, "namespace of the agents")
-	f.StringVar(&o.ConfigFile, "config", "", "config.json to take namespace, port, image and version from (optional)")
-	f.StringVar(&o.ImageRepo, "image-repository", config.DefaultImageRepository, "repository of the netctl image; the agent image is <repository>/netctl:<version> (overrides srcImageRepository)")
-	f.IntVar(&o.PodWaitTime, "pod-wait-time", config.DefaultPodWaitTime, "seconds to wait for the agents to be ready")
+	o.AgentFlags.AddFlags(f, "agents")
 	o.Print.AddFlags(f)
-	f.BoolVar(&o.AutoClean, "auto-clean", false, "delete the agents when done")
 	f.StringVar(&o.Node, "node", "", "diagnose only this node (its facts, compared with the other nodes' pod CIDRs and IPs)")
 	f.StringSliceVar(&o.ConntrackDst, "conntrack-dst", nil, "count each node's conntrack entries toward this IP (repeatable; from /proc/net/nf_conntrack, skipped with the reason where absent)")
 	return cmd
@@ -106,52 +76,13 @@ func newCommand(streams genericiooptions.IOStreams, collect Collector) *cobra.Co
 
 // Complete merges --config (when given) with the flags that were set and
 // rejects bad input before anything touches a cluster.
-func (o *Options) Complete(cmd *cobra.Command) error {
-	cfg := config.Default()
-	if o.ConfigFile != "" {
-		var err error
-		if cfg, err = config.Load(config.ExpandPath(o.ConfigFile)); err != nil {
-			return clierr.UsageError(fmt.Errorf("--config: %w", err))
-		}
-	}
-	changed := cmd.Flags().Changed
-	if changed("namespace") || o.ConfigFile == "" {
-		cfg.Namespace = o.Namespace
-	}
-	if changed("pod-wait-time") || o.ConfigFile == "" {
-		cfg.PodWaitTime = o.PodWaitTime
-	}
-	if changed("auto-clean") || o.ConfigFile == "" {
-		cfg.AutoClean = o.AutoClean
-	}
-	if changed("image-repository") {
-		if o.ImageRepo == "" {
-			return clierr.Usagef("--image-repository must not be empty")
-		}
-		cfg.SrcImageRepository = o.ImageRepo
-	}
-	kubeconfig, kctx := cfg.SrcKubeConfig, cfg.SrcContext
-	if changed("kubeconfig") {
-		kubeconfig = o.Kubeconfig
-	}
-	if changed("context") {
-		kctx = o.Context
+func (o *Options) Complete() error {
+	agents, err := o.AgentFlags.Load()
+	if err != nil {
+		return err
 	}
 	if err := o.Print.Validate(); err != nil {
 		return err
-	}
-	if cfg.Namespace == "" {
-		return clierr.Usagef("--namespace must not be empty")
-	}
-	if cfg.PodWaitTime <= 0 {
-		return clierr.Usagef("--pod-wait-time must be a positive number of seconds, got %d", cfg.PodWaitTime)
-	}
-	port, err := cfg.Port.Int()
-	if err != nil {
-		return clierr.UsageError(fmt.Errorf("port in %s: %w", o.ConfigFile, err))
-	}
-	if kubeconfig != "" {
-		kubeconfig = config.ExpandPath(kubeconfig)
 	}
 	for _, ip := range o.ConntrackDst {
 		if _, err := netip.ParseAddr(ip); err != nil {
@@ -159,9 +90,8 @@ func (o *Options) Complete(cmd *cobra.Command) error {
 		}
 	}
 	o.facts = check.FactsOptions{
-		Kubeconfig: kubeconfig, Context: kctx, Namespace: cfg.Namespace,
-		Image: deploy.Image(cfg.SrcImageRepository, cfg.Version), Port: port,
-		PodWait: time.Duration(cfg.PodWaitTime) * time.Second, AutoClean: cfg.AutoClean,
+		Kubeconfig: agents.Kubeconfig, Context: agents.Context, Namespace: agents.Namespace,
+		Image: agents.Image, Port: agents.Port, PodWait: agents.PodWait, AutoClean: agents.AutoClean,
 		ConntrackDst: o.ConntrackDst, Node: o.Node,
 	}
 	return nil
@@ -185,7 +115,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if facts.PodsError != "" {
 		fmt.Fprintf(o.ErrOut, "pod interfaces not checked: %s\n", facts.PodsError)
 	}
-	if err := o.Print.Print(o.Out, &document{facts: facts, findings: findings, inconclusive: inconclusive}); err != nil {
+	if err := o.Print.Print(o.Out, &diagnosereport.Document{Facts: facts, Findings: findings, Inconclusive: inconclusive}); err != nil {
 		return err
 	}
 	if len(findings) > 0 {
@@ -225,102 +155,4 @@ func withNodeRules(findings []report.Finding, inc []diagnose.Inconclusive, facts
 		findings, inc = append(findings, f...), append(inc, i...)
 	}
 	return findings, inc
-}
-
-// document is what diagnose prints: facts and findings.
-type document struct {
-	facts        *check.Facts
-	findings     []report.Finding
-	inconclusive []diagnose.Inconclusive
-}
-
-func (d *document) PrintJSON(w io.Writer) error {
-	out := JSONOutput{Facts: d.facts.ByNode, Findings: d.findings, PodInterfaces: diagnose.PodVeths(d.facts.ByNode, d.facts.Pods), DNS: d.facts.DNS, Inconclusive: d.inconclusive}
-	if out.Findings == nil {
-		out.Findings = []report.Finding{}
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
-}
-
-func (d *document) PrintHTML(w io.Writer) error {
-	return report.WriteFactsHTML(w, "netctl diagnose", factsTable(d.facts), d.findings)
-}
-
-func (d *document) PrintTable(w io.Writer) error {
-	writeTable(w, d.facts, d.findings, d.inconclusive)
-	return nil
-}
-
-// factsTable is the per-node facts summary, one row per node: what the
-// table and the html output show.
-func factsTable(facts *check.Facts) report.FactsTable {
-	t := report.FactsTable{Header: []string{"NODE", "MTU", "ROUTES", "CONNTRACK", "NEIGHBOURS"}}
-	for _, n := range facts.Nodes {
-		if facts.Only != "" && n.Name != facts.Only {
-			continue
-		}
-		f, ok := facts.ByNode[n.Name]
-		if !ok {
-			t.Rows = append(t.Rows, []string{n.Name, "-", "-", "-", "-"})
-			continue
-		}
-		mtu := "?"
-		if m := diagnose.NodeMTU(n, f); m > 0 {
-			mtu = strconv.Itoa(m)
-		}
-		t.Rows = append(t.Rows, []string{n.Name, mtu, strconv.Itoa(len(f.Routes)), usage(f.Conntrack.Count, f.Conntrack.Max),
-			usage(len(f.Neighbours), f.NeighGC4[2])})
-	}
-	return t
-}
-
-// writeTable prints the per-node facts summary, then one line per finding.
-func writeTable(w io.Writer, facts *check.Facts, findings []report.Finding, inconclusive []diagnose.Inconclusive) {
-	ft := factsTable(facts)
-	t := tablewriter.NewWriter(w)
-	t.SetHeader(ft.Header)
-	t.SetAutoFormatHeaders(false)
-	t.SetAutoWrapText(false)
-	t.SetAlignment(tablewriter.ALIGN_LEFT)
-	t.AppendBulk(ft.Rows)
-	t.Render()
-	for _, n := range facts.Nodes {
-		for _, c := range facts.ByNode[n.Name].ConntrackDst {
-			if c.Skipped != "" {
-				fmt.Fprintf(w, "conntrack entries toward %s on %s: skipped: %s\n", c.IP, n.Name, c.Skipped)
-			} else {
-				fmt.Fprintf(w, "conntrack entries toward %s on %s: %d\n", c.IP, n.Name, c.Count)
-			}
-		}
-	}
-	if len(inconclusive) > 0 {
-		fmt.Fprintln(w, "\nInconclusive (not checked):")
-		for _, i := range inconclusive {
-			fmt.Fprintf(w, "  %s [%s] %s\n", i.Rule, strings.Join(i.Nodes, ","), i.Reason)
-		}
-	}
-	if len(findings) == 0 {
-		fmt.Fprintln(w, "\nFindings: none")
-		return
-	}
-	fmt.Fprintln(w, "\nFindings:")
-	for _, f := range findings {
-		fmt.Fprintf(w, "  %s [%s] %s\n", f.Kind, strings.Join(f.Nodes, ","), f.Summary)
-		if f.Evidence != "" {
-			fmt.Fprintf(w, "      %s\n", f.Evidence)
-		}
-	}
-}
-
-// usage renders "count/max" with "?" for an unknown (-1) value.
-func usage(count, max int) string {
-	s := func(v int) string {
-		if v < 0 {
-			return "?"
-		}
-		return strconv.Itoa(v)
-	}
-	return s(count) + "/" + s(max)
 }

@@ -9,13 +9,17 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/chromedp/chromedp"
 	"golang.org/x/net/html"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/netdoctor/netdoctor/internal/agent"
+	"github.com/netdoctor/netdoctor/internal/browsertest"
 	"github.com/netdoctor/netdoctor/internal/check"
 	"github.com/netdoctor/netdoctor/internal/cli/clierr"
+	"github.com/netdoctor/netdoctor/internal/cli/printers/diagnosereport"
 	"github.com/netdoctor/netdoctor/internal/diagnose"
 	"github.com/netdoctor/netdoctor/internal/kube"
 )
@@ -66,7 +70,7 @@ func TestDiagnoseExitCodesAndOutput(t *testing.T) {
 
 	odd := func(context.Context, check.FactsOptions) (*check.Facts, error) { return twoNodes(1280), nil }
 	out, _, code, _ = runCmd(t, odd, "-o", "json")
-	var doc JSONOutput
+	var doc diagnosereport.JSONOutput
 	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 1 {
 		t.Fatalf("mtu: code %d, %v\n%s", code, err, out)
 	}
@@ -115,46 +119,20 @@ func TestDiagnoseHTML(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d, want 1 (a finding)", code)
 	}
-	doc, err := html.Parse(strings.NewReader(out))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var kinds []string
 	var rows [][]string
 	var external []string
-	var walk func(n *html.Node, inFacts bool)
-	walk = func(n *html.Node, inFacts bool) {
-		if n.Type == html.ElementNode {
-			attr := map[string]string{}
-			for _, a := range n.Attr {
-				attr[a.Key] = a.Val
-			}
-			if n.Data == "li" && attr["class"] == "nd-finding" {
-				kinds = append(kinds, attr["data-kind"])
-			}
-			if attr["id"] == "nd-facts" {
-				inFacts = true
-			}
-			if inFacts && n.Data == "tr" {
-				var cells []string
-				for c := n.FirstChild; c != nil; c = c.NextSibling {
-					if c.Type == html.ElementNode && c.Data == "td" && c.FirstChild != nil {
-						cells = append(cells, c.FirstChild.Data)
-					}
-				}
-				if len(cells) > 0 {
-					rows = append(rows, cells)
-				}
-			}
-			if attr["src"] != "" || attr["href"] != "" {
-				external = append(external, attr["src"]+attr["href"])
-			}
+	for _, e := range parsePage(t, out) {
+		if e.tag == "li" && e.attr["class"] == "nd-finding" {
+			kinds = append(kinds, e.attr["data-kind"])
 		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c, inFacts)
+		if e.within["nd-facts"] && e.tag == "tr" && len(e.cells) > 0 {
+			rows = append(rows, e.cells)
+		}
+		if e.attr["src"] != "" || e.attr["href"] != "" {
+			external = append(external, e.attr["src"]+e.attr["href"])
 		}
 	}
-	walk(doc, false)
 	if len(kinds) != 1 || kinds[0] != "mtu-mismatch" {
 		t.Errorf("findings %v, want exactly [mtu-mismatch]", kinds)
 	}
@@ -191,29 +169,38 @@ func TestDiagnoseOneNode(t *testing.T) {
 	}
 }
 
-// TestDiagnoseInconclusive: a rule that cannot be applied is listed (table
-// and json) and changes nothing in the exit status.
-func TestDiagnoseInconclusive(t *testing.T) {
-	legacy := func(context.Context, check.FactsOptions) (*check.Facts, error) {
+// legacyNAT: three healthy nodes whose Service rules could not be read
+// (the given reason), so service-rules-missing is inconclusive on each.
+func legacyNAT(reason string) Collector {
+	return func(context.Context, check.FactsOptions) (*check.Facts, error) {
 		f := twoNodes(1500)
 		for n, nf := range f.ByNode {
-			nf.ServiceRules = &agent.ServiceRules{Skipped: "the nat table is in iptables-legacy"}
+			nf.ServiceRules = &agent.ServiceRules{Skipped: reason}
 			f.ByNode[n] = nf
 		}
 		return f, nil
 	}
+}
+
+// notCheckedJSON is the part of diagnose's json these tests read.
+type notCheckedJSON struct {
+	Inconclusive []struct {
+		Rule   string   `json:"rule"`
+		Nodes  []string `json:"nodes"`
+		Reason string   `json:"reason"`
+	} `json:"inconclusive"`
+}
+
+// TestDiagnoseInconclusive: a rule that cannot be applied is listed (table
+// and json) and changes nothing in the exit status.
+func TestDiagnoseInconclusive(t *testing.T) {
+	legacy := legacyNAT("the nat table is in iptables-legacy")
 	out, _, code, _ := runCmd(t, legacy)
 	if code != 0 || !strings.Contains(out, "Inconclusive (not checked):") || !strings.Contains(out, "service-rules-missing [a] the nat table is in iptables-legacy") {
 		t.Errorf("table: code %d\n%s", code, out)
 	}
 	out, _, code, _ = runCmd(t, legacy, "-o", "json")
-	var doc struct {
-		Inconclusive []struct {
-			Rule   string   `json:"rule"`
-			Nodes  []string `json:"nodes"`
-			Reason string   `json:"reason"`
-		} `json:"inconclusive"`
-	}
+	var doc notCheckedJSON
 	legacyNodes := 0
 	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 0 {
 		t.Errorf("json: code %d %v", code, err)
@@ -226,4 +213,153 @@ func TestDiagnoseInconclusive(t *testing.T) {
 	if legacyNodes != 3 {
 		t.Errorf("json: %d nodes inconclusive for iptables-legacy, want 3: %+v", legacyNodes, doc)
 	}
+}
+
+// TestDiagnoseHTMLNotChecked: -o html lists every rule the json lists as
+// inconclusive, with its nodes and reason, in a "Not checked" section
+// (parsed as HTML, compared with the same run's json).
+func TestDiagnoseHTMLNotChecked(t *testing.T) {
+	legacy := legacyNAT("the nat table is in iptables-legacy <x>")
+	out, _, code, _ := runCmd(t, legacy, "-o", "json")
+	var js notCheckedJSON
+	if err := json.Unmarshal([]byte(out), &js); err != nil || code != 0 || len(js.Inconclusive) < 3 {
+		t.Fatalf("json: code %d %v %+v", code, err, js)
+	}
+	var want []string
+	for _, i := range js.Inconclusive {
+		want = append(want, i.Rule+" ["+strings.Join(i.Nodes, ",")+"] "+i.Reason)
+	}
+
+	out, _, code, _ = runCmd(t, legacy, "-o", "html")
+	if code != 0 {
+		t.Fatalf("html: exit %d, want 0 (inconclusive is no finding)", code)
+	}
+	var heading string
+	var got, rules []string
+	for _, e := range parsePage(t, out) {
+		switch {
+		case e.within["nd-notchecked"] && e.tag == "h2":
+			heading = e.text
+		case e.within["nd-notchecked"] && e.tag == "li":
+			got = append(got, e.text)
+			rules = append(rules, e.attr["data-rule"])
+		}
+	}
+	if heading != "Not checked" {
+		t.Errorf("section heading %q, want \"Not checked\"", heading)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("html not-checked entries:\n%s\nwant (the json's inconclusive):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for i, r := range rules {
+		if r != js.Inconclusive[i].Rule {
+			t.Errorf("entry %d data-rule %q, want %q", i, r, js.Inconclusive[i].Rule)
+		}
+	}
+}
+
+// element is one element of a parsed page: its tag, attributes and text,
+// the ids of the elements it is in (its own included), and for a table
+// row the text of its cells.
+type element struct {
+	tag    string
+	attr   map[string]string
+	text   string
+	within map[string]bool
+	cells  []string
+}
+
+// parsePage parses an html page into its elements, in document order.
+func parsePage(t *testing.T, page string) []element {
+	t.Helper()
+	doc, err := html.Parse(strings.NewReader(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text func(n *html.Node) string
+	text = func(n *html.Node) string {
+		if n.Type == html.TextNode {
+			return n.Data
+		}
+		var b strings.Builder
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			b.WriteString(text(c))
+		}
+		return b.String()
+	}
+	var out []element
+	var walk func(n *html.Node, within map[string]bool)
+	walk = func(n *html.Node, within map[string]bool) {
+		if n.Type == html.ElementNode {
+			e := element{tag: n.Data, attr: map[string]string{}, text: text(n), within: map[string]bool{}}
+			for id := range within {
+				e.within[id] = true
+			}
+			for _, a := range n.Attr {
+				e.attr[a.Key] = a.Val
+			}
+			if id := e.attr["id"]; id != "" {
+				e.within[id] = true
+			}
+			for c := n.FirstChild; c != nil; c = c.NextSibling {
+				if c.Type == html.ElementNode && c.Data == "td" {
+					e.cells = append(e.cells, text(c))
+				}
+			}
+			out = append(out, e)
+			within = e.within
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c, within)
+		}
+	}
+	walk(doc, map[string]bool{})
+	return out
+}
+
+// TestDiagnoseHTMLNotCheckedInBrowser opens `diagnose -o html --output-file`
+// in headless Chromium: the "Not checked" section is shown (laid out, not
+// hidden) with one entry per inconclusive rule, its nodes and reason, the
+// reason's markup shown as text; the page loads nothing.
+func TestDiagnoseHTMLNotCheckedInBrowser(t *testing.T) {
+	browsertest.Require(t) // skips, or fails under NETDOCTOR_E2E=require, before any work
+	path := filepath.Join(t.TempDir(), "diagnose.html")
+	if _, errOut, code, _ := runCmd(t, legacyNAT("the nat table is in iptables-legacy <b>"), "-o", "html", "--output-file", path); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	b := browsertest.New(t, time.Minute)
+	if err := chromedp.Do(b.Ctx, chromedp.Navigate("file://"+path)); err != nil {
+		t.Fatal(err)
+	}
+	type shown struct {
+		Heading string   `json:"heading"`
+		Visible bool     `json:"visible"`
+		Entries []string `json:"entries"`
+	}
+	got, err := chromedp.Run(b.Ctx, chromedp.Evaluate[shown](`(() => {
+	  const sec = document.getElementById("nd-notchecked");
+	  if (!sec) return {heading: "", visible: false, entries: []};
+	  return {
+	    heading: sec.querySelector("h2").textContent,
+	    visible: sec.offsetParent !== null && sec.getBoundingClientRect().height > 0,
+	    entries: [...sec.querySelectorAll("li")].map(li => li.innerText),
+	  };
+	})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Screenshot(t, "diagnose-not-checked-html")
+	if got.Heading != "Not checked" || !got.Visible {
+		t.Errorf("section %q visible=%v, want a visible \"Not checked\"", got.Heading, got.Visible)
+	}
+	var legacy []string
+	for _, e := range got.Entries {
+		if strings.HasPrefix(e, "service-rules-missing [") && strings.HasSuffix(e, "] the nat table is in iptables-legacy <b>") {
+			legacy = append(legacy, e)
+		}
+	}
+	if len(legacy) != 3 {
+		t.Errorf("entries %q: want service-rules-missing on a, b and c with the reason as text", got.Entries)
+	}
+	b.CheckRequests(t, "file://")
 }

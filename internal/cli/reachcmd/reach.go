@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -14,8 +15,9 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/netdoctor/netdoctor/internal/cli/clierr"
+	"github.com/netdoctor/netdoctor/internal/cli/configflags"
+	"github.com/netdoctor/netdoctor/internal/cli/printers"
 	"github.com/netdoctor/netdoctor/internal/config"
-	"github.com/netdoctor/netdoctor/internal/deploy"
 	"github.com/netdoctor/netdoctor/internal/reach"
 )
 
@@ -23,22 +25,20 @@ import (
 type Runner func(ctx context.Context, o reach.Options) (*reach.Report, error)
 
 type options struct {
-	kubeconfig, context, namespace, configFile, imageRepo string
-	podWaitTime                                           int
-	output                                                string
-	autoClean                                             bool
-	file                                                  string
-	paths                                                 []string
-	ipFamily                                              string
-	qps, duration, timeoutMS                              int
-	successRate, meanMs, p99Ms                            float64
-	allBackends                                           bool
-	rounds                                                int
-	interval                                              time.Duration
-	fromHere                                              bool
-	addressWait                                           time.Duration
-	dnsName                                               string
-	multusNetworks                                        string
+	configflags.AgentFlags
+	print                      *printers.PrintFlags
+	file                       string
+	paths                      []string
+	ipFamily                   string
+	qps, duration, timeoutMS   int
+	successRate, meanMs, p99Ms float64
+	allBackends                bool
+	rounds                     int
+	interval                   time.Duration
+	fromHere                   bool
+	addressWait                time.Duration
+	dnsName                    string
+	multusNetworks             string
 
 	run  Runner
 	opts reach.Options
@@ -51,7 +51,7 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 }
 
 func newCommand(streams genericiooptions.IOStreams, run Runner) *cobra.Command {
-	o := &options{IOStreams: streams, run: run}
+	o := &options{IOStreams: streams, run: run, print: printers.New((*document)(nil))}
 	def := reach.DefaultSpec()
 	cmd := &cobra.Command{
 		Use:   "reach",
@@ -78,14 +78,8 @@ func newCommand(streams genericiooptions.IOStreams, run Runner) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: as kubectl: $KUBECONFIG, ~/.kube/config)")
-	f.StringVar(&o.context, "context", "", "kubeconfig context (default: its current context)")
-	f.StringVar(&o.namespace, "namespace", config.DefaultNamespace, "namespace of the agents and Services")
-	f.StringVar(&o.configFile, "config", "", "config.json to take namespace, port, image and version from (optional)")
-	f.StringVar(&o.imageRepo, "image-repository", config.DefaultImageRepository, "repository of the netctl image; the agent image is <repository>/netctl:<version>")
-	f.IntVar(&o.podWaitTime, "pod-wait-time", config.DefaultPodWaitTime, "seconds to wait for the agents to be ready")
-	f.StringVarP(&o.output, "output", "o", "table", "output format: table, wide, json or junit")
-	f.BoolVar(&o.autoClean, "auto-clean", false, "delete the agents and Services when done")
+	o.AgentFlags.AddFlags(f, "agents and Services")
+	o.print.AddFlags(f)
 	f.StringVarP(&o.file, "filename", "f", "", "a kdoctor NetReach object (YAML or JSON) to run")
 	f.StringSliceVar(&o.paths, "paths", nil, "path kinds to run (comma-separated): pod, clusterip, nodeport, nodeport-local, affinity, hairpin, loadbalancer, ingress, gateway, multus, dns (default: every one the cluster can serve)")
 	f.StringVar(&o.ipFamily, "ip-family", "auto", "ipv4, ipv6, or auto (every family the cluster has)")
@@ -108,13 +102,6 @@ func newCommand(streams genericiooptions.IOStreams, run Runner) *cobra.Command {
 // complete builds the spec (NetReach file, then flags set explicitly) and
 // rejects bad input before anything touches a cluster.
 func (o *options) complete(cmd *cobra.Command) error {
-	cfg := config.Default()
-	if o.configFile != "" {
-		var err error
-		if cfg, err = config.Load(config.ExpandPath(o.configFile)); err != nil {
-			return clierr.UsageError(fmt.Errorf("--config: %w", err))
-		}
-	}
 	changed := cmd.Flags().Changed
 	spec := reach.DefaultSpec()
 	if o.file != "" {
@@ -172,52 +159,18 @@ func (o *options) complete(cmd *cobra.Command) error {
 	if err := spec.Validate(""); err != nil {
 		return clierr.UsageError(flagNames(err))
 	}
-	switch o.output {
-	case "table", "wide", "json", "junit":
-	default:
-		return clierr.Usagef("--output %q is not one of table, wide, json, junit", o.output)
+	if err := o.print.Validate(); err != nil {
+		return err
 	}
-	if changed("namespace") || o.configFile == "" {
-		cfg.Namespace = o.namespace
-	}
-	if changed("pod-wait-time") || o.configFile == "" {
-		cfg.PodWaitTime = o.podWaitTime
-	}
-	if changed("auto-clean") || o.configFile == "" {
-		cfg.AutoClean = o.autoClean
-	}
-	if changed("image-repository") {
-		if o.imageRepo == "" {
-			return clierr.Usagef("--image-repository must not be empty")
-		}
-		cfg.SrcImageRepository = o.imageRepo
-	}
-	if cfg.Namespace == "" {
-		return clierr.Usagef("--namespace must not be empty")
-	}
-	if cfg.PodWaitTime <= 0 {
-		return clierr.Usagef("--pod-wait-time must be a positive number of seconds, got %d", cfg.PodWaitTime)
+	agents, err := o.AgentFlags.Load()
+	if err != nil {
+		return err
 	}
 	if o.addressWait <= 0 {
 		return clierr.Usagef("--address-wait must be positive, got %s", o.addressWait)
 	}
-	port, err := cfg.Port.Int()
-	if err != nil {
-		return clierr.UsageError(fmt.Errorf("port in %s: %w", o.configFile, err))
-	}
-	kubeconfig, kctx := cfg.SrcKubeConfig, cfg.SrcContext
-	if changed("kubeconfig") {
-		kubeconfig = o.kubeconfig
-	}
-	if changed("context") {
-		kctx = o.context
-	}
-	if kubeconfig != "" {
-		kubeconfig = config.ExpandPath(kubeconfig)
-	}
-	o.opts = reach.Options{Kubeconfig: kubeconfig, Context: kctx, Namespace: cfg.Namespace,
-		Image: deploy.Image(cfg.SrcImageRepository, cfg.Version), Port: port,
-		PodWait: time.Duration(cfg.PodWaitTime) * time.Second, AutoClean: cfg.AutoClean,
+	o.opts = reach.Options{Kubeconfig: agents.Kubeconfig, Context: agents.Context, Namespace: agents.Namespace,
+		Image: agents.Image, Port: agents.Port, PodWait: agents.PodWait, AutoClean: agents.AutoClean,
 		Spec: spec, AddressWait: o.addressWait, DNSName: o.dnsName}
 	return nil
 }
@@ -263,20 +216,22 @@ func (o *options) execute(ctx context.Context) error {
 		}
 		return clierr.UsageError(err)
 	}
-	switch o.output {
-	case "json":
-		if err := rep.WriteJSON(o.Out); err != nil {
-			return err
-		}
-	case "junit":
-		if err := rep.WriteJUnit(o.Out); err != nil {
-			return err
-		}
-	default:
-		rep.WriteTable(o.Out, o.output == "wide")
+	if err := o.print.Print(o.Out, &document{rep}); err != nil {
+		return err
+	}
+	if !o.print.ForPeople() {
+		fmt.Fprintln(o.ErrOut, rep.SummaryLine())
 	}
 	if rep.Interrupted || rep.Failed() {
 		return clierr.Silent(clierr.Failed)
 	}
 	return nil
 }
+
+// document is what reach prints: the report in every format it has.
+type document struct{ rep *reach.Report }
+
+func (d *document) PrintTable(w io.Writer) error { d.rep.WriteTable(w, false); return nil }
+func (d *document) PrintWide(w io.Writer) error  { d.rep.WriteTable(w, true); return nil }
+func (d *document) PrintJSON(w io.Writer) error  { return d.rep.WriteJSON(w) }
+func (d *document) PrintJUnit(w io.Writer) error { return d.rep.WriteJUnit(w) }

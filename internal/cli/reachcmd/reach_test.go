@@ -3,6 +3,7 @@ package reachcmd
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,5 +79,36 @@ func TestFlagsAndNetReach(t *testing.T) {
 	}
 	if o.Spec.Request.QPS != 7 || o.Spec.Request.DurationInSecond != 6 || !strings.Contains(msg, "note: spec.agentSpec is not used") {
 		t.Errorf("netreach + flag: %+v %q", o.Spec.Request, msg)
+	}
+}
+
+// TestClusterFlagsAndOutput: reach reads --config, -n and --image-repository
+// like diagnose (a set flag wins over the file), and -o/--output-file go
+// through the printers layer (json written to the file, nothing to stdout).
+func TestClusterFlagsAndOutput(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(cfg, []byte(`{"namespace":"nd-x","port":"9000","srcImageRepository":"r.example","version":"v9","podWaitTime":7}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, msg, o := run(t, "--config", cfg)
+	if code != 0 || o == nil || o.Namespace != "nd-x" || o.Port != 9000 || o.Image != "r.example/netctl:v9" || o.PodWait.Seconds() != 7 {
+		t.Fatalf("config: exit %d %s %+v", code, msg, o)
+	}
+	out := filepath.Join(dir, "reach.json")
+	code, msg, o = run(t, "--config", cfg, "-n", "other", "--image-repository", "127.0.0.1:5000/team", "-o", "json", "--output-file", out)
+	if code != 0 || o == nil || o.Namespace != "other" || o.Image != "127.0.0.1:5000/team/netctl:v9" {
+		t.Fatalf("flags over config: exit %d %s %+v", code, msg, o)
+	}
+	if !strings.Contains(msg, "reach: 0 rows in 1 round(s)") {
+		t.Errorf("json to a file: no summary line on stderr: %q", msg)
+	}
+	data, err := os.ReadFile(out)
+	var doc map[string]any
+	if err != nil || json.Unmarshal(data, &doc) != nil || len(doc) == 0 {
+		t.Errorf("--output-file: %v %q", err, data)
+	}
+	if code, msg, _ := run(t, "--config", filepath.Join(dir, "missing.json")); code != clierr.Usage || !strings.Contains(msg, "--config") {
+		t.Errorf("missing --config: exit %d %q", code, msg)
 	}
 }
