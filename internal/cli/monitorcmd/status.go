@@ -185,7 +185,7 @@ func (o *statusOptions) Run(ctx context.Context) error {
 		return fmt.Errorf("decoding the reach rounds: %w", err)
 	}
 	for _, p := range doc.reach.Paths {
-		if p.Result == "FAILED" {
+		if p.Result == "FAILED" && !p.Stale {
 			healthy = false
 		}
 	}
@@ -262,8 +262,12 @@ func printReach(out io.Writer, st api.ReachStatus) {
 		if p.Inconclusive > 0 {
 			backends += "?"
 		}
+		result := p.Result
+		if p.Stale {
+			result += " (stale: next round overdue)"
+		}
 		t.Append([]string{p.SourceNode, p.Path, string(p.Family), strconv.FormatInt(p.Round, 10), strconv.Itoa(p.Targets),
-			strconv.FormatInt(p.Requests, 10), rate, backends, p.Result})
+			strconv.FormatInt(p.Requests, 10), rate, backends, result})
 	}
 	t.Render()
 	for _, r := range st.Failed {

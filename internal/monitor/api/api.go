@@ -311,10 +311,14 @@ const (
 // ReachReport is what a pod-network agent POSTs to PathReach+name after
 // each scheduled reach round (internal/monitor/reachmon).
 type ReachReport struct {
-	NodeName string      `json:"nodename"`
-	Round    int64       `json:"round"`
-	Started  time.Time   `json:"started"`
-	Paths    []ReachPath `json:"paths"`
+	NodeName string    `json:"nodename"`
+	Round    int64     `json:"round"`
+	Started  time.Time `json:"started"`
+	// Next is when the agent's next round starts: the server counts the
+	// round stale once a whole period (Next - Started) has passed after it
+	// was due and no newer round came (zero: never stale).
+	Next  time.Time   `json:"next,omitzero"`
+	Paths []ReachPath `json:"paths"`
 	// Errors are problems outside the load itself (a Service name that did
 	// not resolve): the paths they concern are missing from Paths.
 	Errors []string `json:"errors,omitempty"`
@@ -392,6 +396,10 @@ type ReachPathStatus struct {
 	BackendsExpected int          `json:"backendsExpected"`
 	Inconclusive     int          `json:"inconclusive,omitempty"`
 	Result           string       `json:"result"` // SUCCEEDED, FAILED, EXCEPTION (netctl reach's verdicts)
+	// Stale: the source node's next round is overdue (its agent stopped or
+	// cannot reach the server); a stale round gives no gauges and no
+	// findings.
+	Stale bool `json:"stale,omitempty"`
 }
 
 // ReachRowStatus is one failed target of a latest round, with the reasons.

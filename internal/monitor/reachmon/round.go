@@ -89,6 +89,7 @@ func Run(ctx context.Context, cfg Config, c Client) {
 		round++
 		rep := Round(ctx, cfg, c, net.DefaultResolver)
 		rep.Round = round
+		rep.Next = cfg.Schedule.following(rep.Started, time.Now())
 		if err := c.SendReach(ctx, rep); err != nil {
 			log.Warn("sending the reach report", "err", err)
 			return

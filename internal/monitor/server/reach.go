@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -42,6 +43,7 @@ type reachSeries struct {
 
 // reachStore holds the reach series and exports them at scrape time.
 type reachStore struct {
+	now         func() time.Time
 	expectRatio float64
 	expectP99   float64 // seconds; 0 = no p99 expectation exported
 
@@ -54,13 +56,13 @@ type reachStore struct {
 	duration, requests, succeeded, ratio, p99, expRatio, expP99, roundsD, errorsD, reached, expected *prometheus.Desc
 }
 
-func newReachStore(expectRatio, expectP99 float64) *reachStore {
+func newReachStore(now func() time.Time, expectRatio, expectP99 float64) *reachStore {
 	d := func(name, help string, labels []string) *prometheus.Desc {
 		return prometheus.NewDesc(name, help, labels, nil)
 	}
 	node := []string{"source_node"}
 	return &reachStore{
-		expectRatio: expectRatio, expectP99: expectP99,
+		now: now, expectRatio: expectRatio, expectP99: expectP99,
 		series: map[reachKey]*reachSeries{}, rounds: map[string]int64{}, roundErr: map[string]int64{}, latest: map[string]*reachLatest{},
 		duration:  d("netdoctor_reach_duration_seconds", "Latency of the succeeded reach requests (from the intended send time), summed over the path's targets.", reachLabels),
 		requests:  d("netdoctor_reach_requests_total", "Reach requests due (sent or not).", reachLabels),
@@ -94,8 +96,9 @@ func (st *reachStore) check(rep api.ReachReport) error {
 	return nil
 }
 
-// record adds one checked round of node's agent and its judged rows.
-func (st *reachStore) record(node string, rep api.ReachReport, rows []reach.Row) {
+// record adds one checked round of node's agent, received at now, and its
+// judged rows.
+func (st *reachStore) record(node string, rep api.ReachReport, rows []reach.Row, now time.Time) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.rounds[node]++
@@ -118,7 +121,11 @@ func (st *reachStore) record(node string, rep api.ReachReport, rows []reach.Row)
 		}
 		s.lastP99 = float64(p.Latency.Quantile(0.99)) / 1e6
 	}
-	st.latest[node] = &reachLatest{round: rep.Round, started: rep.Started, rows: rows}
+	l := &reachLatest{round: rep.Round, started: rep.Started, rows: rows}
+	if period := rep.Next.Sub(rep.Started); !rep.Next.IsZero() && period > 0 {
+		l.staleAt = now.Add(2 * period)
+	}
+	st.latest[node] = l
 }
 
 // dropNode forgets a node whose pod-network agent went away.
@@ -170,7 +177,11 @@ func (st *reachStore) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(st.roundsD, prometheus.CounterValue, float64(n), node)
 		ch <- prometheus.MustNewConstMetric(st.errorsD, prometheus.CounterValue, float64(st.roundErr[node]), node)
 	}
+	now := st.now()
 	for node, l := range st.latest {
+		if l.stale(now) {
+			continue // an overdue round is no current verdict
+		}
 		for _, p := range pathStatus(node, l) {
 			if p.BackendsExpected == 0 {
 				continue // nothing judged: no verdict to alert on
@@ -204,6 +215,6 @@ func (s *Server) RecordReach(ctx context.Context, name string, rep api.ReachRepo
 			s.log.Warn("reach backends not judged this round", "node", node, "err", err)
 		}
 	}
-	s.reach.record(node, rep, judgeReach(node, rep, eps, known, s.reach.expectRatio))
+	s.reach.record(node, rep, judgeReach(node, rep, eps, known, s.reach.expectRatio), s.now())
 	return nil
 }

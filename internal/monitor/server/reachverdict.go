@@ -31,7 +31,12 @@ type reachLatest struct {
 	round   int64
 	started time.Time
 	rows    []reach.Row
+	// staleAt is when the round goes stale: received + 2 periods (the
+	// agent's clock only gives the period, never an instant); zero: never.
+	staleAt time.Time
 }
+
+func (l *reachLatest) stale(now time.Time) bool { return !l.staleAt.IsZero() && now.After(l.staleAt) }
 
 // judgeReach turns a round's target rows into judged reach rows. eps are
 // the reach Service's ready endpoints; known false (endpoints unreadable
@@ -122,7 +127,14 @@ func (s *Server) ReachStatus() api.ReachStatus {
 	defer st.mu.Unlock()
 	for _, node := range sortedNodes(st.latest) {
 		l := st.latest[node]
-		out.Paths = append(out.Paths, pathStatus(node, l)...)
+		stale := l.stale(out.Generated)
+		for _, p := range pathStatus(node, l) {
+			p.Stale = stale
+			out.Paths = append(out.Paths, p)
+		}
+		if stale {
+			continue
+		}
 		for _, r := range l.rows {
 			if r.Result != reach.Succeeded {
 				out.Failed = append(out.Failed, api.ReachRowStatus{SourceNode: node, Path: string(r.Path), Family: probe.Family(r.Family),
@@ -133,14 +145,16 @@ func (s *Server) ReachStatus() api.ReachStatus {
 	return out
 }
 
-// reachFindings are netctl reach's findings (reach.Findings) read from
-// every source node's latest round.
-func (st *reachStore) findings() []ndreport.Finding {
+// findings are netctl reach's findings (reach.Findings) read from every
+// source node's latest round that is not stale.
+func (st *reachStore) findings(now time.Time) []ndreport.Finding {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	var rows []reach.Row
 	for _, node := range sortedNodes(st.latest) {
-		rows = append(rows, st.latest[node].rows...)
+		if l := st.latest[node]; !l.stale(now) {
+			rows = append(rows, l.rows...)
+		}
 	}
 	return reach.Findings(rows)
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/netdoctor/netdoctor/internal/monitor/api"
 	"github.com/netdoctor/netdoctor/internal/reach"
@@ -19,7 +20,9 @@ type fixedEndpoints struct {
 	err error
 }
 
-func (f fixedEndpoints) ReachEndpoints(context.Context) ([]reach.Endpoint, error) { return f.eps, f.err }
+func (f fixedEndpoints) ReachEndpoints(context.Context) ([]reach.Endpoint, error) {
+	return f.eps, f.err
+}
 
 var reachNodes = []string{"n1", "n2", "n3"}
 
@@ -44,7 +47,7 @@ func round(src string, answers int64, vip []string, dead map[string]bool) api.Re
 	vipRow := func(addr, node string) api.ReachTarget {
 		r := api.ReachTarget{Address: addr, TargetNode: node, Requests: answers, Succeeded: answers}
 		for i, p := range vip {
-			r.Backends = append(r.Backends, api.ReachBackend{Node: strings.TrimPrefix(p, "agent-"), Pod: p, Count: answers / int64(len(vip)) + int64(i%2)})
+			r.Backends = append(r.Backends, api.ReachBackend{Node: strings.TrimPrefix(p, "agent-"), Pod: p, Count: answers/int64(len(vip)) + int64(i%2)})
 		}
 		return r
 	}
@@ -158,7 +161,10 @@ func TestReachBackendNeverReached(t *testing.T) {
 }
 
 func TestReachNodePortNodeAndInconclusive(t *testing.T) {
-	s, _, hs := newTestServer(t, func(c *Config) { c.ReachEndpoints = fixedEndpoints{eps: agentEndpoints()}; c.ReachExpectSuccessRate = 1 })
+	s, _, hs := newTestServer(t, func(c *Config) {
+		c.ReachEndpoints = fixedEndpoints{eps: agentEndpoints()}
+		c.ReachExpectSuccessRate = 1
+	})
 	all := []string{"agent-n1", "agent-n2", "agent-n3"}
 	for _, n := range reachNodes {
 		postReach(t, hs.URL, n+"-private_network", round(n, 30, all, map[string]bool{"n2": true}))
@@ -183,6 +189,47 @@ func TestReachNodePortNodeAndInconclusive(t *testing.T) {
 		if p.SourceNode == "n1" && p.Path == "clusterip" && (p.Inconclusive != 1 || p.BackendsExpected != 0) {
 			t.Errorf("n1 clusterip status %+v, want 1 inconclusive row", p)
 		}
+	}
+}
+
+// A node whose agent stops sending rounds (it cannot reach the server)
+// keeps no verdict: once a whole period past its next round, its gauges
+// and findings go, and the status marks its round stale.
+func TestReachStaleRound(t *testing.T) {
+	s, clk, hs := newTestServer(t, func(c *Config) { c.ReachEndpoints = fixedEndpoints{eps: agentEndpoints()}; c.ReachExpectSuccessRate = 1 })
+	for _, n := range reachNodes {
+		rep := round(n, 40, []string{"agent-n1", "agent-n2"}, nil)
+		rep.Started = clk.Now()
+		rep.Next = rep.Started.Add(time.Minute)
+		postReach(t, hs.URL, n+"-private_network", rep)
+	}
+	clk.Add(119 * time.Second)
+	if g := gauges(t, s); len(g) != 9 || len(findingKinds(s)) != 1 {
+		t.Fatalf("before 2 periods: gauges %v findings %q, want 9 series and 1 finding", g, findingKinds(s))
+	}
+	// n2 and n3 report again, n1 does not.
+	for _, n := range reachNodes[1:] {
+		rep := round(n, 40, []string{"agent-n1", "agent-n2"}, nil)
+		rep.Started = clk.Now()
+		rep.Next = rep.Started.Add(time.Minute)
+		postReach(t, hs.URL, n+"-private_network", rep)
+	}
+	clk.Add(2 * time.Second)
+	g := gauges(t, s)
+	if _, ok := g["n1/pod/IPv4"]; ok || len(g) != 6 {
+		t.Errorf("after n1's round went stale: gauges %v, want n2's and n3's only", g)
+	}
+	stale := 0
+	for _, p := range s.ReachStatus().Paths {
+		if p.Stale != (p.SourceNode == "n1") {
+			t.Errorf("status %+v: stale must be set for n1 only", p)
+		}
+		if p.Stale {
+			stale++
+		}
+	}
+	if stale != 3 || len(s.ReachStatus().Failed) != 8 {
+		t.Errorf("%d stale paths, %d failed rows; want 3, and n2's and n3's 4 each", stale, len(s.ReachStatus().Failed))
 	}
 }
 

@@ -155,7 +155,7 @@ func New(cfg Config) (*Server, error) {
 		agents:   map[string]*agentRecord{},
 		pairs:    map[pairKey]*api.MatrixPair{},
 	}
-	s.reach = newReachStore(cfg.ReachExpectSuccessRate, cfg.ReachExpectP99.Seconds())
+	s.reach = newReachStore(now, cfg.ReachExpectSuccessRate, cfg.ReachExpectP99.Seconds())
 	reg.MustRegister(newStateCollector(s), s.reach)
 	return s, nil
 }

@@ -146,6 +146,6 @@ func (s *Server) Findings() api.Findings {
 	out.Findings = append(out.Findings, analysis.Analyze(rows)...)
 	// Reach rounds (when scheduled) add netctl reach's findings, read from
 	// each source node's latest round.
-	out.Findings = append(out.Findings, s.reach.findings()...)
+	out.Findings = append(out.Findings, s.reach.findings(m.Generated)...)
 	return out
 }
