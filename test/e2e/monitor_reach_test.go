@@ -127,7 +127,7 @@ func TestMonitorReach(t *testing.T) {
 	dropNode := c.Nodes[len(c.Nodes)-1].Name
 	dropPod := strings.TrimSpace(c.kubectl(t, "-n", monNS, "get", "pods", "-l", "app.kubernetes.io/name=netdoctor-monitor-agent,netdoctor.io/network=pod",
 		"--field-selector", "spec.nodeName="+dropNode, "-o", "jsonpath={.items[0].metadata.name}"))
-	undrop := c.monitorFault(t, "endpoint-drop", monNS+"/netdoctor-monitor-reach", dropPod)
+	undrop := c.monitorFault(t, "endpoint-drop", monNS+"/netdoctor-monitor-reach", monNS+"/"+dropPod)
 	monWaitFor(t, "clusterip backends 2/3 from every node and a backend-never-reached finding for "+dropPod, 4*time.Minute, func() (bool, string) {
 		got, err := monReachScrape(t, srv)
 		if err != nil {
