@@ -196,7 +196,10 @@ func TestReachNodePortNodeAndInconclusive(t *testing.T) {
 // keeps no verdict: once a whole period past its next round, its gauges
 // and findings go, and the status marks its round stale.
 func TestReachStaleRound(t *testing.T) {
-	s, clk, hs := newTestServer(t, func(c *Config) { c.ReachEndpoints = fixedEndpoints{eps: agentEndpoints()}; c.ReachExpectSuccessRate = 1 })
+	s, clk, hs := newTestServer(t, func(c *Config) {
+		c.ReachEndpoints = fixedEndpoints{eps: agentEndpoints()}
+		c.ReachExpectSuccessRate = 1
+	})
 	for _, n := range reachNodes {
 		rep := round(n, 40, []string{"agent-n1", "agent-n2"}, nil)
 		rep.Started = clk.Now()
