@@ -128,11 +128,7 @@ func TestMonitorReach(t *testing.T) {
 	dropPod := strings.TrimSpace(c.kubectl(t, "-n", monNS, "get", "pods", "-l", "app.kubernetes.io/name=netdoctor-monitor-agent,netdoctor.io/network=pod",
 		"--field-selector", "spec.nodeName="+dropNode, "-o", "jsonpath={.items[0].metadata.name}"))
 	undrop := c.monitorFault(t, "endpoint-drop", monNS+"/netdoctor-monitor-reach", monNS+"/"+dropPod)
-	monWaitFor(t, "clusterip backends 2/3 from every node and a backend-never-reached finding for "+dropPod, 4*time.Minute, func() (bool, string) {
-		got, err := monReachScrape(t, srv)
-		if err != nil {
-			return false, err.Error()
-		}
+	monReachWait(t, srv, "clusterip backends 2/3 from every node and a backend-never-reached finding for "+dropPod, 4*time.Minute, func(got monReach, f []monFinding) (bool, string) {
 		ok := true
 		var desc []string
 		for _, n := range c.Nodes {
@@ -142,12 +138,7 @@ func TestMonitorReach(t *testing.T) {
 				desc = append(desc, fmt.Sprintf("%s %s clusterip %v/%v", n.Name, fam, v["netdoctor_reach_backends_reached"], v["netdoctor_reach_backends_expected"]))
 			}
 		}
-		f := monReachFindings(t, srv)
-		found := false
-		for _, x := range f {
-			found = found || (x.Kind == "backend-never-reached" && x.Target == dropPod && strings.Join(x.Nodes, ",") == dropNode)
-		}
-		return ok && found, fmt.Sprintf("%s; findings %v", strings.Join(desc, "; "), f)
+		return ok && monHasFinding(f, "backend-never-reached", dropNode, dropPod), strings.Join(desc, "; ")
 	})
 	st := netctl(t, dir, "monitor", "status", "--kubeconfig", c.Kubeconfig)
 	if st.Code != 1 || !strings.Contains(st.Stdout, "backend-never-reached: backend "+dropPod) ||
@@ -156,11 +147,7 @@ func TestMonitorReach(t *testing.T) {
 	}
 	t.Logf("monitor status during endpoint-drop of %s:\n%s", dropPod, st.Stdout)
 	undrop()
-	monWaitFor(t, "every backend reached again after endpoint-drop is removed", 3*time.Minute, func() (bool, string) {
-		got, err := monReachScrape(t, srv)
-		if err != nil {
-			return false, err.Error()
-		}
+	monReachWait(t, srv, "every backend reached again after endpoint-drop is removed", 3*time.Minute, func(got monReach, f []monFinding) (bool, string) {
 		var bad []string
 		for _, n := range c.Nodes {
 			for _, fam := range []string{"IPv4", "IPv6"} {
@@ -169,8 +156,7 @@ func TestMonitorReach(t *testing.T) {
 				}
 			}
 		}
-		f := monReachFindings(t, srv)
-		return len(bad) == 0 && len(f) == 0, fmt.Sprintf("not yet 3/3: %v; findings %v", bad, f)
+		return len(bad) == 0 && len(f) == 0, fmt.Sprintf("not yet 3/3: %v", bad)
 	})
 
 	// A real fault: NODE's kube-proxy stopped and its Service rules
@@ -187,11 +173,7 @@ func TestMonitorReach(t *testing.T) {
 	unflush := c.monitorFault(t, "svc-rules-flush", node)
 	var seen string
 	// NODE's last round goes stale 2 minutes (two periods) after it came.
-	monWaitFor(t, "nodeport paths failing from every other node, pod paths healthy, a nodeport-node finding for "+node, 5*time.Minute, func() (bool, string) {
-		got, err := monReachScrape(t, srv)
-		if err != nil {
-			return false, err.Error()
-		}
+	monReachWait(t, srv, "nodeport paths failing from every other node, pod paths healthy, a nodeport-node finding for "+node, 5*time.Minute, func(got monReach, f []monFinding) (bool, string) {
 		ok := true
 		var desc []string
 		for _, n := range c.Nodes {
@@ -205,13 +187,8 @@ func TestMonitorReach(t *testing.T) {
 				desc = append(desc, fmt.Sprintf("%s %s nodeport %.3f pod %.3f", n.Name, fam, np, pod))
 			}
 		}
-		f := monReachFindings(t, srv)
-		found := false
-		for _, x := range f {
-			found = found || (x.Kind == "nodeport-node" && strings.Join(x.Nodes, ",") == node)
-		}
 		seen = fmt.Sprintf("%s; findings %v", strings.Join(desc, "; "), f)
-		return ok && found, seen
+		return ok && monHasFinding(f, "nodeport-node", node, ""), seen
 	})
 	t.Logf("svc-rules-flush on %s: %s", node, seen)
 	unflush()
@@ -219,6 +196,34 @@ func TestMonitorReach(t *testing.T) {
 	if out, err := c.kubectlErr("get", "services", "-A", "-l", "app.kubernetes.io/part-of=netdoctor-monitor", "-o", "name"); err != nil || strings.TrimSpace(out) != "" {
 		t.Errorf("after uninstall: services left %q (%v)", out, err)
 	}
+}
+
+// monReach is the reach series as "node/path/family" -> metric -> value.
+type monReach = map[string]map[string]float64
+
+// monReachWait waits until check accepts a scrape of the reach series and
+// the server's reach findings.
+func monReachWait(t *testing.T, srv, what string, timeout time.Duration, check func(monReach, []monFinding) (bool, string)) {
+	t.Helper()
+	monWaitFor(t, what, timeout, func() (bool, string) {
+		got, err := monReachScrape(t, srv)
+		if err != nil {
+			return false, err.Error()
+		}
+		f := monReachFindings(t, srv)
+		ok, desc := check(got, f)
+		return ok, fmt.Sprintf("%s; findings %v", desc, f)
+	})
+}
+
+// monHasFinding: f holds a finding of kind on node (and target, if set).
+func monHasFinding(f []monFinding, kind, node, target string) bool {
+	for _, x := range f {
+		if x.Kind == kind && strings.Join(x.Nodes, ",") == node && (target == "" || x.Target == target) {
+			return true
+		}
+	}
+	return false
 }
 
 // monFinding is a finding of GET /api/v1/findings, the fields the test reads.
