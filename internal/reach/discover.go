@@ -210,9 +210,9 @@ func gatewayPort(ctx context.Context, cs kubernetes.Interface, g *GatewayRef) in
 	return g.Port
 }
 
-// readyEndpoints reads the ready endpoints of Service ns/name from its
+// ReadyEndpoints reads the ready endpoints of Service ns/name from its
 // EndpointSlices (every family).
-func readyEndpoints(ctx context.Context, cs kubernetes.Interface, ns, name string) ([]Endpoint, error) {
+func ReadyEndpoints(ctx context.Context, cs kubernetes.Interface, ns, name string) ([]Endpoint, error) {
 	l, err := cs.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + name})
 	if err != nil {
 		return nil, fmt.Errorf("reading the EndpointSlices of Service %s/%s: %w", ns, name, err)

@@ -22,8 +22,8 @@ type Agent struct {
 // a backend.
 type Endpoint = BackendRef
 
-// backendsOf are the endpoints of family fam (on node, when not "").
-func backendsOf(eps []Endpoint, fam, node string) []BackendRef {
+// BackendsOf are the endpoints of family fam (on node, when not "").
+func BackendsOf(eps []Endpoint, fam, node string) []BackendRef {
 	var out []BackendRef
 	for _, e := range eps {
 		if FamilyOf(e.IP) == fam && (node == "" || e.Node == node) {
@@ -144,7 +144,7 @@ func Plan(paths map[PathKind]bool, v *View) []Planned {
 				}
 				fam := FamilyOf(ip)
 				p := Planned{Path: kind, Family: fam, Address: hostPort(ip, port), URL: url(hostPort(ip, port)), Host: host,
-					TargetNode: targetNode, Judged: true, Expected: backendsOf(sv.Endpoints, fam, ""), Single: single}
+					TargetNode: targetNode, Judged: true, Expected: BackendsOf(sv.Endpoints, fam, ""), Single: single}
 				if len(p.Expected) == 0 {
 					p.Skip = fmt.Sprintf("the Service has no ready %s endpoint", fam)
 				}
@@ -245,7 +245,7 @@ func PlanHere(paths map[PathKind]bool, v *View, localIP func(dst string) string)
 			if v.allows(ip) {
 				fam := FamilyOf(ip)
 				add(Planned{Path: PathLoadBalancer, Family: fam, Address: hostPort(ip, v.Port), URL: "http://" + hostPort(ip, v.Port) + EchoPath,
-					Judged: true, Expected: backendsOf(v.LB.Endpoints, fam, "")})
+					Judged: true, Expected: BackendsOf(v.LB.Endpoints, fam, "")})
 			}
 		}
 	}
@@ -268,7 +268,7 @@ func localRow(v *View, node, ip, clientIP string) Planned {
 	fam := FamilyOf(ip)
 	addr := hostPort(ip, v.Local.NodePort)
 	p := Planned{Path: PathLocal, Family: fam, Address: addr, URL: "http://" + addr + EchoPath, TargetNode: node, Judged: true,
-		LocalNode: node, ClientIP: clientIP, Expected: backendsOf(v.Local.Endpoints, fam, node)}
+		LocalNode: node, ClientIP: clientIP, Expected: BackendsOf(v.Local.Endpoints, fam, node)}
 	if len(p.Expected) == 0 {
 		p.Skip = fmt.Sprintf("node %s has no ready local %s endpoint", node, fam)
 	}

@@ -441,7 +441,7 @@ func buildView(ctx context.Context, client *kube.Client, dyn dynamic.Interface, 
 		}
 		v.DNS.ClusterIPs = ips
 		for _, name := range []string{"kube-dns", "coredns"} {
-			eps, err := readyEndpoints(ctx, client.Clientset, "kube-system", name)
+			eps, err := ReadyEndpoints(ctx, client.Clientset, "kube-system", name)
 			if err == nil && len(eps) > 0 {
 				v.DNS.Endpoints = eps
 				break
@@ -474,7 +474,7 @@ func serviceView(ctx context.Context, client *kube.Client, ns, name string) (Ser
 		}
 	}
 	sv.Addresses = kube.SortIPs(sv.Addresses)
-	sv.Endpoints, err = readyEndpoints(ctx, client.Clientset, ns, name)
+	sv.Endpoints, err = ReadyEndpoints(ctx, client.Clientset, ns, name)
 	return sv, err
 }
 

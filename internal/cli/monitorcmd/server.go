@@ -65,7 +65,8 @@ func newServerCommand(streams genericiooptions.IOStreams) *cobra.Command {
 					if err != nil {
 						return fmt.Errorf("building the Kubernetes client: %w", err)
 					}
-					o.cfg.Roster = server.KubeRoster{Client: cs, Namespace: o.namespace}
+					roster := server.KubeRoster{Client: cs, Namespace: o.namespace}
+					o.cfg.Roster, o.cfg.ReachEndpoints = roster, roster
 				}
 			}
 			s, err := server.New(o.cfg)

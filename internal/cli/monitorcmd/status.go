@@ -177,6 +177,18 @@ func (o *statusOptions) Run(ctx context.Context) error {
 	if err := json.Unmarshal(fbody, &doc.findings); err != nil {
 		return fmt.Errorf("decoding the findings: %w", err)
 	}
+	rcode, rbody, err := proxyGet(qctx, c, o.kube.Namespace, o.port, api.PathReach)
+	if err != nil || rcode != 200 {
+		return fmt.Errorf("asking the monitor server for the reach rounds: status %d: %v", rcode, err)
+	}
+	if err := json.Unmarshal(rbody, &doc.reach); err != nil {
+		return fmt.Errorf("decoding the reach rounds: %w", err)
+	}
+	for _, p := range doc.reach.Paths {
+		if p.Result == "FAILED" && !p.Stale {
+			healthy = false
+		}
+	}
 	if err := o.print.Print(o.Out, doc); err != nil {
 		return err
 	}
@@ -192,6 +204,7 @@ type statusDoc struct {
 	agents    api.ConnectivityProblem
 	matrix    api.Matrix
 	findings  api.Findings
+	reach     api.ReachStatus
 }
 
 // PrintJSON prints the matrix of failing pairs (the document scripts read).
@@ -214,6 +227,9 @@ func (d *statusDoc) PrintTable(out io.Writer) error {
 	if len(d.matrix.Pairs) > 0 {
 		printPairs(out, d.matrix.Pairs)
 	}
+	if len(d.reach.Paths) > 0 {
+		printReach(out, d.reach)
+	}
 	if len(d.findings.Findings) > 0 {
 		fmt.Fprintln(out, "Findings:")
 		for _, f := range d.findings.Findings {
@@ -224,6 +240,39 @@ func (d *statusDoc) PrintTable(out io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// printReach prints each source node's latest reach round per (path,
+// family) with netctl reach's BACKENDS cell (reached/expected, "?" when
+// some targets had too few answers to judge), then the failed targets.
+func printReach(out io.Writer, st api.ReachStatus) {
+	fmt.Fprintln(out, "Reach (latest round per source node):")
+	t := tablewriter.NewWriter(out)
+	t.SetHeader([]string{"SOURCE", "PATH", "FAMILY", "ROUND", "TARGETS", "REQUESTS", "SUCCESS", "BACKENDS", "RESULT"})
+	t.SetAutoWrapText(false)
+	for _, p := range st.Paths {
+		rate := "-"
+		if p.Requests > 0 {
+			rate = fmt.Sprintf("%.2f%%", 100*float64(p.Succeeded)/float64(p.Requests))
+		}
+		backends := "-"
+		if p.BackendsExpected > 0 {
+			backends = fmt.Sprintf("%d/%d", p.BackendsReached, p.BackendsExpected)
+		}
+		if p.Inconclusive > 0 {
+			backends += "?"
+		}
+		result := p.Result
+		if p.Stale {
+			result += " (stale: next round overdue)"
+		}
+		t.Append([]string{p.SourceNode, p.Path, string(p.Family), strconv.FormatInt(p.Round, 10), strconv.Itoa(p.Targets),
+			strconv.FormatInt(p.Requests, 10), rate, backends, result})
+	}
+	t.Render()
+	for _, r := range st.Failed {
+		fmt.Fprintf(out, "  %s %s %s %s: %s: %s\n", r.SourceNode, r.Path, r.Family, r.Address, r.Result, strings.Join(r.Reasons, "; "))
+	}
 }
 
 func printPairs(out io.Writer, pairs []api.MatrixPair) {

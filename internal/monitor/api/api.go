@@ -24,7 +24,7 @@ const (
 	PathConnectivity = "/api/v1/connectivity_check"
 	PathMatrix       = "/api/v1/matrix"
 	PathPeers        = "/api/v1/peers"
-	PathReach        = "/api/v1/reach/" // + {name}: POST a reach round's ReachReport
+	PathReach        = "/api/v1/reach/" // + {name}: POST a reach round's ReachReport; GET (no name): ReachStatus
 	PathFindings     = "/api/v1/findings"
 	PathMetrics      = "/metrics"
 )
@@ -311,10 +311,14 @@ const (
 // ReachReport is what a pod-network agent POSTs to PathReach+name after
 // each scheduled reach round (internal/monitor/reachmon).
 type ReachReport struct {
-	NodeName string      `json:"nodename"`
-	Round    int64       `json:"round"`
-	Started  time.Time   `json:"started"`
-	Paths    []ReachPath `json:"paths"`
+	NodeName string    `json:"nodename"`
+	Round    int64     `json:"round"`
+	Started  time.Time `json:"started"`
+	// Next is when the agent's next round starts: the server counts the
+	// round stale once a whole period (Next - Started) has passed after it
+	// was due and no newer round came (zero: never stale).
+	Next  time.Time   `json:"next,omitzero"`
+	Paths []ReachPath `json:"paths"`
 	// Errors are problems outside the load itself (a Service name that did
 	// not resolve): the paths they concern are missing from Paths.
 	Errors []string `json:"errors,omitempty"`
@@ -332,4 +336,78 @@ type ReachPath struct {
 	Errors    map[string]int64 `json:"errors,omitempty"` // error class -> count
 	// Latency of the succeeded requests in microseconds (load.Histogram JSON).
 	Latency *load.Histogram `json:"latency"`
+	// Rows are the path's targets one by one, with who answered: the
+	// server judges them against the reach Service's EndpointSlices and
+	// reads findings from them (never exported as metric labels).
+	Rows []ReachTarget `json:"rows,omitempty"`
+}
+
+// ReachTarget is one target (address) of a reach round.
+type ReachTarget struct {
+	Address string `json:"address"` // IP:port
+	// TargetNode and TargetPod name the agent behind a pod address, or the
+	// node of a NodePort address (TargetPod empty).
+	TargetNode  string           `json:"targetNode,omitempty"`
+	TargetPod   string           `json:"targetPod,omitempty"`
+	Requests    int64            `json:"requests"`
+	Succeeded   int64            `json:"succeeded"`
+	StatusCodes map[int]int64    `json:"statusCodes,omitempty"`
+	Errors      map[string]int64 `json:"errors,omitempty"`
+	// Backends are the agents that answered, as their echo replies named them.
+	Backends []ReachBackend `json:"backends,omitempty"`
+}
+
+// ReachBackend is one backend that answered a target.
+type ReachBackend struct {
+	Node  string `json:"node"`
+	Pod   string `json:"pod"`
+	PodIP string `json:"podIP"`
+	Count int64  `json:"count"`
+}
+
+// ReachServiceName is the Service over the pod-network agents that reach
+// rounds' clusterip and nodeport paths go through; the server reads its
+// EndpointSlices for the backends verdict.
+const ReachServiceName = "netdoctor-monitor-reach"
+
+// ReachStatus is GET /api/v1/reach: the backends verdict of every source
+// node's latest reach round per (path kind, family), and its failed rows.
+type ReachStatus struct {
+	Generated time.Time         `json:"generated"`
+	Paths     []ReachPathStatus `json:"paths"`
+	Failed    []ReachRowStatus  `json:"failed"`
+}
+
+// ReachPathStatus sums one (source node, path kind, family) of the latest
+// round. BackendsReached/BackendsExpected sum the judged rows' backends
+// (pod rows: one each; clusterip and nodeport rows: the Service's ready
+// endpoints of the family); rows with too few answers to judge them are
+// counted in Inconclusive instead.
+type ReachPathStatus struct {
+	SourceNode       string       `json:"sourceNode"`
+	Path             string       `json:"path"`
+	Family           probe.Family `json:"family"`
+	Round            int64        `json:"round"`
+	Started          time.Time    `json:"started"`
+	Targets          int          `json:"targets"`
+	Requests         int64        `json:"requests"`
+	Succeeded        int64        `json:"succeeded"`
+	BackendsReached  int          `json:"backendsReached"`
+	BackendsExpected int          `json:"backendsExpected"`
+	Inconclusive     int          `json:"inconclusive,omitempty"`
+	Result           string       `json:"result"` // SUCCEEDED, FAILED, EXCEPTION (netctl reach's verdicts)
+	// Stale: the source node's next round is overdue (its agent stopped or
+	// cannot reach the server); a stale round gives no gauges and no
+	// findings.
+	Stale bool `json:"stale,omitempty"`
+}
+
+// ReachRowStatus is one failed target of a latest round, with the reasons.
+type ReachRowStatus struct {
+	SourceNode string       `json:"sourceNode"`
+	Path       string       `json:"path"`
+	Family     probe.Family `json:"family"`
+	Address    string       `json:"address"`
+	Result     string       `json:"result"`
+	Reasons    []string     `json:"reasons"`
 }

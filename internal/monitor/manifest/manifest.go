@@ -206,8 +206,10 @@ func serviceAccount(o Options, name, app string, automount bool) *corev1.Service
 }
 
 // rbac gives the server read access to agent pods (its namespace) and nodes
-// (cluster): it builds the peer list and the expected-agent list from them.
-// Agents get no API rights at all.
+// (cluster): it builds the peer list and the expected-agent list from them;
+// and to EndpointSlices (its namespace): the reach Service's ready
+// endpoints are the backends its reach verdict expects. Agents get no API
+// rights at all.
 func rbac(o Options) []Object {
 	read := []string{"get", "list", "watch"}
 	subject := []rbacv1.Subject{{Kind: "ServiceAccount", Name: ServerSA, Namespace: o.Namespace}}
@@ -227,7 +229,8 @@ func rbac(o Options) []Object {
 		&rbacv1.Role{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
 			ObjectMeta: meta(o, ServerRBAC, api.ServerAppName),
-			Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: read}},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: read},
+				{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: read}},
 		},
 		&rbacv1.RoleBinding{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},

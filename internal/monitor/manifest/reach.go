@@ -17,7 +17,7 @@ import (
 // ReachService is the Service over the pod-network agents that the reach
 // rounds' clusterip and nodeport paths go through.
 const (
-	ReachService         = "netdoctor-monitor-reach"
+	ReachService         = api.ReachServiceName
 	DefaultReachNodePort = 31082
 )
 

@@ -89,6 +89,7 @@ func Run(ctx context.Context, cfg Config, c Client) {
 		round++
 		rep := Round(ctx, cfg, c, net.DefaultResolver)
 		rep.Round = round
+		rep.Next = cfg.Schedule.following(rep.Started, time.Now())
 		if err := c.SendReach(ctx, rep); err != nil {
 			log.Warn("sending the reach report", "err", err)
 			return
@@ -124,7 +125,7 @@ func Round(ctx context.Context, cfg Config, c Client, res Resolver) api.ReachRep
 		rep.Errors = append(rep.Errors, fmt.Sprintf("looking up the reach Service %s (clusterip path skipped): %v", cfg.Service, err))
 	}
 	for _, ip := range ips {
-		targets = append(targets, target(KindClusterIP, ip.Unmap().String(), cfg.ServicePort))
+		targets = append(targets, target(KindClusterIP, ip.Unmap().String(), cfg.ServicePort, "", ""))
 	}
 	if len(targets) == 0 {
 		return rep
@@ -148,9 +149,9 @@ func Targets(cfg Config, peers []api.Peer) []load.Target {
 			var t load.Target
 			switch {
 			case p.Network == api.NetworkPod:
-				t = target(KindPod, ip, p.Port)
+				t = target(KindPod, ip, p.Port, p.Node, p.Pod)
 			case p.Network == api.NetworkHost && cfg.NodePort != 0:
-				t = target(KindNodePort, ip, cfg.NodePort)
+				t = target(KindNodePort, ip, cfg.NodePort, p.Node, "")
 			default:
 				continue
 			}
@@ -164,20 +165,24 @@ func Targets(cfg Config, peers []api.Peer) []load.Target {
 	return out
 }
 
-// target IDs are "kind|family|address", read back by Summarize.
-func target(kind, ip string, port int) load.Target {
+// target IDs are "kind|family|IP:port|node|pod", read back by Summarize
+// (node and pod name the agent behind a pod address, the node of a
+// NodePort address; empty for a ClusterIP).
+func target(kind, ip string, port int, node, pod string) load.Target {
+	addr := net.JoinHostPort(ip, strconv.Itoa(port))
 	return load.Target{
-		ID:  kind + "|" + string(probe.FamilyOf(ip)) + "|" + ip,
-		URL: "http://" + net.JoinHostPort(ip, strconv.Itoa(port)) + agent.EchoPath,
+		ID:  strings.Join([]string{kind, string(probe.FamilyOf(ip)), addr, node, pod}, "|"),
+		URL: "http://" + addr + agent.EchoPath,
 	}
 }
 
-// Summarize sums the targets' results per (path kind, family), sorted.
+// Summarize sums the targets' results per (path kind, family), sorted,
+// keeping each target's own figures and backends as a row.
 func Summarize(results []load.TargetResult) []api.ReachPath {
 	byKey := map[[2]string]*api.ReachPath{}
 	for _, r := range results {
-		kind, rest, _ := strings.Cut(r.ID, "|")
-		fam, _, _ := strings.Cut(rest, "|")
+		id := append(strings.SplitN(r.ID, "|", 5), "", "", "", "")
+		kind, fam := id[0], id[1]
 		k := [2]string{kind, fam}
 		p := byKey[k]
 		if p == nil {
@@ -194,6 +199,12 @@ func Summarize(results []load.TargetResult) []api.ReachPath {
 			}
 			p.Errors[class] += n
 		}
+		row := api.ReachTarget{Address: id[2], TargetNode: id[3], TargetPod: id[4], Requests: r.Requests,
+			Succeeded: r.Succeeded, StatusCodes: r.StatusCodes, Errors: r.Errors}
+		for _, b := range r.Backends {
+			row.Backends = mergeBackend(row.Backends, api.ReachBackend{Node: b.Node, Pod: b.Pod, PodIP: b.PodIP, Count: b.Count})
+		}
+		p.Rows = append(p.Rows, row)
 	}
 	out := make([]api.ReachPath, 0, len(byKey))
 	for _, p := range byKey {
@@ -205,5 +216,20 @@ func Summarize(results []load.TargetResult) []api.ReachPath {
 		}
 		return out[i].Family < out[j].Family
 	})
+	for _, p := range out {
+		sort.Slice(p.Rows, func(i, j int) bool { return p.Rows[i].Address < p.Rows[j].Address })
+	}
 	return out
+}
+
+// mergeBackend adds b to bs: the engine keeps one entry per (pod, client
+// address seen), the report one per pod.
+func mergeBackend(bs []api.ReachBackend, b api.ReachBackend) []api.ReachBackend {
+	for i := range bs {
+		if bs[i].Pod == b.Pod {
+			bs[i].Count += b.Count
+			return bs
+		}
+	}
+	return append(bs, b)
 }

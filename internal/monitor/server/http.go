@@ -44,6 +44,9 @@ func (s *Server) Handler() http.Handler {
 		history, _ := strconv.ParseBool(r.URL.Query().Get("history"))
 		writeJSON(w, http.StatusOK, s.MatrixView(MatrixOptions{FailingOnly: failing, History: history}))
 	})
+	mux.HandleFunc("GET "+api.PathReach+"{$}", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.ReachStatus())
+	})
 	mux.HandleFunc("GET "+api.PathFindings, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Findings())
 	})
@@ -103,7 +106,7 @@ func (s *Server) handleReach(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "reach report is not valid JSON: "+err.Error())
 		return
 	}
-	if err := s.RecordReach(r.PathValue("name"), rep); err != nil {
+	if err := s.RecordReach(r.Context(), r.PathValue("name"), rep); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}

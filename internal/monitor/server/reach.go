@@ -1,15 +1,18 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/netdoctor/netdoctor/internal/load"
 	"github.com/netdoctor/netdoctor/internal/monitor/api"
 	"github.com/netdoctor/netdoctor/internal/probe"
+	"github.com/netdoctor/netdoctor/internal/reach"
 )
 
 // Reach metrics: one series set per (source node, path kind, family), never
@@ -40,6 +43,7 @@ type reachSeries struct {
 
 // reachStore holds the reach series and exports them at scrape time.
 type reachStore struct {
+	now         func() time.Time
 	expectRatio float64
 	expectP99   float64 // seconds; 0 = no p99 expectation exported
 
@@ -47,18 +51,19 @@ type reachStore struct {
 	series   map[reachKey]*reachSeries
 	rounds   map[string]int64 // rounds received per source node
 	roundErr map[string]int64 // rounds with errors outside the load per source node
+	latest   map[string]*reachLatest
 
-	duration, requests, succeeded, ratio, p99, expRatio, expP99, roundsD, errorsD *prometheus.Desc
+	duration, requests, succeeded, ratio, p99, expRatio, expP99, roundsD, errorsD, reached, expected *prometheus.Desc
 }
 
-func newReachStore(expectRatio, expectP99 float64) *reachStore {
+func newReachStore(now func() time.Time, expectRatio, expectP99 float64) *reachStore {
 	d := func(name, help string, labels []string) *prometheus.Desc {
 		return prometheus.NewDesc(name, help, labels, nil)
 	}
 	node := []string{"source_node"}
 	return &reachStore{
-		expectRatio: expectRatio, expectP99: expectP99,
-		series: map[reachKey]*reachSeries{}, rounds: map[string]int64{}, roundErr: map[string]int64{},
+		now: now, expectRatio: expectRatio, expectP99: expectP99,
+		series: map[reachKey]*reachSeries{}, rounds: map[string]int64{}, roundErr: map[string]int64{}, latest: map[string]*reachLatest{},
 		duration:  d("netdoctor_reach_duration_seconds", "Latency of the succeeded reach requests (from the intended send time), summed over the path's targets.", reachLabels),
 		requests:  d("netdoctor_reach_requests_total", "Reach requests due (sent or not).", reachLabels),
 		succeeded: d("netdoctor_reach_succeeded_total", "Reach requests answered with an expected status.", reachLabels),
@@ -68,12 +73,13 @@ func newReachStore(expectRatio, expectP99 float64) *reachStore {
 		expP99:    d("netdoctor_reach_expect_p99_seconds", "Expected p99 latency of every reach path (--reach-expect-p99).", nil),
 		roundsD:   d("netdoctor_reach_rounds_total", "Reach rounds received from the source node's agent.", node),
 		errorsD:   d("netdoctor_reach_round_errors_total", "Reach rounds that reported an error outside the load (e.g. the Service name did not resolve).", node),
+		reached:   d("netdoctor_reach_backends_reached", "Backends that answered in the latest reach round, summed over the path's judged targets (netctl reach's verdict; absent while every target is inconclusive).", reachLabels),
+		expected:  d("netdoctor_reach_backends_expected", "Backends that should have answered in the latest reach round, summed over the path's judged targets: the agent behind each pod address, the reach Service's ready endpoints of the family behind each ClusterIP and NodePort address.", reachLabels),
 	}
 }
 
-// record adds one round of node's agent; it rejects unknown path kinds and
-// families before changing anything.
-func (st *reachStore) record(node string, rep api.ReachReport) error {
+// check rejects unknown path kinds and families and impossible counts.
+func (st *reachStore) check(rep api.ReachReport) error {
 	for _, p := range rep.Paths {
 		if !slices.Contains(reachKinds, p.Kind) || !slices.Contains(reachFamilies, string(p.Family)) {
 			return fmt.Errorf("%w: reach path kind %q family %q: kind must be one of %v, family one of %v", ErrBadReport, p.Kind, p.Family, reachKinds, reachFamilies)
@@ -81,7 +87,18 @@ func (st *reachStore) record(node string, rep api.ReachReport) error {
 		if p.Requests < 0 || p.Succeeded < 0 || p.Succeeded > p.Requests {
 			return fmt.Errorf("%w: reach path %s/%s: succeeded %d of %d requests", ErrBadReport, p.Kind, p.Family, p.Succeeded, p.Requests)
 		}
+		for _, r := range p.Rows {
+			if r.Requests < 0 || r.Succeeded < 0 || r.Succeeded > r.Requests {
+				return fmt.Errorf("%w: reach target %s: succeeded %d of %d requests", ErrBadReport, r.Address, r.Succeeded, r.Requests)
+			}
+		}
 	}
+	return nil
+}
+
+// record adds one checked round of node's agent, received at now, and its
+// judged rows.
+func (st *reachStore) record(node string, rep api.ReachReport, rows []reach.Row, now time.Time) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.rounds[node]++
@@ -104,7 +121,11 @@ func (st *reachStore) record(node string, rep api.ReachReport) error {
 		}
 		s.lastP99 = float64(p.Latency.Quantile(0.99)) / 1e6
 	}
-	return nil
+	l := &reachLatest{round: rep.Round, started: rep.Started, rows: rows}
+	if period := rep.Next.Sub(rep.Started); !rep.Next.IsZero() && period > 0 {
+		l.staleAt = now.Add(2 * period)
+	}
+	st.latest[node] = l
 }
 
 // dropNode forgets a node whose pod-network agent went away.
@@ -118,10 +139,11 @@ func (st *reachStore) dropNode(node string) {
 	}
 	delete(st.rounds, node)
 	delete(st.roundErr, node)
+	delete(st.latest, node)
 }
 
 func (st *reachStore) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{st.duration, st.requests, st.succeeded, st.ratio, st.p99, st.expRatio, st.expP99, st.roundsD, st.errorsD} {
+	for _, d := range []*prometheus.Desc{st.duration, st.requests, st.succeeded, st.ratio, st.p99, st.expRatio, st.expP99, st.roundsD, st.errorsD, st.reached, st.expected} {
 		ch <- d
 	}
 }
@@ -155,10 +177,25 @@ func (st *reachStore) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(st.roundsD, prometheus.CounterValue, float64(n), node)
 		ch <- prometheus.MustNewConstMetric(st.errorsD, prometheus.CounterValue, float64(st.roundErr[node]), node)
 	}
+	now := st.now()
+	for node, l := range st.latest {
+		if l.stale(now) {
+			continue // an overdue round is no current verdict
+		}
+		for _, p := range pathStatus(node, l) {
+			if p.BackendsExpected == 0 {
+				continue // nothing judged: no verdict to alert on
+			}
+			lv := []string{node, p.Path, string(p.Family)}
+			ch <- prometheus.MustNewConstMetric(st.reached, prometheus.GaugeValue, float64(p.BackendsReached), lv...)
+			ch <- prometheus.MustNewConstMetric(st.expected, prometheus.GaugeValue, float64(p.BackendsExpected), lv...)
+		}
+	}
 }
 
-// RecordReach stores a reach round from the pod-network agent name.
-func (s *Server) RecordReach(name string, rep api.ReachReport) error {
+// RecordReach stores a reach round from the pod-network agent name and
+// judges its rows against the reach Service's ready endpoints, read now.
+func (s *Server) RecordReach(ctx context.Context, name string, rep api.ReachReport) error {
 	node, network, ok := api.ParseAgentName(name)
 	if !ok || network != api.NetworkPod {
 		return fmt.Errorf("%w: reach reports come from pod-network agents (<node>-private_network), not %q", ErrBadReport, name)
@@ -166,5 +203,18 @@ func (s *Server) RecordReach(name string, rep api.ReachReport) error {
 	if rep.NodeName != node {
 		return fmt.Errorf("%w: reach report of node %q posted as %q", ErrBadReport, rep.NodeName, name)
 	}
-	return s.reach.record(node, rep)
+	if err := s.reach.check(rep); err != nil {
+		return err
+	}
+	var eps []reach.Endpoint
+	known := s.cfg.ReachEndpoints != nil
+	if known {
+		var err error
+		if eps, err = s.cfg.ReachEndpoints.ReachEndpoints(ctx); err != nil {
+			known = false
+			s.log.Warn("reach backends not judged this round", "node", node, "err", err)
+		}
+	}
+	s.reach.record(node, rep, judgeReach(node, rep, eps, known, s.reach.expectRatio), s.now())
+	return nil
 }

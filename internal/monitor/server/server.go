@@ -66,7 +66,10 @@ type Config struct {
 	// expectations exported for the alert rules (0 p99: none).
 	ReachExpectSuccessRate float64
 	ReachExpectP99         time.Duration
-	Logger                 *slog.Logger
+	// ReachEndpoints, if set, reads the reach Service's ready endpoints
+	// for the backends verdict of the clusterip and nodeport rows.
+	ReachEndpoints ReachEndpoints
+	Logger         *slog.Logger
 	// Now is the clock (tests); nil = time.Now.
 	Now func() time.Time
 }
@@ -152,7 +155,7 @@ func New(cfg Config) (*Server, error) {
 		agents:   map[string]*agentRecord{},
 		pairs:    map[pairKey]*api.MatrixPair{},
 	}
-	s.reach = newReachStore(cfg.ReachExpectSuccessRate, cfg.ReachExpectP99.Seconds())
+	s.reach = newReachStore(now, cfg.ReachExpectSuccessRate, cfg.ReachExpectP99.Seconds())
 	reg.MustRegister(newStateCollector(s), s.reach)
 	return s, nil
 }

@@ -110,7 +110,7 @@ func (s *Server) nodesLocked(now time.Time) []api.MatrixNode {
 }
 
 // Findings reads the matrix's current results with the same culprit
-// analysis as netctl check (package diagnose). Stale pairs are left out:
+// analysis as netctl check (package diagnose), plus the reach findings. Stale pairs are left out:
 // an agent that stopped reporting gets an agent-outdated finding instead,
 // never a failure of its pairs.
 func (s *Server) Findings() api.Findings {
@@ -144,5 +144,8 @@ func (s *Server) Findings() api.Findings {
 		}
 	}
 	out.Findings = append(out.Findings, analysis.Analyze(rows)...)
+	// Reach rounds (when scheduled) add netctl reach's findings, read from
+	// each source node's latest round.
+	out.Findings = append(out.Findings, s.reach.findings(m.Generated)...)
 	return out
 }

@@ -70,10 +70,20 @@ func (a *applier) endpointDrop(ctx context.Context, svcRef, podRef string) error
 			vips = append(vips, in.IP)
 		}
 	}
-	var nodePorts []string
+	// NodePorts by protocol: nft types `ct original proto-dst` only after
+	// a `ct protocol` match (without one, nft 1.0.6 cannot parse the set).
+	nodePorts := map[string][]string{}
+	var protos []string
 	for _, p := range svc.Spec.Ports {
 		if p.NodePort != 0 {
-			nodePorts = append(nodePorts, fmt.Sprint(p.NodePort))
+			proto := strings.ToLower(string(p.Protocol))
+			if proto == "" {
+				proto = "tcp"
+			}
+			if nodePorts[proto] == nil {
+				protos = append(protos, proto)
+			}
+			nodePorts[proto] = append(nodePorts[proto], fmt.Sprint(p.NodePort))
 		}
 	}
 	var r rules
@@ -92,8 +102,8 @@ func (a *applier) endpointDrop(ctx context.Context, svcRef, podRef string) error
 		if len(same) > 0 {
 			rs = append(rs, fmt.Sprintf("ct status dnat %s daddr %s ct original %s daddr { %s } drop", fam, ip.IP, fam, strings.Join(same, ", ")))
 		}
-		if len(nodePorts) > 0 {
-			rs = append(rs, fmt.Sprintf("ct status dnat %s daddr %s ct original proto-dst { %s } drop", fam, ip.IP, strings.Join(nodePorts, ", ")))
+		for _, proto := range protos {
+			rs = append(rs, fmt.Sprintf("ct status dnat %s daddr %s ct original protocol %s ct original proto-dst { %s } drop", fam, ip.IP, proto, strings.Join(nodePorts[proto], ", ")))
 		}
 		r.add("forward", rs)
 		r.add("output", rs)
