@@ -421,7 +421,15 @@ func rpFilterAsymmetric(t *testing.T, c *cluster, dir string, names []string) {
 	}
 
 	all := allPairs(c, c, families(c.Family))
-	rep, r := check(t, c, dir, "--mode", "pod", "--protocol", "tcp")
+	cdir := workdir(t)
+	rep, r := check(t, c, cdir, "--mode", "pod", "--protocol", "tcp")
+	// The check's pod-network agents leave with the subtest: the shared
+	// cluster's next users expect only diagnose's own objects.
+	t.Cleanup(func() {
+		if r := netctl(t, cdir, "clean", "--kubeconfig", c.Kubeconfig); r.Code != 0 {
+			t.Errorf("netctl clean: exit %d\n%s", r.Code, r.Stderr)
+		}
+	})
 	assertFailed(t, rep, r, all, pairsWhere(all, func(k key) bool {
 		return k.Family == probe.IPv4 && ((k.Src == x && k.Dst == y) || (k.Src == y && k.Dst == x))
 	}), "", probe.ClassTimeout)

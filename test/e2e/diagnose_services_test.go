@@ -64,6 +64,21 @@ func dnatTargets(nat string) []string {
 	return out
 }
 
+// naming checks that every finding's summary names node and returns the
+// findings without their summaries, to compare.
+func naming(t *testing.T, findings []kernelFinding, node string) []kernelFinding {
+	t.Helper()
+	var out []kernelFinding
+	for _, f := range findings {
+		if !strings.Contains(f.Summary, node) {
+			t.Errorf("summary does not name %s: %s", node, f.Summary)
+		}
+		f.Summary = ""
+		out = append(out, f)
+	}
+	return out
+}
+
 // TestDiagnoseServices: kube-proxy's rules read from each node's kernel are
 // compared with the API: a stopped kube-proxy (sandbox fault
 // kube-proxy-stop) misses a Service created afterwards, and keeps DNATing
@@ -119,15 +134,7 @@ func TestDiagnoseServices(t *testing.T) {
 		if strings.Contains(natRules(t, c.netnsOf(t, x)), "nd-diag-svc") {
 			t.Fatalf("node %s has rules for the new Service although its kube-proxy is stopped", x)
 		}
-		out := diag(t)
-		var got []kernelFinding
-		for _, f := range out.Findings {
-			if !strings.Contains(f.Summary, x) {
-				t.Errorf("summary does not name %s: %s", x, f.Summary)
-			}
-			f.Summary = ""
-			got = append(got, f)
-		}
+		got := naming(t, diag(t).Findings, x)
 		want := []kernelFinding{{Kind: "service-rules-missing", Nodes: []string{x}, Target: "kube-system/nd-diag-svc:5353-53"}}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("findings %+v, want %+v", got, want)
@@ -398,14 +405,7 @@ func TestDiagnoseKubeProxyNotSyncing(t *testing.T) {
 	if r := diagnoseInto(t, c, dir, &o); r.Code != 1 {
 		t.Errorf("exit %d, want 1\n%s", r.Code, r.Stderr)
 	}
-	var got []kernelFinding
-	for _, f := range o.Findings {
-		if !strings.Contains(f.Summary, x) {
-			t.Errorf("summary does not name %s: %s", x, f.Summary)
-		}
-		f.Summary = ""
-		got = append(got, f)
-	}
+	got := naming(t, o.Findings, x)
 	sort.Slice(got, func(i, j int) bool { return got[i].Kind < got[j].Kind })
 	want := []kernelFinding{{Kind: "kube-proxy-not-syncing", Nodes: []string{x}},
 		{Kind: "service-rules-missing", Nodes: []string{x}, Target: "kube-system/nd-diag-sync:5353-53"}}
