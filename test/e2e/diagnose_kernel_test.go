@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/netdoctor/netdoctor/internal/probe"
 )
 
 // kernelFinding is the part of a diagnose finding these tests read.
@@ -230,9 +232,7 @@ func TestDiagnoseKernel(t *testing.T) {
 		}
 	}
 	t.Run("ip-forward-off", sysctlCase(names[1], "net.ipv4.ip_forward", "0"))
-	// Strict reverse-path filtering: asymmetric routing (a reply leaving by
-	// another interface) is what it then drops; the rule names the setting.
-	t.Run("rp-filter-strict", sysctlCase(names[2], "net.ipv4.conf.all.rp_filter", "1"))
+	t.Run("rp-filter-asymmetric", func(t *testing.T) { rpFilterAsymmetric(t, c, dir, names) })
 
 	t.Run("neighbour-failed", func(t *testing.T) {
 		x, y := names[0], names[2]
@@ -382,4 +382,89 @@ func TestDiagnoseKernel(t *testing.T) {
 
 	// Every change above was undone: the cluster is healthy again.
 	t.Run("healthy-again", healthy)
+}
+
+// rpFilterAsymmetric: strict reverse-path filtering on one node with real
+// asymmetric routing (sandbox fault rp-filter-asymmetric: x routes y's IPv4
+// pods over a direct link, y answers over the switch, x's eth0 has
+// rp_filter 1). The IPv4 checks between x and y fail, every other pair
+// passes, and diagnose names exactly x and the sysctl.
+func rpFilterAsymmetric(t *testing.T, c *cluster, dir string, names []string) {
+	// y hosts no CoreDNS replica, so no DNS query of any node crosses the
+	// broken path and the sysctl is the only finding.
+	dnsNodes := map[string]bool{}
+	for _, p := range c.dnsPods(t) {
+		dnsNodes[p.Node] = true
+	}
+	var x, y string
+	for _, n := range names {
+		switch {
+		case y == "" && !dnsNodes[n]:
+			y = n
+		case x == "":
+			x = n
+		}
+	}
+	if x == "" || y == "" {
+		t.Fatalf("no node without CoreDNS among %v (CoreDNS on %v)", names, dnsNodes)
+	}
+	c.fault(t, "rp-filter-asymmetric", x, y)
+	xns, yns := c.netnsOf(t, x), c.netnsOf(t, y)
+	ypod, xpod := c.node(y).PodCIDRs[0].Addr().Next(), c.node(x).PodCIDRs[0].Addr().Next()
+	// The asymmetry is real: x reaches y's pods over the direct link, y
+	// reaches x's over eth0.
+	if r := inNetns(t, xns, "ip", "route", "get", ypod.String()); !strings.Contains(r, "dev ndasym") {
+		t.Fatalf("%s's route to %s: %s, want the direct link", x, ypod, r)
+	}
+	if r := inNetns(t, yns, "ip", "route", "get", xpod.String()); !strings.Contains(r, "dev eth0") {
+		t.Fatalf("%s's route to %s: %s, want eth0", y, xpod, r)
+	}
+
+	all := allPairs(c, c, families(c.Family))
+	cdir := workdir(t)
+	rep, r := check(t, c, cdir, "--mode", "pod", "--protocol", "tcp")
+	// The check's pod-network agents leave with the subtest: the shared
+	// cluster's next users expect only diagnose's own objects.
+	t.Cleanup(func() {
+		if r := netctl(t, cdir, "clean", "--kubeconfig", c.Kubeconfig); r.Code != 0 {
+			t.Errorf("netctl clean: exit %d\n%s", r.Code, r.Stderr)
+		}
+	})
+	assertFailed(t, rep, r, all, pairsWhere(all, func(k key) bool {
+		return k.Family == probe.IPv4 && ((k.Src == x && k.Dst == y) || (k.Src == y && k.Dst == x))
+	}), "", probe.ClassTimeout)
+
+	// rp_filter is the cause: from x, y's pod-network agent answers a ping
+	// only while x's eth0 filter is loose.
+	var pod struct{ Status struct{ PodIP string } }
+	c.kubectlJSON(t, &pod, "-n", "netdoctor-system", "get", "pod", agentPod(t, c, "netdoctor-system", y))
+	ping := func() error {
+		return exec.Command("ip", "netns", "exec", xns, "ping", "-c", "1", "-W", "2", pod.Status.PodIP).Run()
+	}
+	if ping() == nil {
+		t.Errorf("%s pings %s's pod %s despite strict rp_filter", x, y, pod.Status.PodIP)
+	}
+	inNetns(t, xns, "sysctl", "-w", "net.ipv4.conf.eth0.rp_filter=0")
+	err := ping()
+	inNetns(t, xns, "sysctl", "-w", "net.ipv4.conf.eth0.rp_filter=1")
+	if err != nil {
+		t.Errorf("%s cannot ping %s's pod %s with rp_filter 0: %v", x, y, pod.Status.PodIP, err)
+	}
+
+	out, r := diagnoseKernel(t, c, dir)
+	if r.Code != 1 {
+		t.Errorf("exit %d, want 1", r.Code)
+	}
+	want := []kernelFinding{{Kind: "sysctl-breaks-pod-traffic", Nodes: []string{x}, Target: "net.ipv4.conf.eth0.rp_filter", Family: "IPv4"}}
+	var got []kernelFinding
+	for _, f := range out.Findings {
+		if !strings.Contains(f.Summary, "= 1") {
+			t.Errorf("summary lacks the breaking value: %s", f.Summary)
+		}
+		f.Summary = ""
+		got = append(got, f)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("findings %+v, want %+v", got, want)
+	}
 }

@@ -64,6 +64,21 @@ func dnatTargets(nat string) []string {
 	return out
 }
 
+// naming checks that every finding's summary names node and returns the
+// findings without their summaries, to compare.
+func naming(t *testing.T, findings []kernelFinding, node string) []kernelFinding {
+	t.Helper()
+	var out []kernelFinding
+	for _, f := range findings {
+		if !strings.Contains(f.Summary, node) {
+			t.Errorf("summary does not name %s: %s", node, f.Summary)
+		}
+		f.Summary = ""
+		out = append(out, f)
+	}
+	return out
+}
+
 // TestDiagnoseServices: kube-proxy's rules read from each node's kernel are
 // compared with the API: a stopped kube-proxy (sandbox fault
 // kube-proxy-stop) misses a Service created afterwards, and keeps DNATing
@@ -119,15 +134,7 @@ func TestDiagnoseServices(t *testing.T) {
 		if strings.Contains(natRules(t, c.netnsOf(t, x)), "nd-diag-svc") {
 			t.Fatalf("node %s has rules for the new Service although its kube-proxy is stopped", x)
 		}
-		out := diag(t)
-		var got []kernelFinding
-		for _, f := range out.Findings {
-			if !strings.Contains(f.Summary, x) {
-				t.Errorf("summary does not name %s: %s", x, f.Summary)
-			}
-			f.Summary = ""
-			got = append(got, f)
-		}
+		got := naming(t, diag(t).Findings, x)
 		want := []kernelFinding{{Kind: "service-rules-missing", Nodes: []string{x}, Target: "kube-system/nd-diag-svc:5353-53"}}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("findings %+v, want %+v", got, want)
@@ -340,5 +347,90 @@ func TestDiagnoseServicesNftables(t *testing.T) {
 	}
 	if want := []kernelFinding{{Kind: "service-rules-missing", Nodes: []string{x}, Target: "kube-system/nd-diag-nft:5353-53"}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("findings %+v, want %+v", got, want)
+	}
+}
+
+// kubeProxyHealthz is the status line of the node's kube-proxy healthz
+// (127.0.0.1:10256 inside the node's namespace), asked with bash's
+// /dev/tcp: netctl is not used to judge netctl.
+func kubeProxyHealthz(t *testing.T, ns string) string {
+	t.Helper()
+	return inNetns(t, ns, "bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/10256 && printf 'GET /healthz HTTP/1.0\r\n\r\n' >&3 && head -1 <&3`)
+}
+
+// TestDiagnoseKubeProxyNotSyncing: one node's kube-proxy keeps running but
+// every sync fails (sandbox fault kube-proxy-sync-fail: its iptables-restore
+// cannot delete a chain another rule holds). A Service created then is
+// missing on that node only, its healthz turns 503 after its 60 s health
+// timeout, and diagnose names that node, and nothing else, with both
+// rules; after the fault is removed it resyncs and diagnose is clean.
+func TestDiagnoseKubeProxyNotSyncing(t *testing.T) {
+	c, names := diagnoseCluster(t, "e2edx", 4)
+	dir := t.TempDir()
+	x := names[2]
+	others := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == x })
+	ns := c.netnsOf(t, x)
+	type out struct {
+		Facts map[string]struct {
+			KubeProxy *struct {
+				StatusCode int `json:"statusCode"`
+			} `json:"kubeProxy"`
+		} `json:"facts"`
+		Findings []kernelFinding `json:"findings"`
+	}
+
+	c.fault(t, "kube-proxy-sync-fail", x)
+	c.kubectl(t, "-n", "kube-system", "create", "service", "clusterip", "nd-diag-sync", "--tcp=5353:53")
+	defer c.kubectl(t, "-n", "kube-system", "delete", "service", "nd-diag-sync")
+	c.kubectl(t, "-n", "kube-system", "patch", "service", "nd-diag-sync", "--type=json", "-p", `[{"op":"replace","path":"/spec/selector","value":{"k8s-app":"kube-dns"}}]`)
+	programmed := func(s string) bool { return strings.Contains(s, `"kube-system/nd-diag-sync:5353-53 cluster IP"`) }
+	waitRules(t, c, others, "rules for kube-system/nd-diag-sync", programmed)
+	// x's kube-proxy runs and answers, but never applies the Service.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if programmed(natRules(t, ns)) {
+			t.Fatalf("node %s programmed the new Service although its syncs fail", x)
+		}
+		st := kubeProxyHealthz(t, ns)
+		if strings.Contains(st, " 503 ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %s: kube-proxy healthz still %q 2 minutes after a sync was queued", x, st)
+		}
+		time.Sleep(2 * time.Second)
+	}
+
+	var o out
+	if r := diagnoseInto(t, c, dir, &o); r.Code != 1 {
+		t.Errorf("exit %d, want 1\n%s", r.Code, r.Stderr)
+	}
+	got := naming(t, o.Findings, x)
+	sort.Slice(got, func(i, j int) bool { return got[i].Kind < got[j].Kind })
+	want := []kernelFinding{{Kind: "kube-proxy-not-syncing", Nodes: []string{x}},
+		{Kind: "service-rules-missing", Nodes: []string{x}, Target: "kube-system/nd-diag-sync:5353-53"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("findings %+v, want %+v", got, want)
+	}
+	for _, n := range names {
+		kp := o.Facts[n].KubeProxy
+		if wantCode := map[bool]int{true: 503, false: 200}[n == x]; kp == nil || kp.StatusCode != wantCode {
+			t.Errorf("node %s: kube-proxy facts %+v, want healthz %d", n, kp, wantCode)
+		}
+	}
+
+	// Removed: x's next sync (its retry within 30 s) applies everything.
+	c.unfault(t, "kube-proxy-sync-fail", x)
+	waitRules(t, c, []string{x}, "rules for kube-system/nd-diag-sync after the fault", programmed)
+	deadline = time.Now().Add(time.Minute)
+	for st := kubeProxyHealthz(t, ns); !strings.Contains(st, " 200 "); st = kubeProxyHealthz(t, ns) {
+		if time.Now().After(deadline) {
+			t.Fatalf("node %s: kube-proxy healthz %q after the fault", x, st)
+		}
+		time.Sleep(time.Second)
+	}
+	o = out{}
+	if r := diagnoseInto(t, c, dir, &o); r.Code != 0 || len(o.Findings) != 0 {
+		t.Errorf("after the fault: exit %d, findings %+v", r.Code, o.Findings)
 	}
 }

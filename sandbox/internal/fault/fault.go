@@ -30,23 +30,25 @@ var ErrUnsupported = errors.New("unsupported on this machine")
 
 // Kinds lists the faults with their arguments.
 var Kinds = map[string]string{
-	"link":            "A B            drop all traffic between node A (and its pods) and node B (and its pods), both ways",
-	"oneway":          "A B            drop new connections/flows from A (and its pods) to B; B -> A still works",
-	"port":            "NODE PORT [tcp|udp]  drop traffic to PORT on NODE and on NODE's pods",
-	"isolate":         "POD            drop all traffic to and from a pod (NAMESPACE/NAME or NAME in default)",
-	"pod-routes":      "NODE           every other node loses its route to NODE's pod CIDRs",
-	"mtu":             "NODE BYTES     lower the MTU of NODE's link to the switch (full-size packets to NODE's pods are lost)",
-	"dns-down":        "               cluster DNS stops answering (udp/tcp 53 to kube-dns and CoreDNS pods dropped)",
-	"delay":           "NODE DURATION  add latency on NODE's link (tc netem)",
-	"loss":            "NODE PERCENT   drop a random share of the packets NODE sends on its link (nftables numgen)",
-	"kube-proxy-stop": "NODE    stop NODE's kube-proxy (its rules stay as they were, new Services get none); remove starts it again",
-	"conntrack-full":  "NODE    lower nf_conntrack_max in NODE's namespace below its count (needs a per-netns value)",
-	"host-port":       "NODE PORT [tcp|udp]  a foreign process in NODE's network namespace holds PORT on all addresses",
-	"endpoint-drop":   "SERVICE POD  drop traffic kube-proxy sends to POD for SERVICE (after DNAT); the pod IP itself still works",
-	"nodeport-block":  "NODE    drop the NodePort range (" + NodePortRange + ") to NODE's addresses",
-	"svc-rules-flush": "NODE    stop NODE's kube-proxy and empty its chains (iptables or nftables); remove starts it again",
-	"lb-speaker-stop": "NODE    MetalLB's speaker pod leaves NODE (process stopped; up --load-balancer); remove brings it back",
-	"ingress-down":    "               the Ingress controller and Gateway (traefik, up --ingress) is scaled to zero; remove scales it back",
+	"link":                 "A B            drop all traffic between node A (and its pods) and node B (and its pods), both ways",
+	"oneway":               "A B            drop new connections/flows from A (and its pods) to B; B -> A still works",
+	"port":                 "NODE PORT [tcp|udp]  drop traffic to PORT on NODE and on NODE's pods",
+	"isolate":              "POD            drop all traffic to and from a pod (NAMESPACE/NAME or NAME in default)",
+	"pod-routes":           "NODE           every other node loses its route to NODE's pod CIDRs",
+	"mtu":                  "NODE BYTES     lower the MTU of NODE's link to the switch (full-size packets to NODE's pods are lost)",
+	"dns-down":             "               cluster DNS stops answering (udp/tcp 53 to kube-dns and CoreDNS pods dropped)",
+	"delay":                "NODE DURATION  add latency on NODE's link (tc netem)",
+	"loss":                 "NODE PERCENT   drop a random share of the packets NODE sends on its link (nftables numgen)",
+	"kube-proxy-stop":      "NODE    stop NODE's kube-proxy (its rules stay as they were, new Services get none); remove starts it again",
+	"conntrack-full":       "NODE    lower nf_conntrack_max in NODE's namespace below its count (needs a per-netns value)",
+	"host-port":            "NODE PORT [tcp|udp]  a foreign process in NODE's network namespace holds PORT on all addresses",
+	"endpoint-drop":        "SERVICE POD  drop traffic kube-proxy sends to POD for SERVICE (after DNAT); the pod IP itself still works",
+	"nodeport-block":       "NODE    drop the NodePort range (" + NodePortRange + ") to NODE's addresses",
+	"svc-rules-flush":      "NODE    stop NODE's kube-proxy and empty its chains (iptables or nftables); remove starts it again",
+	"lb-speaker-stop":      "NODE    MetalLB's speaker pod leaves NODE (process stopped; up --load-balancer); remove brings it back",
+	"ingress-down":         "               the Ingress controller and Gateway (traefik, up --ingress) is scaled to zero; remove scales it back",
+	"kube-proxy-sync-fail": "NODE    NODE's kube-proxy keeps running but every sync fails (a chain it must delete is held by another rule; iptables mode)",
+	"rp-filter-asymmetric": "NODE PEER  NODE routes PEER's IPv4 pods over a direct link (replies come back over the switch) and filters eth0 strictly (rp_filter 1)",
 }
 
 // Spec is a parsed fault request.
@@ -72,7 +74,7 @@ func Parse(words []string) (Spec, error) {
 		"pod-routes": {1, 1}, "mtu": {2, 2}, "dns-down": {0, 0}, "delay": {2, 2}, "loss": {2, 2},
 		"kube-proxy-stop": {1, 1}, "conntrack-full": {1, 1}, "host-port": {2, 3},
 		"endpoint-drop": {2, 2}, "nodeport-block": {1, 1}, "svc-rules-flush": {1, 1},
-		"lb-speaker-stop": {1, 1}, "ingress-down": {0, 0}}
+		"lb-speaker-stop": {1, 1}, "ingress-down": {0, 0}, "kube-proxy-sync-fail": {1, 1}, "rp-filter-asymmetric": {2, 2}}
 	n, ok := want[s.Kind]
 	if !ok {
 		return s, bad("unknown fault %q: one of %s", s.Kind, kindList())
@@ -109,12 +111,16 @@ func Parse(words []string) (Spec, error) {
 		if s.Args[0] == s.Args[1] {
 			return s, bad("fault %s: A and B must be different nodes", s.Kind)
 		}
+	case "rp-filter-asymmetric":
+		if s.Args[0] == s.Args[1] {
+			return s, bad("fault %s: NODE and PEER must be different nodes", s.Kind)
+		}
 	}
 	return s, nil
 }
 
 func kindList() string {
-	return "link, oneway, port, isolate, pod-routes, mtu, dns-down, delay, loss, kube-proxy-stop, conntrack-full, host-port, endpoint-drop, nodeport-block, svc-rules-flush, lb-speaker-stop, ingress-down"
+	return "link, oneway, port, isolate, pod-routes, mtu, dns-down, delay, loss, kube-proxy-stop, conntrack-full, host-port, endpoint-drop, nodeport-block, svc-rules-flush, lb-speaker-stop, ingress-down, kube-proxy-sync-fail, rp-filter-asymmetric"
 }
 
 // Find returns the active fault matching spec words or an ID.
@@ -326,6 +332,10 @@ func (a *applier) apply(ctx context.Context, sp Spec) error {
 		return a.stopSpeaker(ctx, sp.Args[0])
 	case "ingress-down":
 		return a.ingressDown(ctx)
+	case "kube-proxy-sync-fail":
+		return a.kubeProxySyncFail(ctx, sp.Args[0])
+	case "rp-filter-asymmetric":
+		return a.rpFilterAsymmetric(ctx, sp.Args[0], sp.Args[1])
 	case "delay":
 		n, err := a.node(sp.Args[0])
 		if err != nil {
@@ -420,6 +430,12 @@ func undo(ctx context.Context, st *state.State, changes []state.Change) error {
 			err = netcfg.Run(ctx, "ip", "netns", "exec", c.Netns, "nft", "delete", "table", "inet", c.Table)
 		case "route-del":
 			err = netcfg.Batch(ctx, c.Netns, []string{"route add " + c.Route}, false)
+		case "route-replace":
+			err = netcfg.Batch(ctx, c.Netns, []string{"route replace " + c.Route}, false)
+		case "link":
+			err = netcfg.Batch(ctx, c.Netns, []string{"link del " + c.Link}, false)
+		case syncFailKey:
+			err = releaseHeldChain(ctx, c.Netns, c.Value)
 		case "mtu":
 			err = netcfg.Batch(ctx, c.Netns, []string{fmt.Sprintf("link set %s mtu %d", c.Link, c.OldMTU)}, false)
 			if err == nil {

@@ -13,6 +13,11 @@ func TestParseServiceFaults(t *testing.T) {
 		"endpoint-drop echo":                "fault endpoint-drop takes arguments: SERVICE POD",
 		"nodeport-block":                    "fault nodeport-block takes arguments: NODE",
 		"svc-rules-flush n1 n2":             "fault svc-rules-flush takes arguments: NODE",
+		"kube-proxy-sync-fail n1":           "kube-proxy-sync-fail n1",
+		"kube-proxy-sync-fail":              "fault kube-proxy-sync-fail takes arguments: NODE",
+		"rp-filter-asymmetric n1 n2":        "rp-filter-asymmetric n1 n2",
+		"rp-filter-asymmetric n1":           "fault rp-filter-asymmetric takes arguments: NODE PEER",
+		"rp-filter-asymmetric n1 n1":        "fault rp-filter-asymmetric: NODE and PEER must be different nodes",
 	} {
 		sp, err := Parse(strings.Fields(words))
 		got := sp.ID()

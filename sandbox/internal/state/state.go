@@ -54,6 +54,10 @@ type Change struct {
 	// "kube-proxy-nft-reset": delete kube-proxy's nftables tables of the
 	// families in Value ("ip ip6") before it starts again (svc-rules-flush).
 	// "scaled-down": Deployment Key ("namespace/name") had Value replicas.
+	// "route-replace": Route was replaced (remove puts it back); "link":
+	// Link was added in Netns (remove deletes it, a veth with its peer).
+	// "kube-proxy-sync-fail": the held chains in Netns's nat table of the
+	// family whose restore command is Value (iptables-restore, ip6tables-restore).
 	PID   int    `json:"pid,omitempty"`
 	Node  string `json:"node,omitempty"`
 	Key   string `json:"key,omitempty"`
