@@ -137,24 +137,27 @@ func TestKeepAliveReusesConnections(t *testing.T) {
 	}
 }
 
-func TestBackendsFromEchoReplies(t *testing.T) {
-	a, b := newEchoServer(t, "a", 0), newEchoServer(t, "b", 0)
-	// One target that alternates between two backends: a tiny stand-in
-	// for a Service, balancing per connection.
+// roundRobin is a strict round-robin balancer over backends (as a
+// Service balancing per connection, or Traefik's WRR): a tiny stand-in
+// whose answers name the backend that served them.
+func roundRobin(t *testing.T, backends ...*echoServer) *httptest.Server {
 	var n atomic.Int64
 	lb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		backend := []*echoServer{a, b}[n.Add(1)%2]
+		backend := backends[(n.Add(1)-1)%int64(len(backends))]
 		resp, err := http.Get(backend.URL + r.URL.Path)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
 		defer resp.Body.Close()
-		buf := make([]byte, 4096)
-		k, _ := resp.Body.Read(buf)
-		w.Write(buf[:k])
+		io.Copy(w, resp.Body)
 	}))
-	defer lb.Close()
+	t.Cleanup(lb.Close)
+	return lb
+}
+
+func TestBackendsFromEchoReplies(t *testing.T) {
+	lb := roundRobin(t, newEchoServer(t, "a", 0), newEchoServer(t, "b", 0))
 	res := Run(context.Background(), Request{QPS: 100, Duration: time.Second, PerRequestTimeout: time.Second,
 		Targets: []Target{{ID: "svc", URL: lb.URL + "/echo/x", Host: "svc.example"}}})
 	r := res[0]
@@ -169,19 +172,7 @@ func TestBackendsFromEchoReplies(t *testing.T) {
 // targets always sent in the same order, every request of one target landed
 // on the same backend.
 func TestRoundRobinBalancerSeenByEveryTarget(t *testing.T) {
-	a, b := newEchoServer(t, "a", 0), newEchoServer(t, "b", 0)
-	var n atomic.Int64
-	lb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		backend := []*echoServer{a, b}[n.Add(1)%2]
-		resp, err := http.Get(backend.URL + r.URL.Path)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		io.Copy(w, resp.Body)
-	}))
-	defer lb.Close()
+	lb := roundRobin(t, newEchoServer(t, "a", 0), newEchoServer(t, "b", 0))
 	res := Run(context.Background(), Request{QPS: 100, Duration: 2 * time.Second, PerRequestTimeout: time.Second,
 		Targets: []Target{{ID: "x", URL: lb.URL + "/echo/x"}, {ID: "y", URL: lb.URL + "/echo/y"}}})
 	for _, r := range res {
