@@ -23,6 +23,6 @@ func newFillConntrackCommand(out io.Writer) *cobra.Command {
 			return fault.FillConntrack(cmd.Context(), out, interval)
 		},
 	}
-	cmd.Flags().DurationVar(&interval, "interval", time.Second, "how often to refill room freed by expired entries")
+	cmd.Flags().DurationVar(&interval, "interval", 200*time.Millisecond, "how often to take back room freed by expired entries")
 	return cmd
 }
