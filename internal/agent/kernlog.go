@@ -33,7 +33,11 @@ type KernelLog struct {
 	// with kernel.dmesg_restrict=1 both sources need CAP_SYSLOG.
 	Skipped string `json:"skipped,omitempty"`
 	// BootID is /proc/sys/kernel/random/boot_id: which kernel this is.
-	BootID        string          `json:"bootID,omitempty"`
+	BootID string `json:"bootID,omitempty"`
+	// Netns is the inode of the agent's network namespace (the node's):
+	// kernels since 6.x name the namespace in conntrack lines ("table full
+	// in netns N"), which tells exactly whose line it is on a shared kernel.
+	Netns         uint64          `json:"netns,omitempty"`
 	WindowSeconds int             `json:"windowSeconds"`
 	Messages      []KernelMessage `json:"messages,omitempty"`
 }
@@ -48,6 +52,9 @@ type KernelMessage struct {
 	Line       string  `json:"line"`
 	Count      int     `json:"count"`
 	AgeSeconds float64 `json:"ageSeconds"`
+	// Netns is the network namespace inode the line names (0: none);
+	// lines of one kind from different namespaces are separate messages.
+	Netns uint64 `json:"netns,omitempty"`
 }
 
 // kernelPatterns name the lines an engineer greps dmesg for.
@@ -55,7 +62,8 @@ var kernelPatterns = []struct {
 	kind string
 	re   *regexp.Regexp
 }{
-	{"conntrack-table-full", regexp.MustCompile(`nf_conntrack: (nf_conntrack: )?table full, dropping packet`)},
+	// 6.x: "nf_conntrack: nf_conntrack: table full in netns 4026532897, dropping packet".
+	{"conntrack-table-full", regexp.MustCompile(`nf_conntrack: (nf_conntrack: )?table full( in netns \d+)?, dropping packet`)},
 	{"neighbour-table-overflow", regexp.MustCompile(`neighbo(u)?r table overflow`)},
 	{"martian-packet", regexp.MustCompile(`martian (source|destination)`)},
 	{"link-flap", regexp.MustCompile(`(NIC )?[Ll]ink is [Dd]own|entered disabled state`)},
@@ -96,8 +104,15 @@ func ReadKernelLog(procRoot string) *KernelLog {
 		}
 	}
 	out.Messages = matchKernelLines(recs, now, KernelLogWindow)
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(procRoot, "self/ns/net"), &st); err == nil {
+		out.Netns = st.Ino
+	}
 	return out
 }
+
+// netnsInLine is the namespace a kernel line names.
+var netnsInLine = regexp.MustCompile(` in netns (\d+)`)
 
 func restrictHint(v int) string {
 	if v == 1 {
@@ -106,19 +121,28 @@ func restrictHint(v int) string {
 	return "/dev/kmsg must be present in the agent's container (privileged, or the device mounted), or syslog(2) allowed by its seccomp profile"
 }
 
-// matchKernelLines groups the lines of the last window by kind.
+// matchKernelLines groups the lines of the last window by kind and the
+// network namespace they name.
 func matchKernelLines(recs []kmsgRecord, now, window time.Duration) []KernelMessage {
-	byKind := map[string]*KernelMessage{}
+	type key struct {
+		kind  string
+		netns uint64
+	}
+	byKind := map[key]*KernelMessage{}
 	for _, r := range recs {
 		if r.since > now || now-r.since > window {
 			continue
 		}
 		for _, p := range kernelPatterns {
 			if p.re.MatchString(r.text) {
-				m := byKind[p.kind]
+				k := key{kind: p.kind}
+				if sm := netnsInLine.FindStringSubmatch(r.text); sm != nil {
+					k.netns, _ = strconv.ParseUint(sm[1], 10, 64)
+				}
+				m := byKind[k]
 				if m == nil {
-					m = &KernelMessage{Kind: p.kind}
-					byKind[p.kind] = m
+					m = &KernelMessage{Kind: p.kind, Netns: k.netns}
+					byKind[k] = m
 				}
 				m.Count++
 				m.Line = r.text
@@ -131,7 +155,12 @@ func matchKernelLines(recs []kmsgRecord, now, window time.Duration) []KernelMess
 	for _, m := range byKind {
 		out = append(out, *m)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Kind < out[j].Kind })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Kind != out[j].Kind {
+			return out[i].Kind < out[j].Kind
+		}
+		return out[i].Netns < out[j].Netns
+	})
 	return out
 }
 

@@ -69,3 +69,34 @@ func TestKernelLogUnreadable(t *testing.T) {
 		t.Errorf("hint %q", h)
 	}
 }
+
+// TestKernelLogNetns: 6.x kernels name the namespace of a full conntrack
+// table (line from a 6.18 kernel): lines of different namespaces stay apart.
+func TestKernelLogNetns(t *testing.T) {
+	var recs []kmsgRecord
+	for _, l := range []string{
+		"4,3001,30636290466,-;nf_conntrack: nf_conntrack: table full in netns 4026532897, dropping packet\n",
+		"4,3002,30637304796,-;nf_conntrack: nf_conntrack: table full in netns 4026532897, dropping packet\n",
+		"4,3003,30638328754,-;nf_conntrack: nf_conntrack: table full in netns 4026533001, dropping packet\n",
+		"4,3004,30638400000,-;nf_conntrack: nf_conntrack: table full, dropping packet\n",
+	} {
+		r, ok := parseKmsg(l)
+		if !ok {
+			t.Fatalf("not parsed: %q", l)
+		}
+		recs = append(recs, r)
+	}
+	got := matchKernelLines(recs, 30640*time.Second, time.Minute)
+	want := []struct {
+		netns uint64
+		count int
+	}{{0, 1}, {4026532897, 2}, {4026533001, 1}}
+	if len(got) != len(want) {
+		t.Fatalf("messages %+v", got)
+	}
+	for i, w := range want {
+		if got[i].Kind != "conntrack-table-full" || got[i].Netns != w.netns || got[i].Count != w.count {
+			t.Errorf("message %d: %+v, want netns %d count %d", i, got[i], w.netns, w.count)
+		}
+	}
+}

@@ -72,7 +72,7 @@ func AnalyzeKernelLog(nodes []kube.Node, facts map[string]agent.NodeFacts) ([]re
 				if len(owners) == len(group) {
 					shared += ": the line does not say which of them it concerns"
 				} else {
-					shared += fmt.Sprintf(": attributed to %s (%s)", report.JoinNames(owners), attribution(m.Kind))
+					shared += fmt.Sprintf(": attributed to %s (%s)", report.JoinNames(owners), attribution(m))
 				}
 			}
 			out = append(out, report.Finding{Kind: KindKernelLog, Nodes: owners, Target: m.Kind,
@@ -85,21 +85,33 @@ func AnalyzeKernelLog(nodes []kube.Node, facts map[string]agent.NodeFacts) ([]re
 	return out, inc
 }
 
-func attribution(kind string) string {
-	if kind == "conntrack-table-full" {
+func attribution(m agent.KernelMessage) string {
+	if m.Netns != 0 {
+		return fmt.Sprintf("the line names network namespace %d, theirs", m.Netns)
+	}
+	if m.Kind == "conntrack-table-full" {
 		return "their conntrack table is near full or counted drops"
 	}
 	return "the interface the line names is theirs"
 }
 
 // kernelOwners are the nodes of group a message can concern: a line that
-// names an interface concerns the nodes that have it (on any kernel: a
-// pod's veth already deleted, or another namespace's link, is not the
-// node's); a conntrack line on a shared kernel the nodes whose table is
-// near full or counted drops.
+// names a network namespace concerns the node whose namespace it is (none
+// if another's: a container's, or another cluster's on a shared kernel);
+// a line that names an interface concerns the nodes that have it (on any
+// kernel: a pod's veth already deleted, or another namespace's link, is
+// not the node's); a conntrack line without a namespace on a shared
+// kernel the nodes whose table is near full or counted drops.
 func kernelOwners(m agent.KernelMessage, group []string, facts map[string]agent.NodeFacts) []string {
 	var owners []string
 	switch {
+	case m.Netns != 0 && slices.ContainsFunc(group, func(n string) bool { return facts[n].KernelLog.Netns != 0 }):
+		for _, n := range group {
+			if facts[n].KernelLog.Netns == m.Netns {
+				owners = append(owners, n)
+			}
+		}
+		return owners
 	case m.Kind == "conntrack-table-full" && len(group) > 1:
 		for _, n := range group {
 			f := facts[n]

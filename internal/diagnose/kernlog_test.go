@@ -78,3 +78,39 @@ func TestKernelLogInconclusive(t *testing.T) {
 		t.Errorf("findings %+v inconclusive %+v", f, inc)
 	}
 }
+
+// TestKernelLogNetns: a line naming a network namespace belongs to the
+// node whose namespace it is, whatever the tables say; another
+// namespace's line (another cluster on the same kernel) to none.
+func TestKernelLogNetns(t *testing.T) {
+	nodes := []kube.Node{{Name: "a"}, {Name: "b"}, {Name: "c"}}
+	line := agent.KernelMessage{Kind: "conntrack-table-full", Line: "nf_conntrack: nf_conntrack: table full in netns 4026532897, dropping packet", Count: 2, Netns: 4026532897}
+	facts := map[string]agent.NodeFacts{}
+	for i, n := range []string{"a", "b", "c"} {
+		f := kernelFacts("boot", line)
+		f.KernelLog.Netns = uint64(4026532896 + i)
+		facts[n] = f
+	}
+	// c counted drops (a DNS insert race): the namespace still says b.
+	c := facts["c"]
+	c.ConntrackStats = &agent.ConntrackStats{InsertFailed: 3}
+	facts["c"] = c
+	f, _ := AnalyzeKernelLog(nodes, facts)
+	if len(f) != 1 || !reflect.DeepEqual(f[0].Nodes, []string{"b"}) || !strings.Contains(f[0].Evidence, "namespace 4026532897") {
+		t.Fatalf("findings %+v", f)
+	}
+	// One node alone (its own kernel): a line of another namespace is not its.
+	f, _ = AnalyzeKernelLog([]kube.Node{{Name: "a"}}, map[string]agent.NodeFacts{"a": facts["a"]})
+	if len(f) != 0 {
+		t.Errorf("another namespace's line: %+v", f)
+	}
+	// Agents that do not report their namespace: the table heuristic.
+	for _, n := range []string{"a", "b", "c"} {
+		f := facts[n]
+		f.KernelLog.Netns = 0
+		facts[n] = f
+	}
+	if f, _ := AnalyzeKernelLog(nodes, facts); len(f) != 1 || !reflect.DeepEqual(f[0].Nodes, []string{"c"}) {
+		t.Errorf("without namespaces: %+v", f)
+	}
+}

@@ -86,6 +86,7 @@ func NewRootCommand(out, errOut io.Writer) *cobra.Command {
 		newKubeletCommand(),
 		newEchoCommand(),
 		newHoldPortCommand(out),
+		newFillConntrackCommand(out),
 		newOutsideCommand(),
 		&cobra.Command{
 			Use:                "component NAME ARGS...",

@@ -87,11 +87,11 @@ func Down(ctx context.Context, name string, log io.Writer) error {
 			}
 		}
 	}
-	// Processes faults started (host-port): by PID, if still theirs.
+	// Processes faults started (host-port, conntrack-full): by PID, if still theirs.
 	if s != nil {
 		for _, f := range s.Faults {
 			for _, c := range f.Changes {
-				if c.Type == "process" && controlplane.Alive(c.PID) && strings.Contains(controlplane.Cmdline(c.PID), " hold-port ") {
+				if c.Type == "process" && controlplane.IsFaultProcess(c.PID) {
 					pids = append(pids, c.PID)
 				}
 			}

@@ -136,3 +136,20 @@ func CheckAlive(p state.Process) error {
 	}
 	return nil
 }
+
+// Hidden subcommands of netdoctor-sandbox that faults run as processes
+// (host-port, conntrack-full).
+const (
+	HoldPortCommand      = "hold-port"
+	FillConntrackCommand = "fill-conntrack"
+)
+
+// IsFaultProcess reports whether pid runs and is one of the fault
+// processes (the PID may have been reused since it was recorded).
+func IsFaultProcess(pid int) bool {
+	if !Alive(pid) {
+		return false
+	}
+	cl := Cmdline(pid) + " "
+	return strings.Contains(cl, " "+HoldPortCommand+" ") || strings.Contains(cl, " "+FillConntrackCommand+" ")
+}

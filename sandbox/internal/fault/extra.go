@@ -92,12 +92,13 @@ func nsSysctl(ctx context.Context, netns, key string) (int, error) {
 	return strconv.Atoi(strings.TrimSpace(out))
 }
 
-// conntrackFull lowers nf_conntrack_max inside the node's namespace below
-// its current count, so the kernel drops packets that need a new entry
-// ("nf_conntrack: table full"). Only where the kernel keeps a per-netns
-// value: on kernels where the sysctl is read-only outside the initial
-// namespace the fault is skipped (lowering the host-wide value would hit
-// the whole machine).
+// conntrackFull makes the kernel drop packets that need a new conntrack
+// entry in NODE's namespace ("nf_conntrack: table full"). Where the kernel
+// keeps a per-netns nf_conntrack_max it lowers that below the count.
+// Otherwise (the value is host-wide and read-only in the namespace, as on
+// 6.x kernels) it fills the namespace's table up to the host-wide limit:
+// nf_conntrack_count is per namespace, so only that namespace is full; the
+// host and every other namespace keep their own count (see FillConntrack).
 func (a *applier) conntrackFull(ctx context.Context, name string) error {
 	n, err := a.node(name)
 	if err != nil {
@@ -115,25 +116,21 @@ func (a *applier) conntrackFull(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	want := count / 2
-	if want < 1 {
-		want = 1
-	}
-	readOnly := fmt.Errorf("%w: fault conntrack-full skipped: this kernel keeps %s read-only outside the initial network namespace (one host-wide value; changing it would affect the whole machine)", ErrUnsupported, ctMax)
 	// The sysctl's mode as the node namespace sees it (0444: not per-netns).
 	mode, err := netcfg.Output(ctx, "ip", "netns", "exec", n.Netns, "stat", "-c", "%a", "/proc/sys/net/netfilter/nf_conntrack_max")
 	if err != nil {
 		return err
 	}
 	if m, err := strconv.ParseUint(strings.TrimSpace(mode), 8, 32); err != nil || m&0o200 == 0 {
-		return readOnly
+		return a.fillConntrack(ctx, n.Name, n.Netns, old)
 	}
+	want := max(count/2, 1)
 	// procps sysctl exits 0 even when the kernel refuses: read back.
 	if err := netcfg.SetSysctls(ctx, n.Netns, []string{fmt.Sprintf("%s=%d", ctMax, want)}); err != nil {
 		return err
 	}
 	if got, err := nsSysctl(ctx, n.Netns, ctMax); err != nil || got != want {
-		return readOnly
+		return a.fillConntrack(ctx, n.Name, n.Netns, old)
 	}
 	// Never change the host: a kernel that wrote through to the global
 	// value gets it back at once.
@@ -145,8 +142,34 @@ func (a *applier) conntrackFull(ctx context.Context, name string) error {
 	return nil
 }
 
+// conntrackFillerKey is the change type that deletes the filler's entries.
+const conntrackFillerKey = "conntrack-filler"
+
+// fillConntrack starts the filler process in the node's namespace and
+// waits until the table is full. The kernel's nf_conntrack_max (limit)
+// is host-wide here and never changed.
+func (a *applier) fillConntrack(ctx context.Context, node, netns string, limit int) error {
+	if limit <= 0 || limit > MaxFill {
+		return fmt.Errorf("%w: fault conntrack-full skipped: %s is %d (host-wide on this kernel, never changed): filling a table of that size is done only up to %d entries", ErrUnsupported, ctMax, limit, MaxFill)
+	}
+	// Recorded first, undone last: the entries go once the filler stopped.
+	a.f.Changes = append(a.f.Changes, state.Change{Netns: netns, Type: conntrackFillerKey, Node: node})
+	return a.startFaultProcess(ctx, "fault-conntrack-full/"+node, node, netns,
+		[]string{FillConntrackCommand}, "conntrack table full", 90*time.Second)
+}
+
+// deleteFillerEntries deletes the filler's entries (its own source range
+// only) from a node namespace's conntrack table.
+func deleteFillerEntries(ctx context.Context, netns string) error {
+	_, err := netcfg.Output(ctx, "ip", "netns", "exec", netns, "conntrack", "-D", "-p", "tcp", "-s", FillerSrc.String())
+	if err != nil && strings.Contains(err.Error(), "0 flow entries") {
+		return nil // none left (the filler never started or they expired)
+	}
+	return err
+}
+
 // HoldPortCommand is the hidden subcommand that holds a port (host-port fault).
-const HoldPortCommand = "hold-port"
+const HoldPortCommand = controlplane.HoldPortCommand
 
 // hostPort starts a process in the node's namespace that binds PORT on all
 // addresses (a dual-stack [::] socket) and waits until it holds the port.
@@ -155,24 +178,31 @@ func (a *applier) hostPort(ctx context.Context, name, port, proto string) error 
 	if err != nil {
 		return err
 	}
+	pname := fmt.Sprintf("fault-host-port/%s/%s/%s", n.Name, proto, port)
+	return a.startFaultProcess(ctx, pname, n.Name, n.Netns, []string{HoldPortCommand, "--port", port, "--proto", proto},
+		"holding "+proto+" port "+port, 10*time.Second)
+}
+
+// startFaultProcess starts this binary's hidden subcommand args in netns,
+// records it for remove and down, and waits until its log says ready.
+func (a *applier) startFaultProcess(ctx context.Context, pname, node, netns string, args []string, ready string, wait time.Duration) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	pname := fmt.Sprintf("fault-host-port/%s/%s/%s", n.Name, proto, port)
-	p, err := controlplane.Start(a.st.Dir, pname, n.Netns, []string{self, HoldPortCommand, "--port", port, "--proto", proto})
+	p, err := controlplane.Start(a.st.Dir, pname, netns, append([]string{self}, args...))
 	if err != nil {
 		return err
 	}
-	a.f.Changes = append(a.f.Changes, state.Change{Netns: n.Netns, Type: "process", PID: p.PID, Node: n.Name})
-	deadline := time.Now().Add(10 * time.Second)
+	a.f.Changes = append(a.f.Changes, state.Change{Netns: netns, Type: "process", PID: p.PID, Node: node})
+	deadline := time.Now().Add(wait)
 	for {
 		b, _ := os.ReadFile(p.Log)
-		if strings.Contains(string(b), "holding "+proto+" port "+port) {
+		if strings.Contains(string(b), ready) {
 			return nil
 		}
 		if !controlplane.Alive(p.PID) || time.Now().After(deadline) {
-			return fmt.Errorf("port holder for %s %s on %s did not start: %s", proto, port, n.Name, strings.TrimSpace(string(b)))
+			return fmt.Errorf("%s on %s did not start: %s", pname, node, strings.TrimSpace(string(b)))
 		}
 		select {
 		case <-ctx.Done():
@@ -185,7 +215,7 @@ func (a *applier) hostPort(ctx context.Context, name, port, proto string) error 
 // KillFaultProcess stops a process a fault started, if PID still is one
 // (the PID may have been reused after a crash).
 func KillFaultProcess(pid int) error {
-	if pid <= 0 || !controlplane.Alive(pid) || !strings.Contains(controlplane.Cmdline(pid), " "+HoldPortCommand+" ") {
+	if pid <= 0 || !controlplane.IsFaultProcess(pid) {
 		return nil
 	}
 	if err := controlplane.Kill([]int{pid}, 2*time.Second); err != nil {

@@ -40,7 +40,7 @@ var Kinds = map[string]string{
 	"delay":                "NODE DURATION  add latency on NODE's link (tc netem)",
 	"loss":                 "NODE PERCENT   drop a random share of the packets NODE sends on its link (nftables numgen)",
 	"kube-proxy-stop":      "NODE    stop NODE's kube-proxy (its rules stay as they were, new Services get none); remove starts it again",
-	"conntrack-full":       "NODE    lower nf_conntrack_max in NODE's namespace below its count (needs a per-netns value)",
+	"conntrack-full":       "NODE    make NODE's conntrack table full (fill it to the host-wide nf_conntrack_max, or lower a per-netns max below the count)",
 	"host-port":            "NODE PORT [tcp|udp]  a foreign process in NODE's network namespace holds PORT on all addresses",
 	"endpoint-drop":        "SERVICE POD  drop traffic kube-proxy sends to POD for SERVICE (after DNAT); the pod IP itself still works",
 	"nodeport-block":       "NODE    drop the NodePort range (" + NodePortRange + ") to NODE's addresses",
@@ -445,6 +445,8 @@ func undo(ctx context.Context, st *state.State, changes []state.Change) error {
 			err = netcfg.Run(ctx, "tc", "-n", c.Netns, "qdisc", "del", "dev", c.Link, "root")
 		case "process":
 			err = KillFaultProcess(c.PID)
+		case conntrackFillerKey:
+			err = deleteFillerEntries(ctx, c.Netns)
 		case "kube-proxy-stopped":
 			err = startKubeProxy(st, c.Node)
 		case "kube-proxy-nft-reset":
