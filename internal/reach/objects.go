@@ -144,14 +144,20 @@ func HairpinSlices(namespace string, i int, node, pod string, ips []string, port
 
 // Ingress routes VirtualHost's EchoPath to ServiceName through class.
 func Ingress(namespace, class string, port int, o owner) *networkingv1.Ingress {
+	return &networkingv1.Ingress{ObjectMeta: meta(IngressName, namespace, o), Spec: IngressSpec(class, ServiceName, port)}
+}
+
+// IngressSpec routes VirtualHost's EchoPath to port of Service service
+// through class (also the monitor's reach Ingress).
+func IngressSpec(class, service string, port int) networkingv1.IngressSpec {
 	prefix := networkingv1.PathTypePrefix
-	return &networkingv1.Ingress{ObjectMeta: meta(IngressName, namespace, o), Spec: networkingv1.IngressSpec{
+	return networkingv1.IngressSpec{
 		IngressClassName: &class,
 		Rules: []networkingv1.IngressRule{{Host: VirtualHost, IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
 			Paths: []networkingv1.HTTPIngressPath{{Path: EchoPath, PathType: &prefix, Backend: networkingv1.IngressBackend{
-				Service: &networkingv1.IngressServiceBackend{Name: ServiceName, Port: networkingv1.ServiceBackendPort{Number: int32(port)}}}}},
+				Service: &networkingv1.IngressServiceBackend{Name: service, Port: networkingv1.ServiceBackendPort{Number: int32(port)}}}}},
 		}}}},
-	}}
+	}
 }
 
 // HTTPRoute (gateway.networking.k8s.io/v1) attaches VirtualHost's EchoPath
@@ -168,15 +174,22 @@ func HTTPRoute(namespace, gwNamespace, gwName string, port int, o owner) *unstru
 		"kind":       "HTTPRoute",
 		"metadata": map[string]any{"name": RouteName, "namespace": namespace, "labels": lab,
 			"ownerReferences": []any{map[string]any{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": o.Name, "uid": o.UID}}},
-		"spec": map[string]any{
-			"parentRefs": []any{map[string]any{"name": gwName, "namespace": gwNamespace}},
-			"hostnames":  []any{VirtualHost},
-			"rules": []any{map[string]any{
-				"matches":     []any{map[string]any{"path": map[string]any{"type": "PathPrefix", "value": EchoPath}}},
-				"backendRefs": []any{map[string]any{"name": ServiceName, "port": int64(port)}},
-			}},
-		},
+		"spec": HTTPRouteSpec(gwNamespace, gwName, ServiceName, port),
 	}}
+}
+
+// HTTPRouteSpec attaches VirtualHost's EchoPath to Gateway
+// gwNamespace/gwName, backed by port of Service service (also the
+// monitor's reach HTTPRoute).
+func HTTPRouteSpec(gwNamespace, gwName, service string, port int) map[string]any {
+	return map[string]any{
+		"parentRefs": []any{map[string]any{"name": gwName, "namespace": gwNamespace}},
+		"hostnames":  []any{VirtualHost},
+		"rules": []any{map[string]any{
+			"matches":     []any{map[string]any{"path": map[string]any{"type": "PathPrefix", "value": EchoPath}}},
+			"backendRefs": []any{map[string]any{"name": service, "port": int64(port)}},
+		}},
+	}
 }
 
 // applySlice creates or updates one of netctl's EndpointSlices.

@@ -16,7 +16,7 @@ import (
 )
 
 // Reach metrics: one series set per (source node, path kind, family), never
-// per address or target pod, so the count is nodes x 3 kinds x 2 families.
+// per address or target pod, so the count is nodes x 6 kinds x 2 families.
 var reachLabels = []string{"source_node", "path", "family"}
 
 // reachBounds are the exported histogram's upper bounds in seconds, from a
@@ -26,7 +26,7 @@ var reachBounds = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 // reachKinds and reachFamilies are the only label values a report may set:
 // the server rejects anything else, keeping the label sets bounded.
 var (
-	reachKinds    = []string{"pod", "clusterip", "nodeport"}
+	reachKinds    = []string{"pod", "clusterip", "nodeport", "loadbalancer", "ingress", "gateway"}
 	reachFamilies = []string{string(probe.IPv4), string(probe.IPv6)}
 )
 
