@@ -56,8 +56,8 @@ const (
 func discoverCaps(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface) Capabilities {
 	var c Capabilities
 	c.LB = lbCapability(ctx, cs, dyn)
-	c.IngressClass, c.NoIngress = ingressClass(ctx, cs)
-	c.Gateway, c.NoGateway = findGateway(ctx, dyn)
+	c.IngressClass, c.NoIngress = IngressClassOf(ctx, cs)
+	c.Gateway, c.NoGateway = FindGateway(ctx, dyn)
 	if c.Gateway != nil {
 		c.Gateway.Port = gatewayPort(ctx, cs, c.Gateway)
 	}
@@ -87,8 +87,8 @@ func lbCapability(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Inte
 	return "the cluster assigns no LoadBalancer addresses (no LoadBalancer Service has one, no MetalLB IPAddressPool exists)"
 }
 
-// ingressClass picks the default IngressClass, else the only/first one.
-func ingressClass(ctx context.Context, cs kubernetes.Interface) (string, string) {
+// IngressClassOf picks the default IngressClass, else the only/first one.
+func IngressClassOf(ctx context.Context, cs kubernetes.Interface) (string, string) {
 	l, err := cs.NetworkingV1().IngressClasses().List(ctx, metav1.ListOptions{})
 	if apierrors.IsForbidden(err) {
 		return "", "the user may not list IngressClasses (grant list on ingressclasses.networking.k8s.io cluster-wide, a ClusterRole)"
@@ -110,9 +110,9 @@ func ingressClass(ctx context.Context, cs kubernetes.Interface) (string, string)
 	return names[0], ""
 }
 
-// findGateway picks the first Gateway (by namespace/name) with an HTTP
+// FindGateway picks the first Gateway (by namespace/name) with an HTTP
 // listener and an IP address in its status.
-func findGateway(ctx context.Context, dyn dynamic.Interface) (*GatewayRef, string) {
+func FindGateway(ctx context.Context, dyn dynamic.Interface) (*GatewayRef, string) {
 	if dyn == nil {
 		return nil, "no Gateway API client"
 	}
