@@ -10,8 +10,9 @@ import (
 )
 
 // TestMonitorReachVIPs installs the monitor with reach rounds and the
-// loadbalancer, ingress and gateway paths on the suite's service cluster
-// (MetalLB, Traefik with an IngressClass and a Gateway): every node's
+// loadbalancer, ingress and gateway paths (--reach-ingress-class=auto,
+// --reach-gateway=auto) on the suite's service cluster (MetalLB, Traefik
+// with an IngressClass and a Gateway): install picks them; every node's
 // pod-network agent exports each of those paths in both families with a
 // success ratio of 1 and backends reached = expected = the 3 agents behind
 // every address the server handed it (addresses read here from the LB
@@ -31,7 +32,7 @@ func TestMonitorReachVIPs(t *testing.T) {
 	r := netctl(t, dir, "monitor", "install", "--kubeconfig", c.Kubeconfig,
 		"--interval="+monInterval.String(), "--node-port="+strconv.Itoa(monNodePort), "--timeout=2m",
 		"--reach-schedule=0 1", "--reach-qps=200", "--reach-duration=5s", "--reach-timeout=2s",
-		"--reach-load-balancer", "--reach-ingress-class="+class, "--reach-gateway="+gw)
+		"--reach-load-balancer", "--reach-ingress-class=auto", "--reach-gateway=auto")
 	t.Cleanup(func() {
 		if r := netctl(t, dir, "monitor", "uninstall", "--kubeconfig", c.Kubeconfig); r.Code != 0 {
 			t.Errorf("monitor uninstall: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
@@ -49,6 +50,13 @@ func TestMonitorReachVIPs(t *testing.T) {
 	if r.Code != 0 {
 		c.dumpMonitor(t)
 		t.Fatalf("monitor install with the loadbalancer, ingress and gateway paths: exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	// auto picked the cluster's IngressClass and Gateway.
+	if got := c.kubectl(t, "-n", monNS, "get", "ingress", "netdoctor-monitor-reach", "-o", "jsonpath={.spec.ingressClassName}"); got != class {
+		t.Errorf("Ingress class %q, want the cluster's %q", got, class)
+	}
+	if got := c.kubectl(t, "-n", monNS, "get", "httproutes.gateway.networking.k8s.io", "netdoctor-monitor-reach", "-o", "jsonpath={.spec.parentRefs[0].namespace}/{.spec.parentRefs[0].name}"); got != gw {
+		t.Errorf("HTTPRoute parent %q, want the cluster's Gateway %q", got, gw)
 	}
 	for _, o := range [][]string{{"service", "netdoctor-monitor-reach-lb"}, {"ingress", "netdoctor-monitor-reach"}, {"httproutes.gateway.networking.k8s.io", "netdoctor-monitor-reach"}} {
 		if out := c.kubectl(t, "-n", monNS, "get", o[0], o[1], "-o", `jsonpath={.metadata.labels.app\.kubernetes\.io/part-of}`); out != "netdoctor-monitor" {

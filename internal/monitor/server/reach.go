@@ -74,7 +74,7 @@ func newReachStore(now func() time.Time, expectRatio, expectP99 float64) *reachS
 		roundsD:   d("netdoctor_reach_rounds_total", "Reach rounds received from the source node's agent.", node),
 		errorsD:   d("netdoctor_reach_round_errors_total", "Reach rounds that reported an error outside the load (e.g. the Service name did not resolve).", node),
 		reached:   d("netdoctor_reach_backends_reached", "Backends that answered in the latest reach round, summed over the path's judged targets (netctl reach's verdict; absent while every target is inconclusive).", reachLabels),
-		expected:  d("netdoctor_reach_backends_expected", "Backends that should have answered in the latest reach round, summed over the path's judged targets: the agent behind each pod address, the reach Service's ready endpoints of the family behind each ClusterIP and NodePort address.", reachLabels),
+		expected:  d("netdoctor_reach_backends_expected", "Backends that should have answered in the latest reach round, summed over the path's judged targets: the agent behind each pod address, the reach Service's ready endpoints of the family behind each ClusterIP, NodePort, LoadBalancer, Ingress and Gateway address.", reachLabels),
 	}
 }
 
