@@ -161,27 +161,29 @@ func IngressSpec(class, service string, port int) networkingv1.IngressSpec {
 }
 
 // HTTPRoute (gateway.networking.k8s.io/v1) attaches VirtualHost's EchoPath
-// to Gateway gwNamespace/gwName, backed by ServiceName. Unstructured: the
-// Gateway API types are not worth a module dependency for one object.
+// to Gateway gwNamespace/gwName, backed by ServiceName.
 func HTTPRoute(namespace, gwNamespace, gwName string, port int, o owner) *unstructured.Unstructured {
-	m := meta(RouteName, namespace, o)
-	lab := map[string]any{}
-	for k, v := range m.Labels {
-		lab[k] = v
-	}
-	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "gateway.networking.k8s.io/v1",
-		"kind":       "HTTPRoute",
-		"metadata": map[string]any{"name": RouteName, "namespace": namespace, "labels": lab,
-			"ownerReferences": []any{map[string]any{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": o.Name, "uid": o.UID}}},
-		"spec": HTTPRouteSpec(gwNamespace, gwName, ServiceName, port),
-	}}
+	return RouteObject(meta(RouteName, namespace, o), gwNamespace, gwName, ServiceName, port)
 }
 
-// HTTPRouteSpec attaches VirtualHost's EchoPath to Gateway
-// gwNamespace/gwName, backed by port of Service service (also the
-// monitor's reach HTTPRoute).
-func HTTPRouteSpec(gwNamespace, gwName, service string, port int) map[string]any {
+// RouteObject is an HTTPRoute with m's name, namespace, labels and owners
+// attaching VirtualHost's EchoPath to Gateway gwNamespace/gwName, backed by
+// port of Service service (also the monitor's reach HTTPRoute).
+// Unstructured: the Gateway API types are not worth a module dependency
+// for one object.
+func RouteObject(m metav1.ObjectMeta, gwNamespace, gwName, service string, port int) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{"spec": routeSpec(gwNamespace, gwName, service, port)}}
+	u.SetAPIVersion("gateway.networking.k8s.io/v1")
+	u.SetKind("HTTPRoute")
+	u.SetName(m.Name)
+	u.SetNamespace(m.Namespace)
+	u.SetLabels(m.Labels)
+	u.SetOwnerReferences(m.OwnerReferences)
+	return u
+}
+
+// routeSpec is the HTTPRoute spec of RouteObject.
+func routeSpec(gwNamespace, gwName, service string, port int) map[string]any {
 	return map[string]any{
 		"parentRefs": []any{map[string]any{"name": gwName, "namespace": gwNamespace}},
 		"hostnames":  []any{VirtualHost},

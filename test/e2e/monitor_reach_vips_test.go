@@ -34,13 +34,7 @@ func TestMonitorReachVIPs(t *testing.T) {
 		"--reach-schedule=0 1", "--reach-qps=200", "--reach-duration=5s", "--reach-timeout=2s",
 		"--reach-load-balancer", "--reach-ingress-class=auto", "--reach-gateway=auto")
 	t.Cleanup(func() {
-		if r := netctl(t, dir, "monitor", "uninstall", "--kubeconfig", c.Kubeconfig); r.Code != 0 {
-			t.Errorf("monitor uninstall: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
-		}
-		monWaitFor(t, "namespace "+monNS+" gone", 2*time.Minute, func() (bool, string) {
-			out, err := c.kubectlErr("get", "namespace", monNS, "--ignore-not-found", "-o", "name")
-			return err == nil && strings.TrimSpace(out) == "", out
-		})
+		c.monitorUninstall(t, dir)
 		for _, kind := range []string{"services", "ingresses", "httproutes.gateway.networking.k8s.io", "clusterroles"} {
 			if out, err := c.kubectlErr("get", kind, "-A", "-l", "app.kubernetes.io/part-of=netdoctor-monitor", "-o", "name"); err != nil || strings.TrimSpace(out) != "" {
 				t.Errorf("after uninstall: %s left %q (%v)", kind, out, err)

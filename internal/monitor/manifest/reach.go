@@ -133,21 +133,10 @@ func reachIngress(o Options) *networkingv1.Ingress {
 }
 
 // reachRoute attaches the reach virtual host to the Gateway, backed by
-// the reach Service. Unstructured, like netctl reach's (no Gateway API
-// module for one object).
+// the reach Service (netctl reach's HTTPRoute, under the monitor's names).
 func reachRoute(o Options) *unstructured.Unstructured {
 	ns, name, _ := strings.Cut(o.Reach.Gateway, "/")
-	m := meta(o, api.ReachRouteName, api.AgentAppName)
-	labels := map[string]any{}
-	for k, v := range m.Labels {
-		labels[k] = v
-	}
-	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "gateway.networking.k8s.io/v1",
-		"kind":       "HTTPRoute",
-		"metadata":   map[string]any{"name": m.Name, "namespace": m.Namespace, "labels": labels},
-		"spec":       reach.HTTPRouteSpec(ns, name, ReachService, o.AgentPort),
-	}}
+	return reach.RouteObject(meta(o, api.ReachRouteName, api.AgentAppName), ns, name, ReachService, o.AgentPort)
 }
 
 // reachObjects are the reach Service and the objects of the asked
