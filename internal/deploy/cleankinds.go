@@ -30,8 +30,9 @@ type cleanKind struct {
 
 // cleanKinds is every kind the check (DaemonSets, Secrets,
 // ServiceAccounts, NetworkPolicies, reach's Services) or the monitor (also
-// its Deployment, RBAC and Prometheus Operator objects) creates,
-// workloads first. The Prometheus Operator kinds need c.Dynamic.
+// its Deployment, RBAC, Prometheus Operator objects and its reach Ingress
+// and HTTPRoute) creates, workloads first. The Prometheus Operator kinds
+// and HTTPRoutes need c.Dynamic.
 func cleanKinds(c *kube.Client) []cleanKind {
 	cs := c.Clientset
 	apps, core, rbac := cs.AppsV1(), cs.CoreV1(), cs.RbacV1()
@@ -42,6 +43,7 @@ func cleanKinds(c *kube.Client) []cleanKind {
 		namespacedKind[*corev1.SecretList]("Secret", false, core.Secrets),
 		namespacedKind[*corev1.ServiceAccountList]("ServiceAccount", false, core.ServiceAccounts),
 		namespacedKind[*networkingv1.NetworkPolicyList]("NetworkPolicy", true, cs.NetworkingV1().NetworkPolicies),
+		namespacedKind[*networkingv1.IngressList]("Ingress", true, cs.NetworkingV1().Ingresses),
 		namespacedKind[*rbacv1.RoleBindingList]("RoleBinding", true, rbac.RoleBindings),
 		namespacedKind[*rbacv1.RoleList]("Role", true, rbac.Roles),
 	}
@@ -49,6 +51,7 @@ func cleanKinds(c *kube.Client) []cleanKind {
 		for _, gvr := range []schema.GroupVersionResource{
 			{Group: "monitoring.coreos.com", Version: "v1", Resource: "servicemonitors"},
 			{Group: "monitoring.coreos.com", Version: "v1", Resource: "prometheusrules"},
+			{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "httproutes"}, // the monitor's reach gateway path
 		} {
 			ri := c.Dynamic.Resource(gvr)
 			kinds = append(kinds, cleanKind{kind: gvr.Resource, optional: true,

@@ -8,11 +8,15 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/netdoctor/netdoctor/internal/kube"
 )
 
 // Capabilities say which optional paths the cluster can serve, and why
@@ -52,8 +56,8 @@ const (
 func discoverCaps(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface) Capabilities {
 	var c Capabilities
 	c.LB = lbCapability(ctx, cs, dyn)
-	c.IngressClass, c.NoIngress = ingressClass(ctx, cs)
-	c.Gateway, c.NoGateway = findGateway(ctx, dyn)
+	c.IngressClass, c.NoIngress = IngressClassOf(ctx, cs)
+	c.Gateway, c.NoGateway = FindGateway(ctx, dyn)
 	if c.Gateway != nil {
 		c.Gateway.Port = gatewayPort(ctx, cs, c.Gateway)
 	}
@@ -83,8 +87,8 @@ func lbCapability(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Inte
 	return "the cluster assigns no LoadBalancer addresses (no LoadBalancer Service has one, no MetalLB IPAddressPool exists)"
 }
 
-// ingressClass picks the default IngressClass, else the only/first one.
-func ingressClass(ctx context.Context, cs kubernetes.Interface) (string, string) {
+// IngressClassOf picks the default IngressClass, else the only/first one.
+func IngressClassOf(ctx context.Context, cs kubernetes.Interface) (string, string) {
 	l, err := cs.NetworkingV1().IngressClasses().List(ctx, metav1.ListOptions{})
 	if apierrors.IsForbidden(err) {
 		return "", "the user may not list IngressClasses (grant list on ingressclasses.networking.k8s.io cluster-wide, a ClusterRole)"
@@ -106,9 +110,9 @@ func ingressClass(ctx context.Context, cs kubernetes.Interface) (string, string)
 	return names[0], ""
 }
 
-// findGateway picks the first Gateway (by namespace/name) with an HTTP
+// FindGateway picks the first Gateway (by namespace/name) with an HTTP
 // listener and an IP address in its status.
-func findGateway(ctx context.Context, dyn dynamic.Interface) (*GatewayRef, string) {
+func FindGateway(ctx context.Context, dyn dynamic.Interface) (*GatewayRef, string) {
 	if dyn == nil {
 		return nil, "no Gateway API client"
 	}
@@ -124,37 +128,7 @@ func findGateway(ctx context.Context, dyn dynamic.Interface) (*GatewayRef, strin
 	}
 	var refs []GatewayRef
 	for _, it := range l.Items {
-		var gw struct {
-			Spec struct {
-				Listeners []struct {
-					Protocol string `json:"protocol"`
-					Port     int    `json:"port"`
-				} `json:"listeners"`
-			} `json:"spec"`
-			Status struct {
-				Addresses []struct {
-					Type  string `json:"type"`
-					Value string `json:"value"`
-				} `json:"addresses"`
-			} `json:"status"`
-		}
-		b, _ := json.Marshal(it.Object)
-		if json.Unmarshal(b, &gw) != nil {
-			continue
-		}
-		ref := GatewayRef{Namespace: it.GetNamespace(), Name: it.GetName()}
-		for _, li := range gw.Spec.Listeners {
-			if li.Protocol == "HTTP" {
-				ref.Port = li.Port
-				break
-			}
-		}
-		for _, a := range gw.Status.Addresses {
-			if a.Type == "" || a.Type == "IPAddress" {
-				ref.Addresses = append(ref.Addresses, a.Value)
-			}
-		}
-		if ref.Port > 0 && len(ref.Addresses) > 0 {
+		if ref, ok := gatewayRefOf(it); ok {
 			refs = append(refs, ref)
 		}
 	}
@@ -163,6 +137,83 @@ func findGateway(ctx context.Context, dyn dynamic.Interface) (*GatewayRef, strin
 	}
 	sort.Slice(refs, func(i, j int) bool { return refs[i].Namespace+"/"+refs[i].Name < refs[j].Namespace+"/"+refs[j].Name })
 	return &refs[0], ""
+}
+
+// gatewayRefOf reads a Gateway's first HTTP listener port and its IP
+// addresses; ok only when it has both.
+func gatewayRefOf(it unstructured.Unstructured) (GatewayRef, bool) {
+	var gw struct {
+		Spec struct {
+			Listeners []struct {
+				Protocol string `json:"protocol"`
+				Port     int    `json:"port"`
+			} `json:"listeners"`
+		} `json:"spec"`
+		Status struct {
+			Addresses []struct {
+				Type  string `json:"type"`
+				Value string `json:"value"`
+			} `json:"addresses"`
+		} `json:"status"`
+	}
+	ref := GatewayRef{Namespace: it.GetNamespace(), Name: it.GetName()}
+	b, _ := json.Marshal(it.Object)
+	if json.Unmarshal(b, &gw) != nil {
+		return ref, false
+	}
+	for _, li := range gw.Spec.Listeners {
+		if li.Protocol == "HTTP" {
+			ref.Port = li.Port
+			break
+		}
+	}
+	for _, a := range gw.Status.Addresses {
+		if a.Type == "" || a.Type == "IPAddress" {
+			ref.Addresses = append(ref.Addresses, a.Value)
+		}
+	}
+	return ref, ref.Port > 0 && len(ref.Addresses) > 0
+}
+
+// GatewayByName reads Gateway ns/name as clients reach it: its IP
+// addresses and the port at them (gatewayPort). missing says why there
+// is none (not installed, not found, no HTTP listener or address).
+func GatewayByName(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface, ns, name string) (ref *GatewayRef, missing string) {
+	it, err := dyn.Resource(gatewayGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Sprintf("reading Gateway %s/%s: %v", ns, name, err)
+	}
+	r, ok := gatewayRefOf(*it)
+	if !ok {
+		return nil, fmt.Sprintf("Gateway %s/%s has no HTTP listener with an IP address in its status", ns, name)
+	}
+	r.Port = gatewayPort(ctx, cs, &r)
+	return &r, ""
+}
+
+// LBAddresses are a Service's LoadBalancer IPs, sorted (host names left
+// out: netctl resolves nothing).
+func LBAddresses(s *corev1.Service) []string {
+	var out []string
+	for _, in := range s.Status.LoadBalancer.Ingress {
+		if in.IP != "" {
+			out = append(out, in.IP)
+		}
+	}
+	return kube.SortIPs(out)
+}
+
+// IngressAddresses are an Ingress's IPs, sorted, and how many host names
+// it has instead (never resolved).
+func IngressAddresses(ing *networkingv1.Ingress) (ips []string, hostnames int) {
+	for _, in := range ing.Status.LoadBalancer.Ingress {
+		if in.IP != "" {
+			ips = append(ips, in.IP)
+		} else if in.Hostname != "" {
+			hostnames++
+		}
+	}
+	return kube.SortIPs(ips), hostnames
 }
 
 // gatewayPort is the port clients use at the Gateway's addresses. It is

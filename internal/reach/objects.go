@@ -144,39 +144,54 @@ func HairpinSlices(namespace string, i int, node, pod string, ips []string, port
 
 // Ingress routes VirtualHost's EchoPath to ServiceName through class.
 func Ingress(namespace, class string, port int, o owner) *networkingv1.Ingress {
+	return &networkingv1.Ingress{ObjectMeta: meta(IngressName, namespace, o), Spec: IngressSpec(class, ServiceName, port)}
+}
+
+// IngressSpec routes VirtualHost's EchoPath to port of Service service
+// through class (also the monitor's reach Ingress).
+func IngressSpec(class, service string, port int) networkingv1.IngressSpec {
 	prefix := networkingv1.PathTypePrefix
-	return &networkingv1.Ingress{ObjectMeta: meta(IngressName, namespace, o), Spec: networkingv1.IngressSpec{
+	return networkingv1.IngressSpec{
 		IngressClassName: &class,
 		Rules: []networkingv1.IngressRule{{Host: VirtualHost, IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
 			Paths: []networkingv1.HTTPIngressPath{{Path: EchoPath, PathType: &prefix, Backend: networkingv1.IngressBackend{
-				Service: &networkingv1.IngressServiceBackend{Name: ServiceName, Port: networkingv1.ServiceBackendPort{Number: int32(port)}}}}},
+				Service: &networkingv1.IngressServiceBackend{Name: service, Port: networkingv1.ServiceBackendPort{Number: int32(port)}}}}},
 		}}}},
-	}}
+	}
 }
 
 // HTTPRoute (gateway.networking.k8s.io/v1) attaches VirtualHost's EchoPath
-// to Gateway gwNamespace/gwName, backed by ServiceName. Unstructured: the
-// Gateway API types are not worth a module dependency for one object.
+// to Gateway gwNamespace/gwName, backed by ServiceName.
 func HTTPRoute(namespace, gwNamespace, gwName string, port int, o owner) *unstructured.Unstructured {
-	m := meta(RouteName, namespace, o)
-	lab := map[string]any{}
-	for k, v := range m.Labels {
-		lab[k] = v
+	return RouteObject(meta(RouteName, namespace, o), gwNamespace, gwName, ServiceName, port)
+}
+
+// RouteObject is an HTTPRoute with m's name, namespace, labels and owners
+// attaching VirtualHost's EchoPath to Gateway gwNamespace/gwName, backed by
+// port of Service service (also the monitor's reach HTTPRoute).
+// Unstructured: the Gateway API types are not worth a module dependency
+// for one object.
+func RouteObject(m metav1.ObjectMeta, gwNamespace, gwName, service string, port int) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{"spec": routeSpec(gwNamespace, gwName, service, port)}}
+	u.SetAPIVersion("gateway.networking.k8s.io/v1")
+	u.SetKind("HTTPRoute")
+	u.SetName(m.Name)
+	u.SetNamespace(m.Namespace)
+	u.SetLabels(m.Labels)
+	u.SetOwnerReferences(m.OwnerReferences)
+	return u
+}
+
+// routeSpec is the HTTPRoute spec of RouteObject.
+func routeSpec(gwNamespace, gwName, service string, port int) map[string]any {
+	return map[string]any{
+		"parentRefs": []any{map[string]any{"name": gwName, "namespace": gwNamespace}},
+		"hostnames":  []any{VirtualHost},
+		"rules": []any{map[string]any{
+			"matches":     []any{map[string]any{"path": map[string]any{"type": "PathPrefix", "value": EchoPath}}},
+			"backendRefs": []any{map[string]any{"name": service, "port": int64(port)}},
+		}},
 	}
-	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "gateway.networking.k8s.io/v1",
-		"kind":       "HTTPRoute",
-		"metadata": map[string]any{"name": RouteName, "namespace": namespace, "labels": lab,
-			"ownerReferences": []any{map[string]any{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": o.Name, "uid": o.UID}}},
-		"spec": map[string]any{
-			"parentRefs": []any{map[string]any{"name": gwName, "namespace": gwNamespace}},
-			"hostnames":  []any{VirtualHost},
-			"rules": []any{map[string]any{
-				"matches":     []any{map[string]any{"path": map[string]any{"type": "PathPrefix", "value": EchoPath}}},
-				"backendRefs": []any{map[string]any{"name": ServiceName, "port": int64(port)}},
-			}},
-		},
-	}}
 }
 
 // applySlice creates or updates one of netctl's EndpointSlices.

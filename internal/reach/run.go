@@ -468,12 +468,7 @@ func serviceView(ctx context.Context, client *kube.Client, ns, name string) (Ser
 	if len(s.Spec.Ports) > 0 {
 		sv.NodePort = int(s.Spec.Ports[0].NodePort)
 	}
-	for _, in := range s.Status.LoadBalancer.Ingress {
-		if in.IP != "" {
-			sv.Addresses = append(sv.Addresses, in.IP)
-		}
-	}
-	sv.Addresses = kube.SortIPs(sv.Addresses)
+	sv.Addresses = LBAddresses(s)
 	sv.Endpoints, err = ReadyEndpoints(ctx, client.Clientset, ns, name)
 	return sv, err
 }
@@ -485,17 +480,8 @@ func ingressView(ctx context.Context, client *kube.Client, ns string, deadline t
 	for {
 		ing, err := client.Clientset.NetworkingV1().Ingresses(ns).Get(ctx, IngressName, metav1.GetOptions{})
 		if err == nil {
-			sv.Addresses = nil
-			hostnames := 0
-			for _, in := range ing.Status.LoadBalancer.Ingress {
-				if in.IP != "" {
-					sv.Addresses = append(sv.Addresses, in.IP)
-				} else if in.Hostname != "" {
-					hostnames++
-				}
-			}
-			if len(sv.Addresses) > 0 {
-				sv.Addresses = kube.SortIPs(sv.Addresses)
+			var hostnames int
+			if sv.Addresses, hostnames = IngressAddresses(ing); len(sv.Addresses) > 0 {
 				return sv
 			}
 			if hostnames > 0 {

@@ -21,17 +21,7 @@ func TestMonitorKinds(t *testing.T) {
 	dir := t.TempDir()
 	r := netctl(t, dir, "monitor", "install", "--kubeconfig", c.Kubeconfig, "--kinds=udp,icmp",
 		"--interval="+monInterval.String(), "--node-port="+strconv.Itoa(monNodePort), "--timeout=2m")
-	t.Cleanup(func() {
-		if r := netctl(t, dir, "monitor", "uninstall", "--kubeconfig", c.Kubeconfig); r.Code != 0 {
-			t.Errorf("monitor uninstall: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
-		}
-		// TestMonitor installs into the same namespace on this cluster
-		// next: wait until the deleted namespace is gone.
-		monWaitFor(t, "namespace "+monNS+" gone", 2*time.Minute, func() (bool, string) {
-			out, err := c.kubectlErr("get", "namespace", monNS, "--ignore-not-found", "-o", "name")
-			return err == nil && strings.TrimSpace(out) == "", out
-		})
-	})
+	t.Cleanup(func() { c.monitorUninstall(t, dir) })
 	if r.Code != 0 {
 		c.dumpMonitor(t)
 		t.Fatalf("monitor install --kinds=udp,icmp: exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)

@@ -44,15 +44,7 @@ func TestMonitorReach(t *testing.T) {
 			return
 		}
 		uninstalled = true
-		if r := netctl(t, dir, "monitor", "uninstall", "--kubeconfig", c.Kubeconfig); r.Code != 0 {
-			t.Errorf("monitor uninstall: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
-		}
-		// Other monitor tests install into the same namespace on this
-		// cluster: wait until the deleted namespace is gone.
-		monWaitFor(t, "namespace "+monNS+" gone", 2*time.Minute, func() (bool, string) {
-			out, err := c.kubectlErr("get", "namespace", monNS, "--ignore-not-found", "-o", "name")
-			return err == nil && strings.TrimSpace(out) == "", out
-		})
+		c.monitorUninstall(t, dir)
 	}
 	t.Cleanup(uninstall)
 	if r.Code != 0 {

@@ -280,6 +280,20 @@ func (c *cluster) monitorFault(t *testing.T, args ...string) func() {
 	return remove
 }
 
+// monitorUninstall runs `monitor uninstall` and waits until its namespace
+// is gone: other monitor tests install into the same namespace on a
+// shared cluster.
+func (c *cluster) monitorUninstall(t *testing.T, dir string) {
+	t.Helper()
+	if r := netctl(t, dir, "monitor", "uninstall", "--kubeconfig", c.Kubeconfig); r.Code != 0 {
+		t.Errorf("monitor uninstall: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	monWaitFor(t, "namespace "+monNS+" gone", 2*time.Minute, func() (bool, string) {
+		out, err := c.kubectlErr("get", "namespace", monNS, "--ignore-not-found", "-o", "name")
+		return err == nil && strings.TrimSpace(out) == "", out
+	})
+}
+
 // monitorURL is the server's NodePort on the first node's IPv4 address: the
 // host reaches node addresses over the sandbox bridge.
 func (c *cluster) monitorURL(t *testing.T) string {

@@ -62,12 +62,20 @@ type applied struct {
 
 func (o *installOptions) Run(ctx context.Context) error {
 	opts := o.options()
-	if err := opts.Validate(); err != nil {
+	autoIngress, autoGateway, err := takeReachAuto(&opts.Reach)
+	if err = errors.Join(err, opts.Validate()); err != nil {
 		return usage(err, "install")
 	}
 	c, err := o.kube.connect(ctx)
 	if err != nil {
 		return err
+	}
+	notes, err := resolveReachPaths(ctx, c, &opts.Reach, autoIngress, autoGateway)
+	if err != nil {
+		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintln(o.ErrOut, n)
 	}
 	_, err = c.cs.CoreV1().Namespaces().Get(ctx, opts.Namespace, metav1.GetOptions{})
 	switch {

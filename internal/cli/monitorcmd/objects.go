@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	deployfiles "github.com/netdoctor/netdoctor/deploy"
+	"github.com/netdoctor/netdoctor/internal/monitor/api"
 	"github.com/netdoctor/netdoctor/internal/monitor/manifest"
 	"github.com/netdoctor/netdoctor/internal/probe"
 	"github.com/netdoctor/netdoctor/internal/version"
@@ -39,11 +40,14 @@ func (f *objectFlags) add(fs *pflag.FlagSet, defaultVersion string) {
 	fs.IntVar(&f.serverPort, "server-port", manifest.DefaultServerPort, "server port")
 	fs.StringSliceVar(&f.kinds, "kinds", nil, "what the agents probe: tcp, udp, icmp (peers) and dns (the cluster DNS lookup); default tcp,dns")
 	r := manifest.DefaultReach()
-	fs.StringVar(&f.reach.Schedule, "reach-schedule", "", "run reach rounds (pod, clusterip, nodeport paths under load) in the pod-network agents: \"M N\" (first after M minutes, then every N) or a 5-field cron line; empty = off")
+	fs.StringVar(&f.reach.Schedule, "reach-schedule", "", "run reach rounds (pod, clusterip, nodeport and the asked loadbalancer, ingress, gateway paths under load) in the pod-network agents: \"M N\" (first after M minutes, then every N) or a 5-field cron line; empty = off")
 	fs.IntVar(&f.reach.QPS, "reach-qps", r.QPS, "each agent's total requests per second in a reach round, split across its targets")
 	fs.DurationVar(&f.reach.Duration, "reach-duration", r.Duration, "how long each reach round's load lasts")
 	fs.DurationVar(&f.reach.Timeout, "reach-timeout", r.Timeout, "per-request timeout of the reach rounds")
 	fs.IntVar(&f.reach.NodePort, "reach-node-port", r.NodePort, "NodePort of the reach Service "+manifest.ReachService)
+	fs.BoolVar(&f.reach.LoadBalancer, "reach-load-balancer", false, "add the loadbalancer path to the reach rounds: a LoadBalancer Service "+api.ReachLBServiceName+" over the pod-network agents (the cluster must assign LB addresses)")
+	fs.StringVar(&f.reach.IngressClass, "reach-ingress-class", "", "add the ingress path to the reach rounds: an Ingress of this IngressClass to the reach Service (install: auto = the default class, path off with a note when there is none)")
+	fs.StringVar(&f.reach.Gateway, "reach-gateway", "", "add the gateway path to the reach rounds: an HTTPRoute on this Gateway (<namespace>/<name>) to the reach Service (install: auto = the first Gateway with an HTTP listener and an address, path off with a note when there is none)")
 	fs.Float64Var(&f.reach.ExpectSuccessRate, "reach-expect-success-rate", r.ExpectSuccessRate, "alert when a reach path's success ratio is below this (0..1)")
 	fs.DurationVar(&f.reach.ExpectP99, "reach-expect-p99", r.ExpectP99, "alert when a reach path's p99 latency is above this (0 = no p99 alert)")
 	fs.BoolVar(&f.promOperator, "prometheus-operator", false, "also create a ServiceMonitor and a PrometheusRule (needs the Prometheus Operator CRDs)")

@@ -19,6 +19,9 @@ func newRenderCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o := f.options()
 			o.IncludeNamespace = true
+			if o.Reach.IngressClass == reachAuto || o.Reach.Gateway == reachAuto {
+				return clierr.Usagef("--reach-ingress-class, --reach-gateway: auto needs the cluster (monitor install); render takes an IngressClass name and a <namespace>/<name> Gateway")
+			}
 			if err := o.Validate(); err != nil {
 				return usage(err, "render")
 			}

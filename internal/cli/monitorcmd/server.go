@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/netdoctor/netdoctor/internal/cli/clierr"
@@ -30,6 +31,7 @@ type serverOptions struct {
 	roster     string
 	kubeconfig string
 	verbose    bool
+	vips       server.KubeReachVIPs // the asked reach paths; clients set with the roster
 }
 
 func newServerCommand(streams genericiooptions.IOStreams) *cobra.Command {
@@ -67,6 +69,14 @@ func newServerCommand(streams genericiooptions.IOStreams) *cobra.Command {
 					}
 					roster := server.KubeRoster{Client: cs, Namespace: o.namespace}
 					o.cfg.Roster, o.cfg.ReachEndpoints = roster, roster
+					if o.vips.LoadBalancer || o.vips.Ingress || o.vips.Gateway != "" {
+						dyn, err := dynamic.NewForConfig(rc)
+						if err != nil {
+							return fmt.Errorf("building the Kubernetes client: %w", err)
+						}
+						o.vips.Client, o.vips.Dynamic, o.vips.Namespace = cs, dyn, o.namespace
+						o.cfg.ReachVIPs = o.vips
+					}
 				}
 			}
 			s, err := server.New(o.cfg)
@@ -113,6 +123,9 @@ func newServerCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for the roster when not running in a cluster")
 	f.Float64Var(&o.cfg.ReachExpectSuccessRate, "reach-expect-success-rate", 1, "expected success ratio of every reach path, exported for the alert rules")
 	f.DurationVar(&o.cfg.ReachExpectP99, "reach-expect-p99", time.Second, "expected p99 latency of every reach path, exported for the alert rules (0 = none)")
+	f.BoolVar(&o.vips.LoadBalancer, "reach-load-balancer", false, "hand the reach LoadBalancer Service's addresses to the agents (loadbalancer path; needs --roster=auto)")
+	f.BoolVar(&o.vips.Ingress, "reach-ingress", false, "hand the reach Ingress's addresses to the agents (ingress path; needs --roster=auto)")
+	f.StringVar(&o.vips.Gateway, "reach-gateway", "", "hand this Gateway's (<namespace>/<name>) addresses to the agents (gateway path; needs --roster=auto)")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "debug logs")
 	return cmd
 }

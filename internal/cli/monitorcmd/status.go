@@ -227,7 +227,7 @@ func (d *statusDoc) PrintTable(out io.Writer) error {
 	if len(d.matrix.Pairs) > 0 {
 		printPairs(out, d.matrix.Pairs)
 	}
-	if len(d.reach.Paths) > 0 {
+	if len(d.reach.Paths) > 0 || len(d.reach.Notes) > 0 {
 		printReach(out, d.reach)
 	}
 	if len(d.findings.Findings) > 0 {
@@ -272,6 +272,10 @@ func printReach(out io.Writer, st api.ReachStatus) {
 	t.Render()
 	for _, r := range st.Failed {
 		fmt.Fprintf(out, "  %s %s %s %s: %s: %s\n", r.SourceNode, r.Path, r.Family, r.Address, r.Result, strings.Join(r.Reasons, "; "))
+	}
+	// Asked paths without an address are not in the rounds: say why.
+	for _, n := range st.Notes {
+		fmt.Fprintf(out, "  not in the rounds: %s\n", n)
 	}
 }
 

@@ -21,6 +21,7 @@ func TestPrintReachBackendsCell(t *testing.T) {
 		},
 		Failed: []api.ReachRowStatus{{SourceNode: "n1", Path: "clusterip", Family: "IPv4", Address: "10.96.0.20:8890",
 			Result: "FAILED", Reasons: []string{"backends 2/3: never reached agent-c on n3"}}},
+		Notes: []string{"gateway path: reading Gateway gw/main: not found"},
 	})
 	got := out.String()
 	for _, want := range []string{
@@ -28,6 +29,7 @@ func TestPrintReachBackendsCell(t *testing.T) {
 		`nodeport\s*\|.*\|\s*100\.00%\s*\|\s*3/3\?\s*\|\s*SUCCEEDED`,
 		`n2\s*\|\s*pod\s*\|\s*IPv6\s*\|.*\|\s*-\s*\|\s*-\s*\|\s*EXCEPTION \(stale: next round overdue\)`,
 		`n1 clusterip IPv4 10\.96\.0\.20:8890: FAILED: backends 2/3: never reached agent-c on n3`,
+		`not in the rounds: gateway path: reading Gateway gw/main: not found`,
 	} {
 		if !regexp.MustCompile(want).MatchString(got) {
 			t.Errorf("output lacks %q:\n%s", want, got)

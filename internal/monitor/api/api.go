@@ -24,7 +24,8 @@ const (
 	PathConnectivity = "/api/v1/connectivity_check"
 	PathMatrix       = "/api/v1/matrix"
 	PathPeers        = "/api/v1/peers"
-	PathReach        = "/api/v1/reach/" // + {name}: POST a reach round's ReachReport; GET (no name): ReachStatus
+	PathReach        = "/api/v1/reach/"        // + {name}: POST a reach round's ReachReport; GET (no name): ReachStatus
+	PathReachTargets = "/api/v1/reach-targets" // GET (token): ReachTargets, the addresses only the server can read
 	PathFindings     = "/api/v1/findings"
 	PathMetrics      = "/metrics"
 )
@@ -328,7 +329,7 @@ type ReachReport struct {
 // its targets (every pod IP, ClusterIP or node IP): addresses stay out of
 // the report so the server's series stay bounded.
 type ReachPath struct {
-	Kind      string           `json:"kind"`   // pod, clusterip, nodeport
+	Kind      string           `json:"kind"`   // pod, clusterip, nodeport, loadbalancer, ingress, gateway
 	Family    probe.Family     `json:"family"` // IPv4, IPv6
 	Targets   int              `json:"targets"`
 	Requests  int64            `json:"requests"`
@@ -370,12 +371,41 @@ type ReachBackend struct {
 // EndpointSlices for the backends verdict.
 const ReachServiceName = "netdoctor-monitor-reach"
 
+// Names of the reach objects behind the loadbalancer, ingress and gateway
+// paths (besides ReachServiceName, the Ingress's and HTTPRoute's backend).
+const (
+	ReachLBServiceName = "netdoctor-monitor-reach-lb" // type LoadBalancer over the pod-network agents
+	ReachIngressName   = "netdoctor-monitor-reach"
+	ReachRouteName     = "netdoctor-monitor-reach"
+)
+
+// ReachTargets is GET PathReachTargets: the loadbalancer, ingress and
+// gateway addresses of the reach objects, read by the server (the agents
+// have no API rights) and put under load by every pod-network agent.
+type ReachTargets struct {
+	Targets []ReachVIP `json:"targets"`
+	// Notes say why an asked path has no address (no LB address assigned,
+	// the Gateway has none, ...): those paths are left out of the round.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// ReachVIP is one address of a loadbalancer, ingress or gateway path.
+type ReachVIP struct {
+	Kind string `json:"kind"` // loadbalancer, ingress, gateway
+	IP   string `json:"ip"`
+	Port int    `json:"port"`
+	Host string `json:"host,omitempty"` // Host header (ingress, gateway)
+}
+
 // ReachStatus is GET /api/v1/reach: the backends verdict of every source
 // node's latest reach round per (path kind, family), and its failed rows.
 type ReachStatus struct {
 	Generated time.Time         `json:"generated"`
 	Paths     []ReachPathStatus `json:"paths"`
 	Failed    []ReachRowStatus  `json:"failed"`
+	// Notes say why an asked loadbalancer, ingress or gateway path is not
+	// in the rounds (ReachTargets.Notes).
+	Notes []string `json:"notes,omitempty"`
 }
 
 // ReachPathStatus sums one (source node, path kind, family) of the latest

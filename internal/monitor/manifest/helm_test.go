@@ -62,6 +62,14 @@ func TestHelmChartMatchesBuilderWithReach(t *testing.T) {
 	compareChart(t, o, "--set", "reach.schedule=0 5")
 }
 
+// With the loadbalancer, ingress and gateway paths, the chart adds the same
+// objects, server flags and RBAC.
+func TestHelmChartMatchesBuilderWithReachVIPs(t *testing.T) {
+	o := Defaults()
+	o.Reach.Schedule, o.Reach.LoadBalancer, o.Reach.IngressClass, o.Reach.Gateway = "0 5", true, "traefik", "gw-ns/main"
+	compareChart(t, o, "--set", "reach.schedule=0 5,reach.loadBalancer=true,reach.ingressClass=traefik,reach.gateway=gw-ns/main")
+}
+
 func compareChart(t *testing.T, o Options, extra ...string) {
 	helm := helmBinary(t)
 	args := append([]string{"template", "netdoctor-monitor", filepath.Join(deployDir, "helm/netdoctor-monitor"),
@@ -113,6 +121,10 @@ func compareChart(t *testing.T, o Options, extra ...string) {
 			{"spec", "template", "spec", "serviceAccountName"},
 			{"spec", "template", "metadata", "labels", "app.kubernetes.io/name"},
 			{"spec", "endpoints"},
+			{"spec", "ingressClassName"},
+			{"spec", "rules"},
+			{"spec", "parentRefs"},
+			{"spec", "hostnames"},
 			{"spec", "groups"},
 			{"rules"},
 			{"roleRef"},

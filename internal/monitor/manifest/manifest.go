@@ -188,7 +188,7 @@ func Objects(o Options) []Object {
 		out = append(out, nodePortService(o))
 	}
 	if o.Reach.Schedule != "" {
-		out = append(out, reachService(o))
+		out = append(out, reachObjects(o)...)
 	}
 	return out
 }
@@ -214,11 +214,12 @@ func rbac(o Options) []Object {
 	read := []string{"get", "list", "watch"}
 	subject := []rbacv1.Subject{{Kind: "ServiceAccount", Name: ServerSA, Namespace: o.Namespace}}
 	clusterMeta := metav1.ObjectMeta{Name: ServerRBAC + "-" + o.Namespace, Labels: commonLabels(api.ServerAppName)}
+	reachNS, reachCluster := reachRBAC(o)
 	return []Object{
 		&rbacv1.ClusterRole{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
 			ObjectMeta: clusterMeta,
-			Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: read}},
+			Rules:      append([]rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: read}}, reachCluster...),
 		},
 		&rbacv1.ClusterRoleBinding{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
@@ -229,8 +230,8 @@ func rbac(o Options) []Object {
 		&rbacv1.Role{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
 			ObjectMeta: meta(o, ServerRBAC, api.ServerAppName),
-			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: read},
-				{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: read}},
+			Rules: append([]rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: read},
+				{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: read}}, reachNS...),
 		},
 		&rbacv1.RoleBinding{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},

@@ -23,6 +23,8 @@ const (
 	KindPod       = "pod"       // every pod-network agent's pod IPs
 	KindClusterIP = "clusterip" // every ClusterIP of the reach Service
 	KindNodePort  = "nodeport"  // the reach Service's NodePort on every node's every InternalIP
+	// The loadbalancer, ingress and gateway addresses come from the
+	// server (api.ReachTargets): only it may read the objects' status.
 )
 
 // Defaults of the agent's reach flags (kdoctor's request defaults: 10 s,
@@ -72,9 +74,11 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Client is the agent's side of the server: the peer list and the report.
+// Client is the agent's side of the server: the peer list, the addresses
+// only the server can read, and the report.
 type Client interface {
 	FetchPeers(ctx context.Context) ([]api.Peer, error)
+	FetchReachTargets(ctx context.Context) (api.ReachTargets, error)
 	SendReach(ctx context.Context, rep api.ReachReport) error
 }
 
@@ -127,6 +131,11 @@ func Round(ctx context.Context, cfg Config, c Client, res Resolver) api.ReachRep
 	for _, ip := range ips {
 		targets = append(targets, target(KindClusterIP, ip.Unmap().String(), cfg.ServicePort, "", ""))
 	}
+	if vips, err := c.FetchReachTargets(ctx); err != nil {
+		rep.Errors = append(rep.Errors, "getting the loadbalancer, ingress and gateway addresses (those paths skipped): "+err.Error())
+	} else {
+		targets = append(targets, VIPTargets(vips)...)
+	}
 	if len(targets) == 0 {
 		return rep
 	}
@@ -161,6 +170,21 @@ func Targets(cfg Config, peers []api.Peer) []load.Target {
 			seen[t.ID] = true
 			out = append(out, t)
 		}
+	}
+	return out
+}
+
+// VIPTargets are the server's loadbalancer, ingress and gateway addresses
+// as load targets (with the Host header the Ingress and HTTPRoute route).
+func VIPTargets(vips api.ReachTargets) []load.Target {
+	var out []load.Target
+	for _, v := range vips.Targets {
+		if probe.FamilyOf(v.IP) == "" {
+			continue
+		}
+		t := target(v.Kind, v.IP, v.Port, "", "")
+		t.Host = v.Host
+		out = append(out, t)
 	}
 	return out
 }

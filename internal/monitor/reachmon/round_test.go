@@ -76,3 +76,25 @@ func TestConfigValidateNamesFlags(t *testing.T) {
 		}
 	}
 }
+
+// The server's loadbalancer, ingress and gateway addresses become targets
+// of their kind with the Host header the Ingress and HTTPRoute route;
+// an address that is no IP is left out.
+func TestVIPTargets(t *testing.T) {
+	got := VIPTargets(api.ReachTargets{Targets: []api.ReachVIP{
+		{Kind: "loadbalancer", IP: "172.30.0.10", Port: 8890},
+		{Kind: "ingress", IP: "fd00::11", Port: 80, Host: "reach.netdoctor.invalid"},
+		{Kind: "gateway", IP: "lb.example", Port: 80, Host: "reach.netdoctor.invalid"},
+	}})
+	var rows []string
+	for _, tg := range got {
+		rows = append(rows, tg.ID+" "+tg.URL+" "+tg.Host)
+	}
+	want := []string{
+		"loadbalancer|IPv4|172.30.0.10:8890|| http://172.30.0.10:8890/echo ",
+		"ingress|IPv6|[fd00::11]:80|| http://[fd00::11]:80/echo reach.netdoctor.invalid",
+	}
+	if strings.Join(rows, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("targets:\n%s\nwant:\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
+	}
+}

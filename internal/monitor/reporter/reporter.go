@@ -370,6 +370,14 @@ func (a *Agent) FetchPeers(ctx context.Context) ([]api.Peer, error) {
 	return pl.Peers, nil
 }
 
+// FetchReachTargets GETs the loadbalancer, ingress and gateway addresses
+// of the reach rounds.
+func (a *Agent) FetchReachTargets(ctx context.Context) (api.ReachTargets, error) {
+	var t api.ReachTargets
+	err := a.do(ctx, http.MethodGet, api.PathReachTargets, nil, &t)
+	return t, err
+}
+
 // maxBody bounds what the agent reads of a server answer it discards.
 const maxBody = 1 << 20
 

@@ -57,6 +57,12 @@ func (s *Server) Handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, s.Peers())
 	})
+	mux.HandleFunc("GET "+api.PathReachTargets, func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(w, r) {
+			return
+		}
+		writeJSON(w, http.StatusOK, s.ReachTargets(r.Context()))
+	})
 	mux.Handle("GET "+api.PathMetrics, promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 	return mux
 }

@@ -16,7 +16,7 @@ import (
 )
 
 // Reach metrics: one series set per (source node, path kind, family), never
-// per address or target pod, so the count is nodes x 3 kinds x 2 families.
+// per address or target pod, so the count is nodes x 6 kinds x 2 families.
 var reachLabels = []string{"source_node", "path", "family"}
 
 // reachBounds are the exported histogram's upper bounds in seconds, from a
@@ -26,7 +26,7 @@ var reachBounds = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 // reachKinds and reachFamilies are the only label values a report may set:
 // the server rejects anything else, keeping the label sets bounded.
 var (
-	reachKinds    = []string{"pod", "clusterip", "nodeport"}
+	reachKinds    = []string{"pod", "clusterip", "nodeport", "loadbalancer", "ingress", "gateway"}
 	reachFamilies = []string{string(probe.IPv4), string(probe.IPv6)}
 )
 
@@ -74,7 +74,7 @@ func newReachStore(now func() time.Time, expectRatio, expectP99 float64) *reachS
 		roundsD:   d("netdoctor_reach_rounds_total", "Reach rounds received from the source node's agent.", node),
 		errorsD:   d("netdoctor_reach_round_errors_total", "Reach rounds that reported an error outside the load (e.g. the Service name did not resolve).", node),
 		reached:   d("netdoctor_reach_backends_reached", "Backends that answered in the latest reach round, summed over the path's judged targets (netctl reach's verdict; absent while every target is inconclusive).", reachLabels),
-		expected:  d("netdoctor_reach_backends_expected", "Backends that should have answered in the latest reach round, summed over the path's judged targets: the agent behind each pod address, the reach Service's ready endpoints of the family behind each ClusterIP and NodePort address.", reachLabels),
+		expected:  d("netdoctor_reach_backends_expected", "Backends that should have answered in the latest reach round, summed over the path's judged targets: the agent behind each pod address, the reach Service's ready endpoints of the family behind each ClusterIP, NodePort, LoadBalancer, Ingress and Gateway address.", reachLabels),
 	}
 }
 

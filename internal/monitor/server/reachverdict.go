@@ -121,7 +121,7 @@ func pathStatus(node string, l *reachLatest) []api.ReachPathStatus {
 // ReachStatus is the backends verdict and the failed rows of every source
 // node's latest reach round.
 func (s *Server) ReachStatus() api.ReachStatus {
-	out := api.ReachStatus{Generated: s.now(), Paths: []api.ReachPathStatus{}, Failed: []api.ReachRowStatus{}}
+	out := api.ReachStatus{Generated: s.now(), Paths: []api.ReachPathStatus{}, Failed: []api.ReachRowStatus{}, Notes: s.reachNotes()}
 	st := s.reach
 	st.mu.Lock()
 	defer st.mu.Unlock()

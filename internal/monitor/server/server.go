@@ -69,7 +69,10 @@ type Config struct {
 	// ReachEndpoints, if set, reads the reach Service's ready endpoints
 	// for the backends verdict of the clusterip and nodeport rows.
 	ReachEndpoints ReachEndpoints
-	Logger         *slog.Logger
+	// ReachVIPs, if set, reads the loadbalancer, ingress and gateway
+	// addresses handed to the agents (GET api.PathReachTargets).
+	ReachVIPs ReachVIPs
+	Logger    *slog.Logger
 	// Now is the clock (tests); nil = time.Now.
 	Now func() time.Time
 }
@@ -102,6 +105,7 @@ type Server struct {
 	registry *prometheus.Registry
 	metrics  *metrics
 	reach    *reachStore
+	vips     vipCache
 
 	mu       sync.Mutex
 	started  time.Time
