@@ -69,6 +69,22 @@ func sharedCluster(t *testing.T, name string, nodes int, family string, extra ..
 	return c
 }
 
+// ownCluster is a cluster only the calling test uses: started like a
+// shared one and taken down when the test ends, so its slot is free for
+// later tests. The machine has 16 sandbox slots and the shared clusters
+// alone come close to them.
+func ownCluster(t *testing.T, name string, nodes int, family string, extra ...string) *cluster {
+	t.Helper()
+	c := sharedCluster(t, name, nodes, family, extra...)
+	t.Cleanup(func() {
+		clustersMu.Lock()
+		defer clustersMu.Unlock()
+		c.down()
+		delete(clusters, c.Name)
+	})
+	return c
+}
+
 // load reads the kubeconfig path from `status -o json` and the nodes and DNS
 // Service from the API server.
 func (c *cluster) load(t *testing.T) {

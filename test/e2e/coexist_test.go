@@ -13,7 +13,7 @@ import (
 // objects, connectivity_check still 200), and `netctl monitor uninstall`
 // removes the monitor and leaves the check's agents.
 func TestCleanAndMonitorCoexist(t *testing.T) {
-	c := sharedCluster(t, "e2ecoexist", 2, "ipv4")
+	c := ownCluster(t, "e2ecoexist", 2, "ipv4")
 	dir := workdir(t)
 	const checkNS = "e2e-coexist"
 	if r := netctl(t, dir, "monitor", "install", "--kubeconfig", c.Kubeconfig, "--interval=2s", "--timeout=2m"); r.Code != 0 {

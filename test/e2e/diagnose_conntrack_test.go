@@ -42,7 +42,9 @@ func ctSysctl(t *testing.T, ns, key string) int {
 // its conntrack-drops finding for the namespace's life and the shared
 // clusters' "healthy" cases would fail after it.
 func TestDiagnoseConntrackFull(t *testing.T) {
-	c, names := diagnoseCluster(t, "e2edct", 2)
+	c := ownCluster(t, "e2edct", 2, "dual")
+	names := c.nodeNames()
+	sort.Strings(names)
 	dir := t.TempDir()
 	x, y := names[1], names[0]
 	xns, yns := c.netnsOf(t, x), c.netnsOf(t, y)

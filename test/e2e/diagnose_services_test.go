@@ -303,7 +303,9 @@ func TestDiagnoseDNS(t *testing.T) {
 // kube-proxy, verdict maps) is read too: a healthy cluster is clean, and a
 // Service created while one node's kube-proxy is stopped is missing there.
 func TestDiagnoseServicesNftables(t *testing.T) {
-	c, names := diagnoseCluster(t, "e2ednft", 2, "--proxy-mode", "nftables")
+	c := ownCluster(t, "e2ednft", 2, "dual", "--proxy-mode", "nftables")
+	names := c.nodeNames()
+	sort.Strings(names)
 	dir := t.TempDir()
 	var out serviceOutput
 	// A cluster just up: each kube-proxy's first sync may still be on its

@@ -14,7 +14,7 @@ import (
 // right kind on the right nodes (and protocol), a healthy cluster by none,
 // and the table output prints the same finding under "Findings:".
 func TestFindings(t *testing.T) {
-	c := sharedCluster(t, "e2ediag", 4, "dual")
+	c := ownCluster(t, "e2ediag", 4, "dual")
 	names := c.nodeNames()
 	sort.Strings(names)
 	a, b := names[0], names[1]

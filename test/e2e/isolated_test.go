@@ -20,7 +20,7 @@ type isoReport struct {
 // --agent-access proxy the pod-network agents' rows are EXCEPTION quoting
 // the proxy's error; --agent-access port-forward passes too.
 func TestIsolatedControlPlane(t *testing.T) {
-	c := sharedCluster(t, "e2eiso", 3, "dual", "--isolated-control-plane")
+	c := ownCluster(t, "e2eiso", 3, "dual", "--isolated-control-plane")
 	dir := workdir(t)
 	const note = "reaching agents it cannot reach through port-forwards instead"
 	decode := func(what string, r run) isoReport {

@@ -25,7 +25,12 @@ func TestModesProtocols(t *testing.T) {
 			if stack.family == "dual" {
 				nodes = 4
 			}
-			c := sharedCluster(t, stack.name, nodes, stack.family)
+			// The single-stack clusters serve only this test.
+			get := ownCluster
+			if stack.name == "e2edual" {
+				get = sharedCluster
+			}
+			c := get(t, stack.name, nodes, stack.family)
 			dir := workdir(t)
 			for _, mode := range modes {
 				for _, proto := range protocols {

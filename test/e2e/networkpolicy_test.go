@@ -29,7 +29,7 @@ type npReport struct {
 //     not the network;
 //   - clean removes netctl's policy and keeps the user's.
 func TestNetworkPolicyDefaultDeny(t *testing.T) {
-	c := sharedCluster(t, "e2enp", 3, "dual", "--network-policy")
+	c := ownCluster(t, "e2enp", 3, "dual", "--network-policy")
 	const ns = "e2e-np"
 	c.kubectl(t, "create", "namespace", ns)
 	t.Cleanup(func() { c.kubectlErr("delete", "namespace", ns, "--wait=false") })

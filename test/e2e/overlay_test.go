@@ -34,7 +34,7 @@ func checkRows(t *testing.T, c *cluster, dir string, args ...string) ([]overlayR
 // 1500), and the MTU black-hole fault is still found there. Needs the
 // sandbox's `up --overlay vxlan` and `fault add mtu` (h-net).
 func TestOverlayMTU(t *testing.T) {
-	c := sharedCluster(t, "e2evxlan", 3, "dual", "--overlay", "vxlan")
+	c := ownCluster(t, "e2evxlan", 3, "dual", "--overlay", "vxlan")
 	dir := workdir(t)
 	for _, proto := range []string{"tcp", "udp", "icmp", "dns"} {
 		rows, r := checkRows(t, c, dir, "--mode", "pod", "--protocol", proto)

@@ -11,7 +11,7 @@ import (
 // the two once as skipped with the reason, and exits 0 (no agent-not-ready
 // finding). Needs the sandbox's `up --windows-nodes/--virtual-nodes`.
 func TestSkipsNodesThatCannotRunAgents(t *testing.T) {
-	c := sharedCluster(t, "e2eskip", 2, "ipv4", "--windows-nodes", "1", "--virtual-nodes", "1")
+	c := ownCluster(t, "e2eskip", 2, "ipv4", "--windows-nodes", "1", "--virtual-nodes", "1")
 	var linux []string
 	var nl struct {
 		Items []struct {
