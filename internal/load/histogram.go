@@ -12,9 +12,12 @@ import (
 // power of two is split into 128 equal buckets, so a bucket is at most 1/128
 // of its values wide and the bucket's midpoint is within 0.4% of any value
 // in it (between 2 and 3 significant digits). Count, sum, min and max are
-// exact. The size is bounded (at most maxBlocks blocks of 1 KiB) and only
-// the blocks of powers of two that were recorded are allocated, so a target
-// whose latencies span a few octaves costs a few KiB, not the whole range.
+// exact. The size is bounded and only the buckets near recorded values are
+// allocated, in chunks of 16 (128 B): a run's histograms are most of an
+// agent's live heap (three per target, up to MaxTargets), and a target's
+// latencies, a few hundred to a few thousand per run, fill a fraction of
+// each power of two's buckets (tails: one or two chunks of it), so a
+// target costs a few KiB, not the whole range.
 // Two histograms merge by adding counts: merging equals recording
 // everything into one.
 //
@@ -24,8 +27,13 @@ import (
 // where low is the lowest value of a non-empty bucket, in increasing order.
 type Histogram struct {
 	count, sum, min, max int64
-	blocks               [maxBlocks]*[subBuckets]int64
+	blocks               [maxBlocks]*block
 }
+
+// A block holds one power of two's buckets, in chunks allocated on first use.
+type block [subBuckets / chunkBuckets]*[chunkBuckets]int64
+
+const chunkBuckets = 16
 
 const (
 	subBits    = 7
@@ -80,13 +88,43 @@ func (h *Histogram) recordN(us, n int64) {
 	}
 	h.count += n
 	h.sum += us * n
-	i := bucketOf(us)
+	h.add(bucketOf(us), n)
+}
+
+// add counts n more in bucket i, allocating its chunk when needed.
+func (h *Histogram) add(i int, n int64) {
 	b := h.blocks[i/subBuckets]
 	if b == nil {
-		b = new([subBuckets]int64)
+		b = new(block)
 		h.blocks[i/subBuckets] = b
 	}
-	b[i%subBuckets] += n
+	j := i % subBuckets
+	c := b[j/chunkBuckets]
+	if c == nil {
+		c = new([chunkBuckets]int64)
+		b[j/chunkBuckets] = c
+	}
+	c[j%chunkBuckets] += n
+}
+
+// buckets yields the index and count of every bucket of the allocated
+// chunks (some counts may be 0), in increasing order.
+func (h *Histogram) buckets(yield func(i int, n int64) bool) {
+	for bi, b := range h.blocks {
+		if b == nil {
+			continue
+		}
+		for ci, c := range b {
+			if c == nil {
+				continue
+			}
+			for j, n := range c {
+				if !yield(bi*subBuckets+ci*chunkBuckets+j, n) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // Merge adds every value recorded in o (nil: nothing).
@@ -102,16 +140,8 @@ func (h *Histogram) Merge(o *Histogram) {
 	}
 	h.count += o.count
 	h.sum += o.sum
-	for bi, ob := range o.blocks {
-		if ob == nil {
-			continue
-		}
-		if h.blocks[bi] == nil {
-			h.blocks[bi] = new([subBuckets]int64)
-		}
-		for j, n := range ob {
-			h.blocks[bi][j] += n
-		}
+	for i, n := range o.buckets {
+		h.add(i, n)
 	}
 }
 
@@ -163,15 +193,10 @@ func (h *Histogram) Quantile(q float64) int64 {
 	rank := int64(math.Ceil(q * float64(h.count)))
 	rank = min(max(rank, 1), h.count)
 	var seen int64
-	for bi, b := range h.blocks {
-		if b == nil {
-			continue
-		}
-		for j, n := range b {
-			if seen += n; seen >= rank {
-				low, width := bucketRange(bi*subBuckets + j)
-				return min(max(low+(width-1)/2, h.min), h.max)
-			}
+	for i, n := range h.buckets {
+		if seen += n; seen >= rank {
+			low, width := bucketRange(i)
+			return min(max(low+(width-1)/2, h.min), h.max)
 		}
 	}
 	return h.max
@@ -188,15 +213,10 @@ type histogramJSON struct {
 // MarshalJSON writes the sparse form (non-empty buckets only).
 func (h *Histogram) MarshalJSON() ([]byte, error) {
 	out := histogramJSON{Count: h.count, Sum: h.sum, Min: h.min, Max: h.max, Buckets: [][2]int64{}}
-	for bi, b := range h.blocks {
-		if b == nil {
-			continue
-		}
-		for j, n := range b {
-			if n != 0 {
-				low, _ := bucketRange(bi*subBuckets + j)
-				out.Buckets = append(out.Buckets, [2]int64{low, n})
-			}
+	for i, n := range h.buckets {
+		if n != 0 {
+			low, _ := bucketRange(i)
+			out.Buckets = append(out.Buckets, [2]int64{low, n})
 		}
 	}
 	return json.Marshal(out)
@@ -215,11 +235,7 @@ func (h *Histogram) UnmarshalJSON(data []byte) error {
 		if b[0] < 0 || b[0] > MaxValue || b[1] < 0 {
 			return fmt.Errorf("histogram bucket [%d, %d] out of range", b[0], b[1])
 		}
-		i := bucketOf(b[0])
-		if h.blocks[i/subBuckets] == nil {
-			h.blocks[i/subBuckets] = new([subBuckets]int64)
-		}
-		h.blocks[i/subBuckets][i%subBuckets] += b[1]
+		h.add(bucketOf(b[0]), b[1])
 		total += b[1]
 	}
 	if total != in.Count {
@@ -240,21 +256,16 @@ func (h *Histogram) CountsAtMost(bounds []int64) []int64 {
 	}
 	var seen int64
 	k := 0
-	for bi, b := range h.blocks {
-		if b == nil {
+	for i, n := range h.buckets {
+		if n == 0 {
 			continue
 		}
-		for j, n := range b {
-			if n == 0 {
-				continue
-			}
-			low, _ := bucketRange(bi*subBuckets + j)
-			for k < len(bounds) && bounds[k] < low {
-				out[k] = seen
-				k++
-			}
-			seen += n
+		low, _ := bucketRange(i)
+		for k < len(bounds) && bounds[k] < low {
+			out[k] = seen
+			k++
 		}
+		seen += n
 	}
 	for ; k < len(bounds); k++ {
 		out[k] = seen

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -156,5 +157,25 @@ func BenchmarkHistogramRecord(b *testing.B) {
 	h := NewHistogram()
 	for i := range b.N {
 		h.Record(int64(i % 100_000))
+	}
+}
+
+// A run over many targets holds three histograms per target, each with a
+// few dozen values: they must cost chunks near the values, not whole powers
+// of two (8 KiB for these 30 values when blocks were allocated whole).
+func TestHistogramOfFewValuesIsSmall(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	h := NewHistogram()
+	for range 30 {
+		h.Record(latencyLike(r))
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 4<<10 {
+		t.Errorf("30 values took %d bytes, want at most 4 KiB", n)
+	}
+	if h.Count() != 30 {
+		t.Errorf("count %d", h.Count())
 	}
 }

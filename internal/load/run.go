@@ -2,6 +2,7 @@ package load
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/tls"
@@ -190,6 +191,15 @@ type target struct {
 	dns    *probe.Target // a DNS target's query (nil: HTTP)
 	slots  int           // its share of maxInFlight
 
+	// req is the target's request, built once: each send only gives it its
+	// context (keep-alive) or writes oneShotWire, its bytes with
+	// "Connection: close" (new connections). reqErr is why it could not be
+	// built; every request of the target fails with it.
+	req         *http.Request
+	oneShotReq  *http.Request
+	oneShotWire []byte
+	reqErr      error
+
 	mu        sync.Mutex
 	busy      int             // requests outstanding (goroutines running)
 	backlog   []time.Duration // due times (since the start) waiting for a slot, oldest first
@@ -210,8 +220,33 @@ func newTarget(t Target, inFlight int) *target {
 	if t.DNS != nil {
 		q, _ := t.DNS.probeTarget() // Validate checked it
 		tg.dns = &q
+		return tg
 	}
+	tg.req, tg.oneShotReq, tg.oneShotWire, tg.reqErr = newRequest(t)
 	return tg
+}
+
+// newRequest builds t's request once for the whole run, and the bytes of
+// its one-shot variant as net/http writes them. Per request, building it
+// (URL parsing, header maps) and Request.Write's own 4 KiB buffer were most
+// of the engine's garbage, and garbage is what sets the agent's heap size
+// under load.
+func newRequest(t Target) (req, oneShot *http.Request, wire []byte, err error) {
+	req, err = http.NewRequest(http.MethodGet, t.URL, nil)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if t.Host != "" {
+		req.Host = t.Host
+	}
+	req.Header.Set("User-Agent", "netdoctor-load")
+	oneShot = req.Clone(req.Context())
+	oneShot.Close = true // "Connection: close": the server normally closes first and keeps the TIME_WAIT
+	var b bytes.Buffer
+	if err := oneShot.Write(&b); err != nil {
+		return nil, nil, nil, err
+	}
+	return req, oneShot, b.Bytes(), nil
 }
 
 func (t *target) notSentLocked(n int64) {
@@ -242,11 +277,36 @@ type phases struct {
 	connStart, connDone, wrote, firstByte time.Time
 }
 
-// answer is what came back for one request.
+// answer is what came back for one request (status 0: nothing).
 type answer struct {
 	status     int
-	statusText string // e.g. "503 Service Unavailable"
-	body       []byte // at most maxEchoBytes
+	statusText string        // e.g. "503 Service Unavailable"
+	body       *bytes.Buffer // at most maxEchoBytes, from bodies; nil without an answer
+}
+
+// Buffers of the requests in flight, reused: an answer's body (an echo
+// reply is a few hundred bytes) and a new connection's read buffer.
+var (
+	bodies  = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 1<<10)) }}
+	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 1<<10) }}
+)
+
+// readBody reads at most maxEchoBytes of the body into a buffer from
+// bodies and discards the rest.
+func readBody(body io.Reader) (*bytes.Buffer, error) {
+	b := bodies.Get().(*bytes.Buffer)
+	b.Reset()
+	_, err := b.ReadFrom(io.LimitReader(body, maxEchoBytes))
+	return b, err
+}
+
+// release gives the answer's body buffer back, unless an unusually long
+// answer grew it.
+func (a *answer) release() {
+	if a.body != nil && a.body.Cap() <= 4<<10 {
+		bodies.Put(a.body)
+	}
+	a.body = nil
 }
 
 // send makes one request that was due at due and records what happened.
@@ -258,7 +318,7 @@ func (t *target) send(ru *run, due time.Time) {
 		return
 	}
 	var ph phases
-	var ans *answer
+	var ans answer
 	var err error
 	if ru.keepAlive {
 		ans, err = t.viaPool(ctx, ru.client, &ph)
@@ -266,6 +326,7 @@ func (t *target) send(ru *run, due time.Time) {
 		ans, err = t.oneShot(ctx, ru.dialer, &ph)
 	}
 	end := time.Now()
+	defer ans.release()
 
 	t.record(func() {
 		if !ph.connDone.IsZero() {
@@ -274,7 +335,7 @@ func (t *target) send(ru *run, due time.Time) {
 		if !ph.firstByte.IsZero() && !ph.wrote.IsZero() {
 			t.firstByte.Record(ph.firstByte.Sub(ph.wrote).Microseconds())
 		}
-		if ans != nil {
+		if ans.status != 0 {
 			t.res.StatusCodes[ans.status]++
 		}
 		switch {
@@ -285,7 +346,7 @@ func (t *target) send(ru *run, due time.Time) {
 		default:
 			t.res.Succeeded++
 			t.latency.Record(end.Sub(due).Microseconds())
-			t.addBackendLocked(ans.body)
+			t.addBackendLocked(ans.body.Bytes())
 		}
 	})
 }
@@ -309,20 +370,11 @@ func (t *target) query(ctx context.Context, due time.Time) {
 	})
 }
 
-func (t *target) newRequest(ctx context.Context) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.t.URL, nil)
-	if err != nil {
-		return nil, err
-	}
-	if t.t.Host != "" {
-		req.Host = t.t.Host
-	}
-	req.Header.Set("User-Agent", "netdoctor-load")
-	return req, nil
-}
-
 // viaPool sends through the run's http.Client, reusing its connections.
-func (t *target) viaPool(ctx context.Context, client *http.Client, ph *phases) (*answer, error) {
+func (t *target) viaPool(ctx context.Context, client *http.Client, ph *phases) (answer, error) {
+	if t.reqErr != nil {
+		return answer{}, t.reqErr
+	}
 	// The Transport may finish a dial for this request after it gave up on
 	// it (to pool the connection), calling the hooks late: they write under
 	// mu, and ph gets a copy when the request is done.
@@ -350,17 +402,14 @@ func (t *target) viaPool(ctx context.Context, client *http.Client, ph *phases) (
 		WroteRequest:         func(httptrace.WroteRequestInfo) { at(&traced.wrote, false) },
 		GotFirstResponseByte: func() { at(&traced.firstByte, false) },
 	}
-	req, err := t.newRequest(httptrace.WithClientTrace(ctx, trace))
+	// A shallow copy: the Transport only reads the shared URL and headers.
+	resp, err := client.Do(t.req.WithContext(httptrace.WithClientTrace(ctx, trace)))
 	if err != nil {
-		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
+		return answer{}, err
 	}
 	defer resp.Body.Close()
-	ans := &answer{status: resp.StatusCode, statusText: resp.Status}
-	ans.body, err = io.ReadAll(io.LimitReader(resp.Body, maxEchoBytes))
+	ans := answer{status: resp.StatusCode, statusText: resp.Status}
+	ans.body, err = readBody(resp.Body)
 	io.Copy(io.Discard, resp.Body) // lets the connection be reused
 	return ans, err
 }
@@ -371,20 +420,19 @@ func (t *target) viaPool(ctx context.Context, client *http.Client, ph *phases) (
 // the request's own goroutine dials, writes and reads, with net/http's
 // Request.Write and ReadResponse doing the HTTP, so memory per request in
 // flight is a fraction and the CPU per request lower.
-func (t *target) oneShot(ctx context.Context, dialer *net.Dialer, ph *phases) (*answer, error) {
-	req, err := t.newRequest(ctx)
-	if err != nil {
-		return nil, err
+func (t *target) oneShot(ctx context.Context, dialer *net.Dialer, ph *phases) (answer, error) {
+	if t.reqErr != nil {
+		return answer{}, t.reqErr
 	}
-	req.Close = true // "Connection: close": the server normally closes first and keeps the TIME_WAIT
-	addr := req.URL.Host
-	if req.URL.Port() == "" {
-		addr = net.JoinHostPort(req.URL.Hostname(), "80")
+	u := t.oneShotReq.URL
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "80")
 	}
 	ph.connStart = time.Now()
 	conn, err := dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, err
+		return answer{}, err
 	}
 	ph.connDone = time.Now()
 	defer conn.Close()
@@ -393,17 +441,22 @@ func (t *target) oneShot(ctx context.Context, dialer *net.Dialer, ph *phases) (*
 	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) }) // the run ending aborts the request
 	defer stop()
-	if err := req.Write(conn); err != nil {
-		return nil, ctxErr(ctx, err)
+	if _, err := conn.Write(t.oneShotWire); err != nil {
+		return answer{}, ctxErr(ctx, err)
 	}
 	ph.wrote = time.Now()
-	fb := &firstByteReader{r: conn, at: &ph.firstByte}
-	resp, err := http.ReadResponse(bufio.NewReaderSize(fb, 1<<10), req)
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(&firstByteReader{r: conn, at: &ph.firstByte})
+	defer func() {
+		br.Reset(nil)
+		readers.Put(br)
+	}()
+	resp, err := http.ReadResponse(br, t.oneShotReq)
 	if err != nil {
-		return nil, ctxErr(ctx, err)
+		return answer{}, ctxErr(ctx, err)
 	}
-	ans := &answer{status: resp.StatusCode, statusText: resp.Status}
-	ans.body, err = io.ReadAll(io.LimitReader(resp.Body, maxEchoBytes))
+	ans := answer{status: resp.StatusCode, statusText: resp.Status}
+	ans.body, err = readBody(resp.Body)
 	return ans, ctxErr(ctx, err)
 }
 

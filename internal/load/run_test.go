@@ -27,12 +27,12 @@ type echoServer struct {
 	peak     atomic.Int64
 }
 
-func newEchoServer(t *testing.T, name string, delay time.Duration) *echoServer {
+func newEchoServer(t testing.TB, name string, delay time.Duration) *echoServer {
 	t.Helper()
 	return newEchoServerOn(t, "tcp", "127.0.0.1:0", name, delay)
 }
 
-func newEchoServerOn(t *testing.T, network, addr, name string, delay time.Duration) *echoServer {
+func newEchoServerOn(t testing.TB, network, addr, name string, delay time.Duration) *echoServer {
 	t.Helper()
 	e := &echoServer{hosts: map[string]int{}}
 	e.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

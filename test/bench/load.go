@@ -250,14 +250,41 @@ func benchLoad(netctl, out string, rateDur, rssDur time.Duration) error {
 	}
 
 	// Memory: a normal agent (all CPUs) at 1,000 QPS over 50 targets, new
-	// connections, for rssDur; RSS sampled every second.
-	gen, err := startAgent(netctl, dir, "gen", "", 0)
+	// connections, for rssDur; RSS sampled every second. First against the
+	// other agent's /echo, then against its own: in a cluster every agent
+	// both loads the others and answers their load, in one process.
+	mem, err := memoryRun(netctl, dir, func(*agentProc) string { return echo.echoURL() }, rssDur)
 	if err != nil {
 		return err
 	}
+	serving, err := memoryRun(netctl, dir, (*agentProc).echoURL, rssDur)
+	if err != nil {
+		return err
+	}
+
+	// Precision of the histogram: synthetic long-tailed latencies and real
+	// loopback request latencies, each against exact sorted values.
+	r := rand.New(rand.NewPCG(1, 2))
+	synthetic := make([]int64, 1_000_000)
+	for i := range synthetic {
+		synthetic[i] = int64(math.Exp(r.NormFloat64()*1.2 + math.Log(1000)))
+	}
+	prec := append(precision("log-normal around 1 ms", synthetic), precision("loopback GET /echo, new connections", loopbackLatencies(echo.echoURL(), 20000))...)
+
+	return replaceSection(out, "load-engine", "Load engine (netctl reach)", renderLoad(rates, mem, serving, prec, loadAvg))
+}
+
+// memoryRun starts a normal agent (all CPUs) and measures its RSS through a
+// 1,000 QPS run over 50 targets at the URL echoURL gives for it.
+func memoryRun(netctl, dir string, echoURL func(*agentProc) string, rssDur time.Duration) (rateRow, error) {
+	gen, err := startAgent(netctl, dir, "gen", "", 0)
+	if err != nil {
+		return rateRow{}, err
+	}
+	defer gen.stop()
 	var many []load.Target
 	for i := range 50 {
-		many = append(many, load.Target{ID: fmt.Sprintf("echo-%d", i), URL: echo.echoURL()})
+		many = append(many, load.Target{ID: fmt.Sprintf("echo-%d", i), URL: echoURL(gen)})
 	}
 	idleRSS, idleFile := gen.memKiB("VmRSS"), gen.memKiB("RssFile")
 	var peakSampled, peakAnon int64
@@ -281,21 +308,10 @@ func benchLoad(netctl, out string, rateDur, rssDur time.Duration) error {
 	mem.PeakRSS, mem.EndRSS = max(gen.memKiB("VmHWM"), peakSampled), gen.memKiB("VmRSS")
 	mem.IdleRSS, mem.IdleFile, mem.PeakAnon, mem.EndFile = idleRSS, idleFile, peakAnon, gen.memKiB("RssFile")
 	fmt.Fprintf(os.Stderr, "%+v\n", mem)
-	gen.stop()
-
-	// Precision of the histogram: synthetic long-tailed latencies and real
-	// loopback request latencies, each against exact sorted values.
-	r := rand.New(rand.NewPCG(1, 2))
-	synthetic := make([]int64, 1_000_000)
-	for i := range synthetic {
-		synthetic[i] = int64(math.Exp(r.NormFloat64()*1.2 + math.Log(1000)))
-	}
-	prec := append(precision("log-normal around 1 ms", synthetic), precision("loopback GET /echo, new connections", loopbackLatencies(echo.echoURL(), 20000))...)
-
-	return replaceSection(out, "load-engine", "Load engine (netctl reach)", renderLoad(rates, mem, prec, loadAvg))
+	return mem, nil
 }
 
-func renderLoad(rates []rateRow, mem rateRow, prec []precisionRow, loadAvg string) string {
+func renderLoad(rates []rateRow, mem, serving rateRow, prec []precisionRow, loadAvg string) string {
 	var b strings.Builder
 	b.WriteString("<!-- load-engine: written by `make bench-load` (go run ./test/bench -load) -->\n")
 	fmt.Fprintf(&b, "Machine: %s, %d CPUs, %s, kernel %s, %s, load average %s when measured (the CPUs are\n"+
@@ -335,6 +351,14 @@ func renderLoad(rates []rateRow, mem rateRow, prec []precisionRow, loadAvg strin
 		mib(mem.PeakRSS), mib(mem.EndRSS), metOrNot(mib(mem.PeakRSS) < 40), mib(mem.EndFile), mib(mem.IdleRSS), mib(mem.IdleFile), mib(mem.PeakAnon), mem.P99.Round(time.Millisecond))
 	if mem.Err != "" {
 		fmt.Fprintf(&b, "Memory run error: %s\n\n", mem.Err)
+	}
+	fmt.Fprintf(&b, "As in a cluster, where every agent both loads the others and answers their load: the same run with the\n"+
+		"agent's own `GET /echo` as the 50 targets (1,000 QPS out and 1,000 QPS in, one process): %d requests, %d succeeded;\n"+
+		"peak RSS **%.1f MiB**, RSS at the end %.1f MiB (target < 40 MiB: %s); anonymous memory peaked at %.1f MiB; p99 latency %s.\n\n",
+		serving.Requests, serving.OK, mib(serving.PeakRSS), mib(serving.EndRSS), metOrNot(mib(serving.PeakRSS) < 40),
+		mib(serving.PeakAnon), serving.P99.Round(time.Millisecond))
+	if serving.Err != "" {
+		fmt.Fprintf(&b, "Serving memory run error: %s\n\n", serving.Err)
 	}
 	b.WriteString("Histogram precision (quantile of the histogram vs the exact sorted value; the histogram's sparse JSON size):\n\n")
 	b.WriteString("| samples | n | quantile | exact (us) | histogram (us) | error | histogram JSON |\n|---|---|---|---|---|---|---|\n")

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -153,6 +154,21 @@ func (o *Options) Run(ctx context.Context) error {
 		// flight), so collecting at +50% instead of +100% costs about 1% CPU
 		// and keeps its RSS within budget (docs/PERFORMANCE.md, load engine).
 		debug.SetGCPercent(50)
+	}
+	// GOGC alone lets the heap double what is live, whatever the container
+	// allows: a burst (maxInFlight requests of a run stuck on a slow path,
+	// a large probe batch) could take the agent past its memory limit and
+	// get it OOM-killed, as kdoctor's agents were. A soft limit at 70% of
+	// the container's (cgroup) limit makes the GC collect harder, and give
+	// memory back sooner, only when the agent nears it; the other 30% is for
+	// what the Go runtime does not count but the cgroup does: the netctl
+	// binary's pages (about 25 MiB) and socket buffers. Below the limit it
+	// changes nothing, so it costs no throughput (docs/PERFORMANCE.md, load
+	// engine). GOMEMLIMIT in the environment wins; AUTOMEMLIMIT=off or a
+	// ratio in (0,1] changes it. No cgroup limit: no Go limit.
+	if _, err := memlimit.Set(memlimit.WithRatio(0.7), memlimit.WithProvider(memlimit.FromCgroup),
+		memlimit.WithLogger(log)); err != nil {
+		log.Warn("no runtime memory limit from the container's", "error", err.Error())
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
