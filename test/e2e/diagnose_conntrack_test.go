@@ -42,7 +42,10 @@ func ctSysctl(t *testing.T, ns, key string) int {
 // its conntrack-drops finding for the namespace's life and the shared
 // clusters' "healthy" cases would fail after it.
 func TestDiagnoseConntrackFull(t *testing.T) {
-	c := ownCluster(t, "e2edct", 2, "dual")
+	// Shared (kept up to the end), not ownCluster: the kernel names the
+	// node's namespace by inode in its "table full" lines, and a later
+	// cluster's node could get the freed inode and inherit those lines.
+	c := sharedCluster(t, "e2edct", 2, "dual")
 	names := c.nodeNames()
 	sort.Strings(names)
 	dir := t.TempDir()
