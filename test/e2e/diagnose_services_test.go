@@ -383,9 +383,14 @@ func TestDiagnoseKubeProxyNotSyncing(t *testing.T) {
 
 	c.fault(t, "kube-proxy-sync-fail", x)
 	c.kubectl(t, "-n", "kube-system", "create", "service", "clusterip", "nd-diag-sync", "--tcp=5353:53")
-	defer c.kubectl(t, "-n", "kube-system", "delete", "service", "nd-diag-sync")
-	c.kubectl(t, "-n", "kube-system", "patch", "service", "nd-diag-sync", "--type=json", "-p", `[{"op":"replace","path":"/spec/selector","value":{"k8s-app":"kube-dns"}}]`)
 	programmed := func(s string) bool { return strings.Contains(s, `"kube-system/nd-diag-sync:5353-53 cluster IP"`) }
+	// Deleted at the end and waited for: the next test on this cluster
+	// (TestDiagnose) saw the just-recovered node still holding its rules.
+	defer func() {
+		c.kubectl(t, "-n", "kube-system", "delete", "service", "nd-diag-sync")
+		waitRules(t, c, c.nodeNames(), "rules for kube-system/nd-diag-sync removed", func(s string) bool { return !programmed(s) })
+	}()
+	c.kubectl(t, "-n", "kube-system", "patch", "service", "nd-diag-sync", "--type=json", "-p", `[{"op":"replace","path":"/spec/selector","value":{"k8s-app":"kube-dns"}}]`)
 	waitRules(t, c, others, "rules for kube-system/nd-diag-sync", programmed)
 	// x's kube-proxy runs and answers, but never applies the Service.
 	deadline := time.Now().Add(2 * time.Minute)
