@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -120,15 +121,23 @@ func (s *Server) handleReach(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleConnectivity(w http.ResponseWriter, _ *http.Request) {
-	absent, outdated, reported, known := s.Connectivity()
+	absent, outdated, pending, known := s.Connectivity()
+	reported := known - len(absent) - len(pending)
 	switch {
 	case reported == 0:
 		writeJSON(w, http.StatusBadRequest, api.ConnectivityProblem{
-			Message: "no agent has reported yet", Absent: absent, Outdated: outdated})
-	case len(absent) > 0 || len(outdated) > 0:
+			Message: "no agent has reported yet", Absent: append(absent, pending...), Outdated: outdated})
+	case len(absent) > 0 || len(outdated) > 0 || len(pending) > 0:
+		msg := fmt.Sprintf("%d of %d agents are absent or outdated", len(absent)+len(pending)+len(outdated), known)
+		if len(pending) > 0 {
+			msg += fmt.Sprintf(" (%d started less than one interval ago and may still report)", len(pending))
+		}
+		// A pending agent has never reported: to a client it is absent.
+		never := append(absent, pending...)
+		sort.Strings(never)
 		writeJSON(w, http.StatusBadRequest, api.ConnectivityProblem{
-			Message:  fmt.Sprintf("%d of %d agents are absent or outdated", len(absent)+len(outdated), known),
-			Absent:   absent,
+			Message:  msg,
+			Absent:   never,
 			Outdated: outdated,
 		})
 	default:

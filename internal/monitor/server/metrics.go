@@ -197,7 +197,7 @@ func newStateCollector(s *Server) *stateCollector {
 		ageDesc: prometheus.NewDesc("netdoctor_agent_report_age_seconds",
 			"Seconds since the server received the agent's latest report.", agentLabels, nil),
 		agentsDs: prometheus.NewDesc("netdoctor_monitor_agents",
-			"Agents known to the server by status (reporting, outdated, absent).", []string{"status"}, nil),
+			"Agents known to the server by status (reporting, outdated, absent, pending: expected, not reported yet, started less than one interval ago).", []string{"status"}, nil),
 	}
 }
 
@@ -211,7 +211,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, a := range ages {
 		ch <- prometheus.MustNewConstMetric(c.ageDesc, prometheus.GaugeValue, a.age, a.name, a.node)
 	}
-	for _, st := range []string{"reporting", "outdated", "absent"} {
+	for _, st := range []string{"reporting", "outdated", "absent", "pending"} {
 		ch <- prometheus.MustNewConstMetric(c.agentsDs, prometheus.GaugeValue, float64(counts[st]), st)
 	}
 }

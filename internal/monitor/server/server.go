@@ -332,22 +332,25 @@ func (s *Server) SetExpected(list []ExpectedAgent) {
 	s.mu.Unlock()
 }
 
-// Connectivity returns the agents that never reported (Absent) and those
-// whose latest report is older than two intervals (Outdated), sorted, and
-// how many agents are known. An expected agent counts as absent only after
-// one interval since both its pod and this server started.
-func (s *Server) Connectivity() (absent, outdated []string, reported, known int) {
+// Connectivity returns the agents that never reported (Absent), those
+// whose latest report is older than two intervals (Outdated), and the
+// expected agents that have not reported yet but are still within their
+// first interval (Pending: their pod or this server started less than one
+// interval ago), each sorted, and how many agents are known. Pending agents
+// are kept apart so the absent gauge (and its alert) waits out a rollout or
+// a server restart, while connectivity_check never says "all reported"
+// before they have.
+func (s *Server) Connectivity() (absent, outdated, pending []string, known int) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	absent, outdated = []string{}, []string{}
+	absent, outdated, pending = []string{}, []string{}, []string{}
 	for name, rec := range s.agents {
 		if now.Sub(rec.Entry.LastUpdated) > s.outdatedAfter(rec) {
 			outdated = append(outdated, name)
 		}
 	}
-	reported = len(s.agents)
-	known = reported
+	known = len(s.agents)
 	serverWarm := now.Sub(s.started) >= s.cfg.Interval
 	for name, e := range s.expected {
 		if _, ok := s.agents[name]; ok || !e.Counted {
@@ -356,11 +359,14 @@ func (s *Server) Connectivity() (absent, outdated []string, reported, known int)
 		known++
 		if serverWarm && now.Sub(e.Since) >= s.cfg.Interval {
 			absent = append(absent, name)
+		} else {
+			pending = append(pending, name)
 		}
 	}
 	sort.Strings(absent)
 	sort.Strings(outdated)
-	return absent, outdated, reported, known
+	sort.Strings(pending)
+	return absent, outdated, pending, known
 }
 
 // Agents returns a copy of the latest report of every agent.
@@ -487,7 +493,7 @@ type agentAge struct {
 }
 
 func (s *Server) scrapeState() ([]agentAge, map[string]int) {
-	absent, outdated, _, _ := s.Connectivity()
+	absent, outdated, pending, _ := s.Connectivity()
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -499,6 +505,7 @@ func (s *Server) scrapeState() ([]agentAge, map[string]int) {
 		"absent":    len(absent),
 		"outdated":  len(outdated),
 		"reporting": len(s.agents) - len(outdated),
+		"pending":   len(pending),
 	}
 }
 

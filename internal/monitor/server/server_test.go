@@ -218,9 +218,18 @@ func TestConnectivityCheck(t *testing.T) {
 	}
 	clk.Add(time.Second)
 	send(t, hs, report("n1", api.NetworkPod))
-	// n2 has not reported, but neither its pod nor the server is one interval old.
-	if code, body := connectivity(t, hs); code != 200 {
+	// n2 has not reported and neither its pod nor the server is one interval
+	// old: not absent for the gauge (no alert during a rollout), but the
+	// check never says "all reported" before it has.
+	if code, body := connectivity(t, hs); code != 400 || !strings.Contains(string(body["Message"]), "1 started less than one interval ago") ||
+		strings.Join(list(t, body["Absent"]), ",") != "n2-private_network" {
 		t.Fatalf("within the first interval: %d %s", code, body)
+	}
+	text := scrape(t, hs)
+	for _, w := range []string{`netdoctor_monitor_agents{status="pending"} 1`, `netdoctor_monitor_agents{status="absent"} 0`} {
+		if !strings.Contains(text, w+"\n") {
+			t.Errorf("within the first interval, metrics lack %s", w)
+		}
 	}
 
 	clk.Add(15 * time.Second) // n2's pod is now 16s old, the interval is 15s
@@ -264,8 +273,11 @@ func TestNewAgentNotAbsentBeforeFirstInterval(t *testing.T) {
 		{Name: "new-private_network", Node: "new", Network: api.NetworkPod, Since: clk.Now(), Counted: true},
 	})
 	clk.Add(14 * time.Second)
-	if code, body := connectivity(t, hs); code != 200 {
-		t.Fatalf("new agent 14s old: %d %s", code, body)
+	if absent, _, pending, _ := s.Connectivity(); len(absent) != 0 || strings.Join(pending, ",") != "new-private_network" {
+		t.Fatalf("new agent 14s old: absent %v pending %v, want it pending only", absent, pending)
+	}
+	if code, body := connectivity(t, hs); code != 400 || !strings.Contains(string(body["Message"]), "may still report") {
+		t.Fatalf("new agent 14s old: %d %s, want 400 saying it may still report", code, body)
 	}
 	clk.Add(2 * time.Second)
 	if code, body := connectivity(t, hs); code != 400 || strings.Join(list(t, body["Absent"]), ",") != "new-private_network" {
@@ -440,8 +452,8 @@ func TestStateSurvivesRestart(t *testing.T) {
 	}
 	// Absent is not reported for a server that just restarted.
 	s2.SetExpected([]ExpectedAgent{{Name: "n3-private_network", Node: "n3", Since: clk.Now().Add(-time.Hour), Counted: true}})
-	if absent, _, _, _ := s2.Connectivity(); len(absent) != 0 {
-		t.Errorf("absent right after restart = %v", absent)
+	if absent, _, pending, _ := s2.Connectivity(); len(absent) != 0 || len(pending) != 1 {
+		t.Errorf("right after restart: absent %v, pending %v; want none absent, one pending", absent, pending)
 	}
 }
 
