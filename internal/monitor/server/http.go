@@ -122,24 +122,19 @@ func (s *Server) handleReach(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleConnectivity(w http.ResponseWriter, _ *http.Request) {
 	absent, outdated, pending, known := s.Connectivity()
-	reported := known - len(absent) - len(pending)
+	// A pending agent has never reported: to a client it is absent.
+	never := append(absent, pending...)
+	sort.Strings(never)
 	switch {
-	case reported == 0:
+	case len(never) == known:
 		writeJSON(w, http.StatusBadRequest, api.ConnectivityProblem{
-			Message: "no agent has reported yet", Absent: append(absent, pending...), Outdated: outdated})
-	case len(absent) > 0 || len(outdated) > 0 || len(pending) > 0:
-		msg := fmt.Sprintf("%d of %d agents are absent or outdated", len(absent)+len(pending)+len(outdated), known)
+			Message: "no agent has reported yet", Absent: never, Outdated: outdated})
+	case len(never) > 0 || len(outdated) > 0:
+		msg := fmt.Sprintf("%d of %d agents are absent or outdated", len(never)+len(outdated), known)
 		if len(pending) > 0 {
 			msg += fmt.Sprintf(" (%d started less than one interval ago and may still report)", len(pending))
 		}
-		// A pending agent has never reported: to a client it is absent.
-		never := append(absent, pending...)
-		sort.Strings(never)
-		writeJSON(w, http.StatusBadRequest, api.ConnectivityProblem{
-			Message:  msg,
-			Absent:   never,
-			Outdated: outdated,
-		})
+		writeJSON(w, http.StatusBadRequest, api.ConnectivityProblem{Message: msg, Absent: never, Outdated: outdated})
 	default:
 		writeJSON(w, http.StatusOK, api.ConnectivityOK{
 			Message: fmt.Sprintf("All %d agents successfully reported within the last 2 intervals", known)})
